@@ -1,0 +1,114 @@
+// Package config loads miffy's configuration: the embedded defaults, then the
+// user's TOML file, then MIFFY_ and KAFKA_ environment variables. It is
+// unmarshalled and validated once; errors name the key.
+package config
+
+import (
+	"time"
+
+	"github.com/miffy-proxy/miffy/internal/compare"
+)
+
+// Config is the whole configuration, as in config.default.toml.
+type Config struct {
+	Port           int     `koanf:"port"`
+	ManagementPort int     `koanf:"management_port"` // folded into Management.Port by Load
+	Logging        string  `koanf:"logging"`         // human | json | stackdriver
+	LogJSON        bool    `koanf:"log_json"`        // legacy: true means Logging = "json"
+	LogLevel       string  `koanf:"log_level"`
+	AccessLog      bool    `koanf:"access_log"`
+	Reference      string  `koanf:"reference"`
+	Candidate      string  `koanf:"candidate"`
+	Secondary      string  `koanf:"secondary"`
+	Routes         []Route `koanf:"routes"`
+
+	Proxy      Proxy         `koanf:"proxy"`
+	Shadow     Shadow        `koanf:"shadow"`
+	Compare    compare.Rules `koanf:"compare"`
+	Noise      Noise         `koanf:"noise"`
+	Publish    Publish       `koanf:"publish"`
+	Kafka      Kafka         `koanf:"kafka"`
+	Management Management    `koanf:"management"`
+}
+
+// Route is one entry of routes. Pointer fields are nil when unset, so that
+// the global default applies.
+type Route struct {
+	Path             string   `koanf:"path"`
+	Key              string   `koanf:"key"`
+	Name             string   `koanf:"name"` // Load sets it to Path when empty
+	Methods          []string `koanf:"methods"`
+	Reference        string   `koanf:"reference"` // Load fills in the top-level value when empty
+	Candidate        string   `koanf:"candidate"` // likewise
+	Secondary        string   `koanf:"secondary"` // likewise
+	AllowSideEffects *bool    `koanf:"allow_side_effects"`
+	Sample           *float64 `koanf:"sample"`
+	Publish          string   `koanf:"publish"`
+	PublishNoise     *bool    `koanf:"publish_noise"`
+
+	compare.Rules `koanf:",squash"`
+}
+
+// Proxy is the [proxy] section.
+type Proxy struct {
+	Host                string        `koanf:"host"`
+	ReadHeaderTimeout   time.Duration `koanf:"read_header_timeout"`
+	ReadTimeout         time.Duration `koanf:"read_timeout"`
+	IdleTimeout         time.Duration `koanf:"idle_timeout"`
+	MaxHeaderBytes      int           `koanf:"max_header_bytes"`
+	MaxRequestBodyBytes int64         `koanf:"max_request_body_bytes"`
+	DialTimeout         time.Duration `koanf:"dial_timeout"`
+	ReferenceTimeout    time.Duration `koanf:"reference_timeout"`
+	MaxIdleConnsPerHost int           `koanf:"max_idle_conns_per_host"`
+	UpstreamIdleTimeout time.Duration `koanf:"upstream_idle_timeout"`
+	ForwardedHeaders    bool          `koanf:"forwarded_headers"`
+}
+
+// Shadow is the [shadow] section.
+type Shadow struct {
+	MaxBodyBytes     int64         `koanf:"max_body_bytes"`
+	MaxResponseBytes int64         `koanf:"max_response_bytes"`
+	Timeout          time.Duration `koanf:"timeout"`
+	MaxInFlight      int           `koanf:"max_in_flight"`
+	MaxInFlightBytes int64         `koanf:"max_in_flight_bytes"`
+	AllowSideEffects bool          `koanf:"allow_side_effects"`
+	Sample           float64       `koanf:"sample"`
+}
+
+// Noise is the [noise] section.
+type Noise struct {
+	Relative     float64       `koanf:"relative"`
+	Absolute     float64       `koanf:"absolute"`
+	Window       time.Duration `koanf:"window"`
+	PublishNoise bool          `koanf:"publish_noise"`
+}
+
+// Publish is the [publish] section.
+type Publish struct {
+	Mode            string   `koanf:"mode"` // mismatches | all | none
+	Console         bool     `koanf:"console"`
+	MaxBodyBytes    int      `koanf:"max_body_bytes"`
+	RedactHeaders   []string `koanf:"redact_headers"`
+	RedactJSONPaths []string `koanf:"redact_json_paths"`
+}
+
+// Kafka is the [kafka] section: miffy's own keys, and the librdkafka-style
+// properties (every other key, e.g. "bootstrap.servers") in Properties.
+type Kafka struct {
+	Topic              string
+	Brokers            []string // legacy; merged into Properties["bootstrap.servers"] by Load
+	MaxBufferedRecords int
+	MaxBufferedBytes   int64
+	DeliveryTimeout    time.Duration
+	RequireBroker      bool
+	// Properties holds the librdkafka-style properties as strings, after
+	// KAFKA_ environment overrides (e.g. "sasl.password").
+	Properties map[string]string
+}
+
+// Management is the [management] section.
+type Management struct {
+	Port  int    `koanf:"port"`
+	Host  string `koanf:"host"`
+	PProf bool   `koanf:"pprof"`
+}
