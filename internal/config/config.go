@@ -11,23 +11,26 @@ import (
 
 // Config is the whole configuration, as in config.default.toml.
 type Config struct {
-	Port           int     `koanf:"port"`
-	ManagementPort int     `koanf:"management_port"` // folded into Management.Port by Load
-	Logging        string  `koanf:"logging"`         // human | json | stackdriver
-	LogJSON        bool    `koanf:"log_json"`        // legacy: true means Logging = "json"
-	LogLevel       string  `koanf:"log_level"`
-	AccessLog      bool    `koanf:"access_log"`
-	Reference      string  `koanf:"reference"`
-	Candidate      string  `koanf:"candidate"`
-	Secondary      string  `koanf:"secondary"`
-	Routes         []Route `koanf:"routes"`
+	Port           int    `koanf:"port"`
+	ManagementPort int    `koanf:"management_port"` // folded into Management.Port by Load
+	Logging        string `koanf:"logging"`         // human | json | stackdriver
+	LogJSON        bool   `koanf:"log_json"`        // legacy: true means Logging = "json"
+	LogLevel       string `koanf:"log_level"`
+	AccessLog      bool   `koanf:"access_log"`
+	// ShutdownTimeout bounds the whole shutdown: draining client requests,
+	// waiting for replays and flushing the publisher.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	Reference       string        `koanf:"reference"`
+	Candidate       string        `koanf:"candidate"`
+	Secondary       string        `koanf:"secondary"`
+	Routes          []Route       `koanf:"routes"`
 
 	Proxy      Proxy         `koanf:"proxy"`
 	Shadow     Shadow        `koanf:"shadow"`
 	Compare    compare.Rules `koanf:"compare"`
 	Noise      Noise         `koanf:"noise"`
 	Publish    Publish       `koanf:"publish"`
-	Kafka      Kafka         `koanf:"kafka"`
+	Kafka      Kafka         `koanf:"-"` // [kafka] is decoded by hand, see kafka.go
 	Management Management    `koanf:"management"`
 }
 
@@ -95,15 +98,15 @@ type Publish struct {
 // Kafka is the [kafka] section: miffy's own keys, and the librdkafka-style
 // properties (every other key, e.g. "bootstrap.servers") in Properties.
 type Kafka struct {
-	Topic              string
-	Brokers            []string // legacy; merged into Properties["bootstrap.servers"] by Load
-	MaxBufferedRecords int
-	MaxBufferedBytes   int64
-	DeliveryTimeout    time.Duration
-	RequireBroker      bool
+	Topic              string        `koanf:"topic"`
+	Brokers            []string      `koanf:"brokers"` // legacy; merged into Properties["bootstrap.servers"] (and cleared) by Load
+	MaxBufferedRecords int           `koanf:"max_buffered_records"`
+	MaxBufferedBytes   int64         `koanf:"max_buffered_bytes"`
+	DeliveryTimeout    time.Duration `koanf:"delivery_timeout"`
+	RequireBroker      bool          `koanf:"require_broker"`
 	// Properties holds the librdkafka-style properties as strings, after
 	// KAFKA_ environment overrides (e.g. "sasl.password").
-	Properties map[string]string
+	Properties map[string]string `koanf:"-"`
 }
 
 // Management is the [management] section.

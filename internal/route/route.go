@@ -138,6 +138,7 @@ func validName(s string) bool {
 
 type entry[T any] struct {
 	pattern Pattern
+	names   []string // parameter names, in order
 	methods []string // upper case; empty means any
 	value   T
 }
@@ -205,7 +206,7 @@ func (t *Table[T]) Add(raw string, methods []string, v T) error {
 	if list == nil {
 		list = &n.entries
 	}
-	e := &entry[T]{pattern: p, methods: ms, value: v}
+	e := &entry[T]{pattern: p, names: p.Names(), methods: ms, value: v}
 	for _, old := range *list {
 		if overlap(old.methods, ms) {
 			return fmt.Errorf("pattern %q %w %q", raw, ErrConflict, old.pattern.raw)
@@ -237,11 +238,11 @@ func (t *Table[T]) Match(method, path string) (v T, params Params, pattern strin
 		return v, nil, "", false
 	}
 	var caps [8]string
-	e := t.root.match(method, path[1:], caps[:0])
-	if e == nil {
+	f := t.root.match(method, path[1:], caps[:0])
+	if f.e == nil {
 		return v, nil, "", false
 	}
-	return e.e.value, e.params(), e.e.pattern.raw, true
+	return f.e.value, f.params(), f.e.pattern.raw, true
 }
 
 type found[T any] struct {
@@ -249,16 +250,17 @@ type found[T any] struct {
 	caps []string
 }
 
-func (f *found[T]) params() Params {
+func (f found[T]) params() Params {
 	if len(f.caps) == 0 {
 		return nil
 	}
-	names := f.e.pattern.Names()
-	ps := make(Params, len(names))
-	for i, name := range names {
+	ps := make(Params, len(f.e.names))
+	for i, name := range f.e.names {
 		val := f.caps[i]
-		if u, err := url.PathUnescape(val); err == nil {
-			val = u
+		if strings.IndexByte(val, '%') >= 0 {
+			if u, err := url.PathUnescape(val); err == nil {
+				val = u
+			}
 		}
 		ps[i] = Param{Key: name, Value: val}
 	}
@@ -266,40 +268,40 @@ func (f *found[T]) params() Params {
 }
 
 // match walks the rest of the path (without its leading "/").
-func (n *node[T]) match(method, rest string, caps []string) *found[T] {
+func (n *node[T]) match(method, rest string, caps []string) found[T] {
 	seg, tail, more := strings.Cut(rest, "/")
 	if child := n.literal[seg]; child != nil {
-		if f := child.next(method, tail, more, caps); f != nil {
+		if f := child.next(method, tail, more, caps); f.e != nil {
 			return f
 		}
 	}
 	if n.param != nil && seg != "" {
-		if f := n.param.next(method, tail, more, append(caps, seg)); f != nil {
+		if f := n.param.next(method, tail, more, append(caps, seg)); f.e != nil {
 			return f
 		}
 	}
 	for _, e := range n.catchAll {
 		if e.allows(method) {
-			return &found[T]{e: e, caps: append(caps, rest)}
+			return found[T]{e: e, caps: append(caps, rest)}
 		}
 	}
-	return nil
+	return found[T]{}
 }
 
-func (n *node[T]) next(method, tail string, more bool, caps []string) *found[T] {
+func (n *node[T]) next(method, tail string, more bool, caps []string) found[T] {
 	if more {
 		return n.match(method, tail, caps)
 	}
 	for _, e := range n.entries {
 		if e.allows(method) {
-			return &found[T]{e: e, caps: caps}
+			return found[T]{e: e, caps: caps}
 		}
 	}
 	// "/static/{*rest}" also matches "/static" itself, with rest empty.
 	for _, e := range n.catchAll {
 		if e.allows(method) {
-			return &found[T]{e: e, caps: append(caps, "")}
+			return found[T]{e: e, caps: append(caps, "")}
 		}
 	}
-	return nil
+	return found[T]{}
 }

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/miffy-proxy/miffy"
+	"github.com/miffy-proxy/miffy/internal/broker"
+	"github.com/miffy-proxy/miffy/internal/config"
+	"github.com/miffy-proxy/miffy/internal/demo"
+)
+
+// runDemo starts the demo reference and candidate, an embedded
+// Kafka-protocol broker and the proxy, on the embedded defaults: nothing to
+// install, no Docker.
+func runDemo(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("miffy demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	brokerAddr := fs.String("broker", "127.0.0.1:9092", "address of the embedded broker")
+	refAddr := fs.String("reference", "127.0.0.1:3000", "address of the demo reference")
+	candAddr := fs.String("candidate", "127.0.0.1:3001", "address of the demo candidate")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+
+	b, err := broker.Start(broker.Config{Addr: *brokerAddr}, zerolog.Nop())
+	if err != nil {
+		return fmt.Errorf("starting the embedded broker on %s: %w", *brokerAddr, err)
+	}
+	defer b.Close()
+
+	stopUpstreams, err := startDemoUpstreams(*refAddr, *candAddr)
+	if err != nil {
+		return err
+	}
+	defer stopUpstreams()
+
+	// The demo runs on the embedded defaults only, whatever ./config.toml
+	// says; MIFFY_ variables still apply.
+	cfg, err := config.LoadDefaults(miffy.DefaultConfig, environ)
+	if err != nil {
+		return err
+	}
+	cfg.Reference = "http://" + *refAddr
+	cfg.Candidate = "http://" + *candAddr
+	cfg.Kafka.Properties["bootstrap.servers"] = b.Addr()
+	cfg.Routes = []config.Route{{
+		Path: "/api/{value}", Key: "value", Name: "/api/{value}",
+		Reference: cfg.Reference, Candidate: cfg.Candidate,
+	}}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	return serve(ctx, cfg, stdout, stderr, func(a addrs) {
+		printDemoHelp(stdout, a, b.Addr(), cfg.Kafka.Topic, *refAddr, *candAddr)
+	})
+}
+
+func startDemoUpstreams(refAddr, candAddr string) (stop func(), err error) {
+	var servers []*http.Server
+	stop = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		for _, s := range servers {
+			s.Shutdown(ctx)
+		}
+	}
+	for _, u := range []struct {
+		addr string
+		h    http.Handler
+	}{{refAddr, demo.Reference()}, {candAddr, demo.Candidate()}} {
+		ln, err := net.Listen("tcp", u.addr)
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("starting a demo upstream: %w", err)
+		}
+		s := &http.Server{Handler: u.h, ReadHeaderTimeout: 5 * time.Second}
+		servers = append(servers, s)
+		go func() {
+			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fmt.Println("demo upstream:", err)
+			}
+		}()
+	}
+	return stop, nil
+}
+
+func printDemoHelp(w io.Writer, a addrs, brokerAddr, topic, refAddr, candAddr string) {
+	proxy := "localhost:" + port(a.proxy)
+	fmt.Fprintf(w, `
+miffy demo is running
+  proxy       http://%[1]s   (routes: /api/{value})
+  management  http://%[2]s   (/healthz /readyz /metrics)
+  reference   http://%[3]s   candidate http://%[4]s
+  broker      %[5]s   (embedded, topic %[6]q)
+
+Try:
+  curl -s %[1]s/api/3     # candidate agrees: no record
+  curl -s %[1]s/api/4     # a changed field
+  curl -s %[1]s/api/5     # a missing field
+  curl -s %[1]s/api/6     # the candidate answers 500
+  curl -s %[1]s/api/7     # the candidate is slow; you are not kept waiting
+  curl -s %[1]s/          # no route: proxied to the reference, not shadowed
+
+See the mismatches:
+  kcat -b %[5]s -C -t %[6]s -e
+  curl -s %[2]s/metrics | grep ^miffy_mismatches
+
+Stop with Ctrl-C.
+`, proxy, "localhost:"+port(a.mgmt), refAddr, candAddr, brokerAddr, topic)
+}
+
+func port(a net.Addr) string {
+	_, p, _ := net.SplitHostPort(a.String())
+	return p
+}

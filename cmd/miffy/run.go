@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+)
+
+// errUsage marks a command line that could not be understood (exit 2).
+var errUsage = errors.New("usage")
+
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `miffy: a shadow-testing proxy
+
+Usage:
+  miffy [-config FILE]            serve (config: FILE, $MIFFY_CONFIG or ./config.toml)
+  miffy demo                      demo upstreams, an embedded broker and the proxy
+  miffy check-config [FILE]       validate and print the effective config, secrets masked
+  miffy version                   print the version
+`
+
+// run is the whole program: main only adds signals, the environment and
+// the exit code.
+func run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
+	cmd := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "", "serve":
+		fs := flag.NewFlagSet("miffy", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		path := fs.String("config", "", "config file (default $MIFFY_CONFIG, else ./config.toml if present)")
+		if err := fs.Parse(args); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if fs.NArg() > 0 {
+			return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+		}
+		cfg, err := loadConfig(*path, environ)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, stdout, stderr, nil)
+	case "demo":
+		return runDemo(ctx, args, environ, stdout, stderr)
+	case "check-config":
+		return checkConfig(args, environ, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "miffy", version())
+		return nil
+	case "help", "-h", "--help":
+		io.WriteString(stdout, usage)
+		return nil
+	default:
+		io.WriteString(stderr, usage)
+		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	}
+}
+
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v
+}

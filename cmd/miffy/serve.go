@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
+
+	"github.com/miffy-proxy/miffy/internal/compare"
+	"github.com/miffy-proxy/miffy/internal/config"
+	"github.com/miffy-proxy/miffy/internal/logging"
+	"github.com/miffy-proxy/miffy/internal/mgmt"
+	"github.com/miffy-proxy/miffy/internal/publish"
+	"github.com/miffy-proxy/miffy/internal/shadow"
+)
+
+// addrs are the listeners' actual addresses, for whoever waits on them.
+type addrs struct {
+	proxy, mgmt net.Addr
+}
+
+// serve runs the proxy and the management listener until ctx is done, then
+// shuts down in order: stop accepting and drain client requests, wait for
+// replays, flush the publisher, close the management listener last.
+func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, ready func(addrs)) error {
+	log, err := logging.New(stderr, cfg.Logging, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	log.Debug().Str("config", cfg.Masked()).Msg("effective config")
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	enc, err := publish.NewEncoder(publish.EncoderConfig{
+		MaxBodyBytes:    cfg.Publish.MaxBodyBytes,
+		RedactHeaders:   cfg.Publish.RedactHeaders,
+		RedactJSONPaths: cfg.Publish.RedactJSONPaths,
+	})
+	if err != nil {
+		return fmt.Errorf("publish.%w", err)
+	}
+	table, err := buildTable(cfg)
+	if err != nil {
+		return err
+	}
+	kafka, err := publish.NewKafka(publish.KafkaConfig{
+		Topic:              cfg.Kafka.Topic,
+		Properties:         cfg.Kafka.Properties,
+		MaxBufferedRecords: cfg.Kafka.MaxBufferedRecords,
+		MaxBufferedBytes:   cfg.Kafka.MaxBufferedBytes,
+		DeliveryTimeout:    cfg.Kafka.DeliveryTimeout,
+	}, enc, kafkaLogger(log, cfg.LogLevel), reg)
+	if err != nil {
+		return fmt.Errorf("starting the Kafka client: %w", err)
+	}
+
+	scfg := shadowConfig(cfg)
+	if cfg.Publish.Console {
+		scfg.Console = publish.NewConsole(stdout, enc)
+	}
+	judge := compare.NewJudge(compare.NoiseConfig{
+		Relative: cfg.Noise.Relative,
+		Absolute: cfg.Noise.Absolute,
+		Window:   cfg.Noise.Window,
+	}, time.Now)
+	proxy := shadow.New(scfg, table, judge, kafka, log, reg)
+
+	proxyLn, err := net.Listen("tcp", net.JoinHostPort(cfg.Proxy.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		kafka.Close(context.Background())
+		return fmt.Errorf("port: listening: %w", err)
+	}
+	mgmtLn, err := net.Listen("tcp", net.JoinHostPort(cfg.Management.Host, strconv.Itoa(cfg.Management.Port)))
+	if err != nil {
+		proxyLn.Close()
+		kafka.Close(context.Background())
+		return fmt.Errorf("management.port: listening: %w", err)
+	}
+
+	mg := mgmt.New(mgmt.Config{PProf: cfg.Management.PProf}, reg)
+	if cfg.Kafka.RequireBroker {
+		mg.AddCheck("broker", kafka.Ping)
+	}
+	errLog := stdlog.New(httpErrorLog{log}, "", 0)
+	proxySrv := &http.Server{
+		Handler:           proxy,
+		ReadHeaderTimeout: cfg.Proxy.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Proxy.ReadTimeout,
+		IdleTimeout:       cfg.Proxy.IdleTimeout,
+		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+	mgmtSrv := &http.Server{Handler: mg, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+
+	errc := make(chan error, 2)
+	go func() { errc <- proxySrv.Serve(proxyLn) }()
+	go func() { errc <- mgmtSrv.Serve(mgmtLn) }()
+	log.Info().Str("proxy", proxyLn.Addr().String()).Str("management", mgmtLn.Addr().String()).
+		Str("reference", cfg.Reference).Str("candidate", cfg.Candidate).Int("routes", len(table.Routes())).
+		Str("topic", cfg.Kafka.Topic).Msg("miffy is serving")
+	if ready != nil {
+		ready(addrs{proxy: proxyLn.Addr(), mgmt: mgmtLn.Addr()})
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("shutting down")
+	case err := <-errc:
+		runErr = fmt.Errorf("serving: %w", err)
+	}
+
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := proxySrv.Shutdown(shutCtx); err != nil {
+		log.Warn().Err(err).Msg("client requests still open at the shutdown deadline")
+	}
+	if err := proxy.Close(shutCtx); err != nil {
+		log.Warn().Err(err).Msg("replays abandoned at the shutdown deadline")
+	}
+	if err := kafka.Close(shutCtx); err != nil {
+		log.Error().Err(err).Msg("records not delivered at the shutdown deadline")
+	}
+	mgmtSrv.Shutdown(shutCtx)
+	log.Info().Msg("stopped")
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	return runErr
+}
+
+// httpErrorLog sends net/http's server log lines (TLS errors, bad requests
+// the server answers itself) to zerolog at debug level.
+type httpErrorLog struct{ log zerolog.Logger }
+
+func (h httpErrorLog) Write(p []byte) (int, error) {
+	msg := p
+	if n := len(msg); n > 0 && msg[n-1] == '\n' {
+		msg = msg[:n-1]
+	}
+	h.log.Debug().Str("component", "http").Msg(string(msg))
+	return len(p), nil
+}
+
+// kafkaLogger is the client's logger: its info lines (metadata, producer
+// ids) are only worth seeing when debugging.
+func kafkaLogger(log zerolog.Logger, level string) zerolog.Logger {
+	l := log.With().Str("component", "kafka").Logger()
+	if level != "debug" {
+		l = l.Level(zerolog.WarnLevel)
+	}
+	return l
+}

@@ -1,0 +1,122 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	gotoml "github.com/pelletier/go-toml/v2"
+)
+
+func TestMasked(t *testing.T) {
+	c, err := load(t, `
+reference = "http://ref-user:pa55word@ref.internal:3000/base"
+candidate = "http://cand.internal:3001"
+routes = [{ path = "/api/{value}", key = "value", secondary = "https://u:routepass@sec.internal" }]
+
+[kafka]
+topic = "diffs"
+"sasl.username" = "miffy"
+"ssl.key.password" = "keypass"
+"sasl.oauthbearer.token" = "tok123"
+`, "KAFKA_SASL_PASSWORD=s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Masked()
+	for _, secret := range []string{"s3cret", "keypass", "tok123", "pa55word", "routepass"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("Masked shows the secret %q:\n%s", secret, got)
+		}
+	}
+	for _, want := range []string{
+		`"sasl.password" = "********"`,
+		`"ssl.key.password" = "********"`,
+		`"sasl.username" = "miffy"`,
+		`reference = "http://ref-user:********@ref.internal:3000/base"`,
+		`candidate = "http://cand.internal:3001"`,
+		`secondary = "https://u:********@sec.internal"`,
+		`topic = "diffs"`,
+		`timeout = "5s"`,
+		`window = "10m"`,
+		"[[routes]]",
+		`key = "value"`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Masked lacks %s:\n%s", want, got)
+		}
+	}
+	var m map[string]any
+	if err := gotoml.Unmarshal([]byte(got), &m); err != nil {
+		t.Errorf("Masked is not valid TOML: %v\n%s", err, got)
+	}
+}
+
+// TestMaskedRoundTrip loads the Masked text of a config without secrets
+// back and gets the same config.
+func TestMaskedRoundTrip(t *testing.T) {
+	c, err := load(t, `
+port = 8081
+management_port = 9001
+logging = "json"
+reference = "http://127.0.0.1:3000"
+candidate = "http://127.0.0.1:3001"
+secondary = "http://127.0.0.1:3002/prefix"
+
+[kafka]
+topic = "diffs"
+"bootstrap.servers" = "kafka-1:9092,kafka-2:9092"
+"sasl.mechanisms" = "PLAIN"
+"linger.ms" = 5
+
+[compare]
+ignore = ["$.meta.generated_at"]
+float_tolerance = 0.001
+canonicalize = "del(.debug) | .items |= sort_by(.id)"
+
+[[routes]]
+path = "/api/{value}"
+key = "value"
+
+[[routes]]
+path = "/users/{id}"
+methods = ["GET"]
+sample = 0.25
+publish_noise = true
+compare_headers = []
+unordered = ["$.items by id"]
+`, "MIFFY_SHADOW__TIMEOUT=1m30s", "MIFFY_COMPARE__COMPARE_HEADERS=Content-Type, ETag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "masked.toml")
+	if err := os.WriteFile(path, []byte(c.Masked()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Load(defaults(t), path, nil)
+	if err != nil {
+		t.Fatalf("loading Masked output: %v\n%s", err, c.Masked())
+	}
+	if diff := cmp.Diff(c, again); diff != "" {
+		t.Errorf("(-want +got)\n%s", diff)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"http://h:1/p", "http://h:1/p"},
+		{"http://user@h/p", "http://user@h/p"},
+		{"http://user:pw@h/p?q=1", "http://user:********@h/p?q=1"},
+		{"http://us%zz:pw@h/p", "http://********@h/p"},
+		{"not a url @ all", "not a url @ all"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if got := redactURL(tt.in); got != tt.want {
+				t.Errorf("redactURL(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

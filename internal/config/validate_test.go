@@ -1,0 +1,111 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	valid := func(t *testing.T) *Config {
+		t.Helper()
+		c, err := load(t, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	tests := []struct {
+		name   string
+		change func(c *Config)
+		want   []string // each must appear; nil means valid
+	}{
+		{"loaded defaults", func(c *Config) {}, nil},
+		{"route without URLs uses the top-level ones", func(c *Config) {
+			c.Routes = []Route{{Path: "/a"}}
+		}, nil},
+		{"all problems at once", func(c *Config) {
+			c.Port = c.Management.Port
+			c.Shadow.Timeout = 0
+			c.Kafka.Topic = strings.Repeat("t", 250)
+			c.Routes = []Route{{Path: "/a/{x}"}, {Path: "/a/{x}", Methods: []string{"GET"}}, {Path: "/b", Candidate: "ftp://x"}}
+		}, []string{"port and management.port", "shadow.timeout", "kafka.topic: 250 characters", "routes[1]: duplicates routes[0]", "routes[2].candidate"}},
+		{"methods on different routes do not conflict", func(c *Config) {
+			c.Routes = []Route{{Path: "/a", Methods: []string{"GET"}}, {Path: "/a", Methods: []string{"POST"}}}
+		}, nil},
+		{"catch-all conflict", func(c *Config) {
+			c.Routes = []Route{{Path: "/s/{*rest}"}, {Path: "/s/{*other}"}}
+		}, []string{`routes[1]: path "/s/{*other}" conflicts with routes[0]`}},
+		{"legacy fields out of step", func(c *Config) {
+			c.ManagementPort = 1234
+			c.LogJSON = true
+		}, []string{"management_port (1234)", "log_json"}},
+		{"negative delivery timeout", func(c *Config) { c.Kafka.DeliveryTimeout = -time.Second }, []string{"kafka.delivery_timeout"}},
+		{"URL with fragment", func(c *Config) { c.Secondary = "http://x/#frag" }, []string{"secondary", "fragment"}},
+		{"URL with bad port", func(c *Config) { c.Reference = "http://x:99999" }, []string{"reference", "port"}},
+		{"URL password is not shown", func(c *Config) { c.Reference = "ftp://u:hunter2@x" }, []string{"reference: \"ftp://u:********@x\""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid(t)
+			tt.change(c)
+			err := c.Validate()
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate succeeded, want errors containing %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q shows a password", err)
+			}
+		})
+	}
+}
+
+func TestEnvKey(t *testing.T) {
+	kt := newKeyTable()
+	tests := []struct {
+		env  string // the name after MIFFY_, lower-cased
+		want string // the key path joined by "/", "" for unknown
+	}{
+		{"port", "port"},
+		{"management_port", "management_port"},
+		{"management__port", "management/port"},
+		{"shadow__timeout", "shadow/timeout"},
+		{"shadow__max_in_flight_bytes", "shadow/max_in_flight_bytes"},
+		{"compare__ignore", "compare/ignore"},
+		{"kafka__topic", "kafka/topic"},
+		{"kafka__sasl_password", "kafka/sasl.password"},
+		{"kafka__sasl_mechanisms", "kafka/sasl.mechanism"},
+		{"kafka_topic", "kafka/topic"}, // miffy 1.0 spelling
+		{"shadow_max_body_bytes", "shadow/max_body_bytes"},
+		{"routes", "routes"},
+		{"portt", ""},
+		{"shadow__timout", ""},
+		{"kafka__heap_opts", ""},
+		{"shadow__timeout__x", ""},
+		{"nosuch__key", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			path, _, ok := kt.envKey(tt.env)
+			got := strings.Join(path, "/")
+			if !ok {
+				got = ""
+			}
+			if got != tt.want {
+				t.Errorf("envKey(%q) = %q, want %q", tt.env, got, tt.want)
+			}
+		})
+	}
+}

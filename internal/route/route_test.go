@@ -1,0 +1,157 @@
+package route
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestMatch(t *testing.T) {
+	var tb Table[string]
+	for _, r := range []struct {
+		pattern string
+		methods []string
+	}{
+		{"/api/{value}", nil},
+		{"/api/health", nil},
+		{"/users/{id}/orders", []string{"GET"}},
+		{"/users/{uid}/orders", []string{"post"}},
+		{"/users/{id}/orders/{order}", nil},
+		{"/static/{*rest}", nil},
+		{"/a/b/d", nil},
+		{"/a/{x}/c", nil},
+		{"/", nil},
+	} {
+		if err := tb.Add(r.pattern, r.methods, r.pattern); err != nil {
+			t.Fatalf("Add(%q): %v", r.pattern, err)
+		}
+	}
+	tests := []struct {
+		name, method, path string
+		want               string
+		params             Params
+	}{
+		{"param", "GET", "/api/3", "/api/{value}", Params{{"value", "3"}}},
+		{"static beats param", "GET", "/api/health", "/api/health", nil},
+		{"escaped param is unescaped", "GET", "/api/a%2Fb", "/api/{value}", Params{{"value", "a/b"}}},
+		{"nested", "GET", "/users/42/orders", "/users/{id}/orders", Params{{"id", "42"}}},
+		{"method picks route", "POST", "/users/42/orders", "/users/{uid}/orders", Params{{"uid", "42"}}},
+		{"method not allowed", "DELETE", "/users/42/orders", "", nil},
+		{"two params", "GET", "/users/1/orders/9", "/users/{id}/orders/{order}", Params{{"id", "1"}, {"order", "9"}}},
+		{"catch-all", "GET", "/static/css/site.css", "/static/{*rest}", Params{{"rest", "css/site.css"}}},
+		{"catch-all empty", "GET", "/static/", "/static/{*rest}", Params{{"rest", ""}}},
+		{"catch-all bare", "GET", "/static", "/static/{*rest}", Params{{"rest", ""}}},
+		{"backtrack to param", "GET", "/a/b/c", "/a/{x}/c", Params{{"x", "b"}}},
+		{"literal wins", "GET", "/a/b/d", "/a/b/d", nil},
+		{"root", "GET", "/", "/", nil},
+		{"empty param segment", "GET", "/api/", "", nil},
+		{"too deep", "GET", "/api/3/4", "", nil},
+		{"no route", "GET", "/other", "", nil},
+		{"not a path", "GET", "*", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, ps, pattern, ok := tb.Match(tt.method, tt.path)
+			if ok != (tt.want != "") {
+				t.Fatalf("Match(%s %s) ok=%v, want %q", tt.method, tt.path, ok, tt.want)
+			}
+			if v != tt.want || pattern != tt.want {
+				t.Errorf("Match(%s %s) = %q (%q), want %q", tt.method, tt.path, v, pattern, tt.want)
+			}
+			if diff := cmp.Diff(tt.params, ps); diff != "" {
+				t.Errorf("params (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAddErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		first    string
+		pattern  string
+		methods  []string
+		conflict bool
+	}{
+		{"no slash", "", "api", nil, false},
+		{"mixed segment", "", "/api/x{id}", nil, false},
+		{"catch-all not last", "", "/a/{*rest}/b", nil, false},
+		{"bad name", "", "/a/{my-id}", nil, false},
+		{"duplicate name", "", "/a/{id}/{id}", nil, false},
+		{"empty segment", "", "/a//b", nil, false},
+		{"same pattern", "/api/{v}", "/api/{v}", nil, true},
+		{"same shape", "/api/{v}", "/api/{w}", []string{"GET"}, true},
+		{"same catch-all", "/s/{*a}", "/s/{*b}", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tb Table[int]
+			if tt.first != "" {
+				if err := tb.Add(tt.first, nil, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := tb.Add(tt.pattern, tt.methods, 2)
+			if err == nil {
+				t.Fatalf("Add(%q) succeeded", tt.pattern)
+			}
+			if got := errors.Is(err, ErrConflict); got != tt.conflict {
+				t.Errorf("Add(%q) = %v, conflict %v want %v", tt.pattern, err, got, tt.conflict)
+			}
+		})
+	}
+}
+
+func TestDisjointMethodsCoexist(t *testing.T) {
+	var tb Table[int]
+	if err := tb.Add("/x/{id}", []string{"GET", "HEAD"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.Add("/x/{id}", []string{"POST"}, 2); err != nil {
+		t.Errorf("disjoint methods: %v", err)
+	}
+	if tb.Len() != 2 {
+		t.Errorf("Len = %d", tb.Len())
+	}
+}
+
+func FuzzMatch(f *testing.F) {
+	for _, s := range []string{"/api/3", "/static/a/b", "/users/1/orders", "/", "//", "/%zz", "/a/b/c"} {
+		f.Add(s)
+	}
+	var tb Table[int]
+	for i, p := range []string{"/api/{v}", "/static/{*rest}", "/users/{id}/orders", "/a/{x}/c", "/"} {
+		if err := tb.Add(p, nil, i); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		v, ps, pattern, ok := tb.Match("GET", path)
+		if !ok && (v != 0 || ps != nil || pattern != "") {
+			t.Fatalf("no match but values: %v %v %q", v, ps, pattern)
+		}
+		if ok {
+			p, err := Parse(pattern)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Names()) != len(ps) {
+				t.Fatalf("pattern %q captured %v", pattern, ps)
+			}
+		}
+		// Parse must not panic on anything either.
+		Parse(path)
+	})
+}
+
+func BenchmarkMatch(b *testing.B) {
+	var tb Table[int]
+	for i, p := range []string{"/api/{value}", "/api/health", "/users/{id}/orders", "/static/{*rest}", "/a/b/c", "/a/b/d"} {
+		tb.Add(p, nil, i)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		tb.Match("GET", "/users/12345/orders")
+	}
+}

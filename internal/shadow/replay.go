@@ -1,0 +1,401 @@
+package shadow
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/miffy-proxy/miffy/internal/compare"
+	"github.com/miffy-proxy/miffy/internal/publish"
+	"github.com/miffy-proxy/miffy/internal/route"
+)
+
+// exchange is one shadowed request: what was asked, and the reference's
+// answer as the client got it. The handler fills ref and then closes
+// refDone; the replay reads ref only after that.
+type exchange struct {
+	id       string
+	start    time.Time
+	route    *Route
+	params   route.Params
+	method   string
+	uri      string
+	path     string
+	rawQuery string
+	header   http.Header // hop-by-hop removed, forwarding headers set
+	body     []byte
+	endpoint string
+
+	ref     side
+	refDone chan struct{}
+}
+
+// side is one upstream's answer as captured.
+type side struct {
+	url      string
+	status   int
+	header   http.Header
+	cap      capture
+	err      error
+	duration time.Duration
+}
+
+func (s *side) failed() bool { return s.err != nil || s.status == 0 }
+
+// safeMethods are replayed on every route; others need allow_side_effects.
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// prepare decides whether the request is shadowed and, if so, reads its
+// body once and starts the replay. A non-zero return is the status the
+// client must get instead (its body could not be read).
+func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start time.Time) int {
+	rt := c.route
+	switch {
+	case !rt.AllowSideEffects && !safeMethod(r.Method):
+		rt.m.skipped("method")
+		return 0
+	case rt.Sample < 1 && (rt.Sample <= 0 || rand.Float64() >= rt.Sample):
+		rt.m.skipped("sample")
+		return 0
+	case r.ContentLength > p.cfg.MaxBodyBytes:
+		rt.m.skipped("body_too_large")
+		return 0
+	}
+
+	var body []byte
+	if r.Body != nil && r.Body != http.NoBody {
+		buf, err := io.ReadAll(io.LimitReader(r.Body, p.cfg.MaxBodyBytes+1))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return http.StatusRequestEntityTooLarge
+			}
+			return http.StatusBadRequest
+		}
+		if int64(len(buf)) > p.cfg.MaxBodyBytes {
+			// Too big to keep: the reference gets what was read and the rest.
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+			rt.m.skipped("body_too_large")
+			return 0
+		}
+		body = buf
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.TransferEncoding = nil
+	}
+
+	if !p.budget.start(int64(len(body))) {
+		rt.m.dropped("in_flight")
+		p.drops.log(p.log, "replay dropped: in-flight bound reached (shadow.max_in_flight, shadow.max_in_flight_bytes)")
+		return 0
+	}
+	x := &exchange{
+		id:       p.ids.next(),
+		start:    start,
+		route:    rt,
+		params:   params,
+		method:   r.Method,
+		uri:      r.RequestURI,
+		path:     r.URL.EscapedPath(),
+		rawQuery: r.URL.RawQuery,
+		header:   replayHeader(r, p.cfg.ForwardedHeaders),
+		body:     body,
+		endpoint: rt.Name,
+		refDone:  make(chan struct{}),
+	}
+	if cr := r.Header.Get("Canonical-Resource"); cr != "" {
+		x.endpoint = cr
+	}
+	x.ref.url = joinURL(rt.Reference, x.path, x.rawQuery)
+	c.x = x
+	p.wg.Add(1)
+	go p.replay(x)
+	return 0
+}
+
+// referenceDone tells the replay that the reference's answer is complete.
+func (p *Proxy) referenceDone(c *call, start time.Time) {
+	d := time.Since(start)
+	if c.route != nil {
+		c.route.m.duration("reference", d)
+		c.route.m.status(c.status)
+	}
+	if x := c.x; x != nil {
+		x.ref.duration = d
+		if c.err != nil {
+			x.ref.err = c.err
+		}
+		if x.ref.err == nil && c.status == 0 {
+			x.ref.err = errors.New("reference answer incomplete")
+		}
+		close(x.refDone)
+	}
+}
+
+// replay calls the candidate (and the secondary), waits for the reference's
+// answer, compares and publishes. It runs detached from the client request.
+func (p *Proxy) replay(x *exchange) {
+	held := int64(len(x.body))
+	var cand, sec side
+	defer p.wg.Done()
+	defer func() { p.budget.finish(held + cand.cap.held + sec.cap.held + x.ref.cap.held) }()
+	defer func() {
+		if v := recover(); v != nil {
+			p.m.panics.Inc()
+			p.log.Error().Str("id", x.id).Interface("panic", v).Bytes("stack", debug.Stack()).Msg("replay panicked")
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.Timeout)
+	defer cancel()
+	rt := x.route
+	secDone := make(chan struct{})
+	if rt.Secondary != nil {
+		go func() {
+			defer close(secDone)
+			p.callSide(ctx, x, rt.Secondary, "secondary", &sec)
+		}()
+	} else {
+		close(secDone)
+	}
+	p.callSide(ctx, x, rt.Candidate, "candidate", &cand)
+	<-secDone
+
+	// The handler always closes refDone (deferred), so this wait ends.
+	<-x.refDone
+	if p.ctx.Err() != nil {
+		// Shut down past the deadline: what was cut short is not evidence.
+		rt.m.replay("abandoned")
+		return
+	}
+	if x.ref.failed() {
+		rt.m.skipped("reference_error")
+		return
+	}
+	if x.ref.cap.denied || cand.cap.denied || sec.cap.denied {
+		rt.m.dropped("memory")
+		p.drops.log(p.log, "replay dropped: in-flight bytes bound reached (shadow.max_in_flight_bytes)")
+		return
+	}
+	p.compareAndPublish(x, &cand, &sec)
+}
+
+// callSide sends the replayed request to one upstream and captures its answer.
+func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role string, s *side) {
+	s.url = joinURL(base, x.path, x.rawQuery)
+	s.cap = capture{b: p.budget, limit: p.cfg.MaxResponseBytes}
+	start := time.Now()
+	defer func() {
+		s.duration = time.Since(start)
+		x.route.m.duration(role, s.duration)
+		if s.err != nil {
+			x.route.m.upstreamError(p.m, role, publish.ErrorKind(s.err))
+		}
+	}()
+
+	var body io.Reader
+	if len(x.body) > 0 {
+		body = bytes.NewReader(x.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, x.method, s.url, body)
+	if err != nil {
+		s.err = fmt.Errorf("building request: %w", err)
+		return
+	}
+	req.Header = x.header.Clone()
+	req.Header.Set(RoleHeader, role)
+	resp, err := p.shTr.RoundTrip(req)
+	if err != nil {
+		s.err = err
+		return
+	}
+	defer resp.Body.Close()
+	s.status = resp.StatusCode
+	s.header = resp.Header
+	if _, err := io.Copy(&s.cap, resp.Body); err != nil {
+		s.err = fmt.Errorf("reading body: %w", err)
+	}
+}
+
+func (p *Proxy) compareAndPublish(x *exchange, cand, sec *side) {
+	rt := x.route
+	refResp, refBody, refCut := decoded(&x.ref, p.cfg.MaxResponseBytes)
+	rec := &publish.Record{
+		ID:       x.id,
+		Time:     x.start,
+		Key:      rt.recordKey(x.params),
+		Route:    rt.Name,
+		Endpoint: x.endpoint,
+		Request: publish.Request{
+			Method:          x.method,
+			URI:             x.uri,
+			Pattern:         rt.Pattern,
+			Params:          x.params.Map(),
+			Header:          x.header,
+			Body:            x.body,
+			BodyContentType: x.header.Get("Content-Type"),
+		},
+		Reference: publishSide(&x.ref, refBody, refCut),
+	}
+
+	var diffs []compare.Diff
+	if cand.failed() {
+		rt.m.replay("candidate_error")
+		rec.Candidate = publishSide(cand, nil, false)
+		diffs = []compare.Diff{{Path: "error", Kind: compare.Changed, Candidate: publish.ErrorKind(cand.err), Class: compare.Regression}}
+	} else {
+		rt.m.replay("compared")
+		candResp, candBody, candCut := decoded(cand, p.cfg.MaxResponseBytes)
+		rec.Candidate = publishSide(cand, candBody, candCut)
+		diffs = rt.Comparer.Compare(refResp, candResp)
+	}
+
+	var secDiffs []compare.Diff
+	hasSec := rt.Secondary != nil && !sec.failed()
+	if rt.Secondary != nil {
+		secResp, secBody, secCut := decoded(sec, p.cfg.MaxResponseBytes)
+		s := publishSide(sec, secBody, secCut)
+		rec.Secondary = &s
+		if hasSec {
+			secDiffs = rt.Comparer.Compare(refResp, secResp)
+		}
+	}
+
+	allNoise := false
+	if len(diffs) > 0 && p.judge != nil {
+		diffs, allNoise = p.judge.Classify(x.endpoint, diffs, secDiffs, hasSec)
+	}
+	for i := range diffs {
+		if diffs[i].Class == "" {
+			diffs[i].Class = compare.Regression
+		}
+	}
+	rec.Diffs = diffs
+	rec.Equal = len(diffs) == 0
+	switch {
+	case rec.Equal:
+	case allNoise:
+		rt.m.mismatch(compare.Noise)
+	default:
+		rt.m.mismatch(compare.Regression)
+	}
+
+	if p.cfg.Console != nil {
+		p.cfg.Console.Publish(rec)
+	}
+	if p.pub == nil {
+		return
+	}
+	switch rt.Publish {
+	case PublishNone:
+		return
+	case PublishMismatches:
+		if rec.Equal || (allNoise && !rt.PublishNoise) {
+			return
+		}
+	case PublishAll:
+		if allNoise && !rt.PublishNoise {
+			return
+		}
+	}
+	p.pub.Publish(rec)
+}
+
+// decoded returns a side's answer for comparison, its body with any
+// Content-Encoding undone.
+func decoded(s *side, limit int64) (compare.Response, []byte, bool) {
+	body, cut := s.cap.buf, s.cap.cut
+	h := s.header
+	if enc := h.Get("Content-Encoding"); enc != "" && len(body) > 0 && !cut {
+		if plain, truncated, err := compare.DecodeBody(h, body, limit); err == nil {
+			body, cut = plain, truncated
+			h = h.Clone()
+			h.Del("Content-Encoding")
+			h.Del("Content-Length")
+		}
+	}
+	return compare.Response{Status: s.status, Header: h, Body: body}, body, cut
+}
+
+func publishSide(s *side, body []byte, cut bool) publish.Side {
+	return publish.Side{
+		URL:       s.url,
+		Status:    s.status,
+		Header:    s.header,
+		Body:      body,
+		Truncated: cut,
+		Err:       s.err,
+		Duration:  s.duration,
+	}
+}
+
+// replayHeader copies the request's headers for the replays, without
+// hop-by-hop headers and with the forwarding headers a proxy adds.
+func replayHeader(r *http.Request, forwarded bool) http.Header {
+	h := r.Header.Clone()
+	removeHopHeaders(h)
+	if forwarded {
+		if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			if prior := h.Get("X-Forwarded-For"); prior != "" {
+				ip = prior + ", " + ip
+			}
+			h.Set("X-Forwarded-For", ip)
+		}
+		h.Set("X-Forwarded-Host", r.Host)
+		proto := "http"
+		if r.TLS != nil {
+			proto = "https"
+		}
+		h.Set("X-Forwarded-Proto", proto)
+	}
+	return h
+}
+
+// joinURL is the upstream URL for an escaped request path: the base's path
+// and the request's joined with one slash, the queries merged.
+func joinURL(base *url.URL, rp, rawQuery string) string {
+	var b strings.Builder
+	b.Grow(len(base.Scheme) + len(base.Host) + len(base.Path) + len(rp) + len(rawQuery) + 5)
+	b.WriteString(base.Scheme)
+	b.WriteString("://")
+	b.WriteString(base.Host)
+	bp := base.EscapedPath()
+	switch {
+	case strings.HasSuffix(bp, "/") && strings.HasPrefix(rp, "/"):
+		b.WriteString(bp)
+		b.WriteString(rp[1:])
+	case bp != "" && !strings.HasSuffix(bp, "/") && !strings.HasPrefix(rp, "/"):
+		b.WriteString(bp)
+		b.WriteByte('/')
+		b.WriteString(rp)
+	default:
+		b.WriteString(bp)
+		b.WriteString(rp)
+	}
+	q := base.RawQuery
+	if rawQuery != "" {
+		if q != "" {
+			q += "&"
+		}
+		q += rawQuery
+	}
+	if q != "" {
+		b.WriteByte('?')
+		b.WriteString(q)
+	}
+	return b.String()
+}

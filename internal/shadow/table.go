@@ -1,0 +1,95 @@
+package shadow
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/miffy-proxy/miffy/internal/compare"
+	"github.com/miffy-proxy/miffy/internal/route"
+)
+
+// PublishMode says which compared requests become records.
+type PublishMode string
+
+const (
+	PublishMismatches PublishMode = "mismatches"
+	PublishAll        PublishMode = "all"
+	PublishNone       PublishMode = "none"
+)
+
+// Route is one route under test, ready to serve. It is not changed once it
+// is in a Table.
+type Route struct {
+	Name    string
+	Pattern string
+	// Key is the Kafka record key: empty means the pattern, the name of a
+	// parameter means its value, anything else is used literally.
+	Key     string
+	Methods []string // empty means any method
+
+	Reference *url.URL
+	Candidate *url.URL
+	Secondary *url.URL // nil without a secondary
+
+	AllowSideEffects bool
+	Sample           float64 // share of requests replayed, 0..1
+	Publish          PublishMode
+	PublishNoise     bool
+	Comparer         *compare.Comparer
+
+	keyIsParam bool
+	m          routeMetrics
+}
+
+// Table is an immutable routing table: routes under test plus the base URL
+// that unrouted requests go to.
+type Table struct {
+	upstream *url.URL
+	routes   route.Table[*Route]
+	list     []*Route
+}
+
+// NewTable builds a table. upstream receives requests that match no route.
+func NewTable(upstream *url.URL, routes []*Route) (*Table, error) {
+	if upstream == nil {
+		return nil, fmt.Errorf("building routing table: no upstream")
+	}
+	t := &Table{upstream: upstream, list: routes}
+	for i, r := range routes {
+		if r.Reference == nil || r.Candidate == nil {
+			return nil, fmt.Errorf("routes[%d]: reference and candidate are required", i)
+		}
+		if err := t.routes.Add(r.Pattern, r.Methods, r); err != nil {
+			return nil, fmt.Errorf("routes[%d].path: %w", i, err)
+		}
+		p, _ := route.Parse(r.Pattern)
+		for _, n := range p.Names() {
+			if n == r.Key {
+				r.keyIsParam = true
+			}
+		}
+		if r.Name == "" {
+			r.Name = r.Pattern
+		}
+		if r.Publish == "" {
+			r.Publish = PublishMismatches
+		}
+	}
+	return t, nil
+}
+
+// Routes returns the routes in configuration order.
+func (t *Table) Routes() []*Route { return t.list }
+
+// recordKey returns the Kafka key of a request on this route.
+func (r *Route) recordKey(params route.Params) string {
+	switch {
+	case r.Key == "":
+		return r.Pattern
+	case r.keyIsParam:
+		v, _ := params.Get(r.Key)
+		return v
+	default:
+		return r.Key
+	}
+}

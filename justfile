@@ -1,0 +1,24 @@
+# miffy tasks. `just` installs with: npm install -g rust-just
+
+# demo upstreams, an embedded Kafka-protocol broker and the proxy
+demo:
+    go run ./cmd/miffy demo
+
+# the test suite (what CI runs)
+test:
+    go test -race ./...
+
+# vet and format check
+lint:
+    go vet ./...
+    test -z "$(gofmt -l $(git ls-files '*.go'))"
+
+# Go micro-benchmarks of the hot path
+bench-go:
+    go test -run='^$' -bench=. -benchmem ./...
+
+# side-by-side benchmark (placeholder until bench/ lands: runs the Go benchmarks)
+bench: bench-go
+
+build:
+    go build -o bin/miffy ./cmd/miffy
