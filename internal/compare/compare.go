@@ -16,7 +16,97 @@
 //	                  a limit was hit (the values then say why)
 //
 // Diffs come in that order: status, headers in sorted order, then the body;
-// JSON diffs in document order with object members sorted by name.
+// JSON diffs in document order with object members sorted by name. Rule
+// paths (Ignore, Unordered) use the same syntax, see "Rule paths".
+//
+// # Bodies
+//
+// Each body's Content-Encoding is undone first (see DecodeBody), so a gzip
+// reference and an identity candidate agree. Byte-equal bodies are equal
+// (unless the two sides have different canonicalize filters). Then:
+//
+//   - If either Content-Type is JSON (IsJSON), or neither side has a
+//     Content-Type and both bodies parse as JSON, the bodies are compared as
+//     JSON values: member order does not matter, numbers compare by value
+//     exactly (1 == 1.0 == 1e0, but 9007199254740993 != 9007199254740992),
+//     or within FloatTolerance. A side that does not parse gives one "body"
+//     diff; when neither parses they are compared as text.
+//   - Otherwise textual types (text/*, XML, JavaScript, YAML, form data...)
+//     and untyped UTF-8 bodies are compared line by line (see textDiff).
+//   - Anything else is compared as bytes.
+//
+// Values in diffs are the decoded JSON values (json.Number for numbers, so
+// that they marshal unchanged), or strings; any value whose JSON rendering
+// is longer than 256 bytes is replaced by that rendering cut short with a
+// "…[truncated]" marker. Nesting deeper than 1000 levels and more than 500
+// diffs end the walk with a "body" diff saying so.
+//
+// # Rule paths
+//
+// Rules name parts of a JSON body with a small subset of JSONPath:
+//
+//	path  = "$" { step }
+//	step  = "." name        a member of an object: $.items, $.user-id
+//	      | "." "*"         any member or element (wildcard)
+//	      | "[" digits "]"  an array element by index: $.items[0]
+//	      | "[" "*" "]"     any element or member (wildcard)
+//	      | "[" string "]"  a member whose name needs quoting, as a JSON
+//	                        string: $["a.b"], $["*"] (a literal star)
+//
+// A name is a run of characters other than the dot, brackets, quotes
+// (single or double) and white space. Both wildcards match exactly one
+// level, whatever its kind; there is no recursive descent. "$" alone is the
+// whole body.
+//
+// Diffs render paths the same way, quoting a member name unless it is an
+// identifier ([A-Za-z_][A-Za-z0-9_]*), so every rendered path parses back
+// to itself: $.items[2].price, $.meta["generated-at"], $["a.b"].
+//
+// # Unordered arrays
+//
+// An array named by an Unordered rule is compared without regard to order.
+//
+// "$.items" compares the arrays as multisets: each candidate element is
+// matched with an equal, not yet matched reference element (equal under all
+// rules, including Ignore and FloatTolerance). Reference elements left over
+// are reported Removed at their reference index ($.items[i]); candidate
+// elements left over are reported Added at their candidate index.
+//
+// "$.items by id" sorts both arrays by the member id (stably; by JSON type,
+// then value: numbers numerically, strings bytewise; elements without the
+// member, or not objects, sort last) and walks them together: elements with
+// the same id are compared member by member, diffs reported at the
+// reference element's index; an id only in the reference is Removed at its
+// reference index, an id only in the candidate Added at its candidate index.
+// Elements with duplicate ids, and those without one, pair in order.
+//
+// Below an unordered array an element has no position for the rules: an
+// exact index such as $.items[0].ts never matches there; use $.items[*].ts.
+//
+// # Noise
+//
+// A response can differ from the reference for reasons that have nothing to
+// do with the candidate: timestamps, random ids, a cache. Like Twitter's
+// Diffy, miffy tells those apart by also asking a secondary, a second
+// instance of the reference: what differs between reference and secondary
+// is noise. A Judge applies two rules to each candidate diff on a path p:
+//
+//	(a) the request has a secondary answer and p also differs between the
+//	    reference and the secondary: Noise.
+//	(b) over a sliding window, per endpoint, with R the requests whose
+//	    reference/candidate diffs include p, N those whose
+//	    reference/secondary diffs include p, and T the requests classified:
+//	    unless R > N, |R-N|/(R+N) > Relative and |R-N|/T > Absolute, Noise.
+//
+// Otherwise the diff is a Regression. Paths are matched with their array
+// indexes replaced by [*] ($.items[3].ts and $.items[7].ts count together)
+// and each path counts at most once per request; the Diff keeps its real
+// path. Diffs at "status" and "error" are always Regressions.
+//
+// The window is kept as 10 time buckets of Window/10 each, on the clock
+// given to NewJudge. Memory is bounded: at most 1000 endpoints and 10000
+// paths (over all endpoints) are tracked; past that, new ones are judged by
+// rule (a) only, until entries with nothing left in the window are dropped.
 package compare
 
 import (

@@ -177,6 +177,15 @@ func TestCompare(t *testing.T) {
 			},
 		},
 		{
+			name:  "unordered with float tolerance",
+			rules: Rules{Unordered: []string{"$.v"}, FloatTolerance: 0.01},
+			ref:   jsonResp(`{"v":[1.0,2.0,{"x":3},3]}`), cand: jsonResp(`{"v":[{"x":3.001},2.001,1.001,3.5]}`),
+			want: []Diff{
+				{Path: "$.v[3]", Kind: Removed, Reference: json.Number("3")},
+				{Path: "$.v[3]", Kind: Added, Candidate: json.Number("3.5")},
+			},
+		},
+		{
 			name:  "unordered with wildcard path and ignore inside",
 			rules: Rules{Unordered: []string{"$.groups[*].tags"}, Ignore: []string{"$.groups[*].tags[*].seen"}},
 			ref:   jsonResp(`{"groups":[{"tags":[{"n":"a","seen":1},{"n":"b","seen":2}]}]}`),
@@ -258,6 +267,20 @@ func TestCompare(t *testing.T) {
 		{
 			name: "Content-Type compared case-insensitively",
 			ref:  resp(200, "application/json; charset=UTF-8", `1`), cand: resp(200, "Application/JSON;charset=utf-8", `1`),
+		},
+		{
+			name: "charset=utf-8 on JSON says nothing",
+			ref:  resp(200, "application/json", `1`), cand: resp(200, "application/json; charset=utf-8", `1`),
+		},
+		{
+			name: "other charset on JSON differs",
+			ref:  resp(200, "application/json", `1`), cand: resp(200, "application/json; charset=latin1", `1`),
+			want: []Diff{{Path: "header:Content-Type", Kind: Changed, Reference: "application/json", Candidate: "application/json; charset=latin1"}},
+		},
+		{
+			name: "charset on text counts",
+			ref:  resp(200, "text/plain", `1`), cand: resp(200, "text/plain; charset=utf-8", `1`),
+			want: []Diff{{Path: "header:Content-Type", Kind: Changed, Reference: "text/plain", Candidate: "text/plain; charset=utf-8"}},
 		},
 		{
 			name:  "compare_headers",
@@ -437,5 +460,30 @@ func TestCompareDeepObjects(t *testing.T) {
 				t.Errorf("path %.40s..., want body", got[0].Path)
 			}
 		})
+	}
+}
+
+func TestCompareLargeUnordered(t *testing.T) {
+	n := 50000
+	zeros := "[" + strings.TrimSuffix(strings.Repeat("0,", n), ",") + "]"
+	nums := make([]string, n)
+	for i := range nums {
+		nums[i] = fmt.Sprint(float64(i) / 7)
+	}
+	fwd := "[" + strings.Join(nums, ",") + "]"
+	for i, j := 0, len(nums)-1; i < j; i, j = i+1, j-1 {
+		nums[i], nums[j] = nums[j], nums[i]
+	}
+	rev := "[" + strings.Join(nums, ",") + "]"
+	for _, tol := range []float64{0, 0.001} {
+		c, err := New(Rules{Unordered: []string{"$"}, FloatTolerance: tol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pair := range [][2]string{{zeros, zeros + " "}, {fwd, rev}} {
+			if got := c.Compare(jsonResp(pair[0]), jsonResp(pair[1])); got != nil {
+				t.Errorf("tolerance %v: %d diffs, want none", tol, len(got))
+			}
+		}
 	}
 }

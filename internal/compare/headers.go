@@ -94,15 +94,23 @@ func headerValue(h http.Header, name string) (string, bool) {
 
 // normalizeContentType lower-cases a Content-Type and drops white space
 // around its type and parameters: "Application/JSON ; charset=UTF-8" and
-// "application/json;charset=utf-8" are the same.
+// "application/json;charset=utf-8" are the same. JSON is UTF-8 by
+// definition (RFC 8259), so on JSON types a charset of utf-8 says nothing
+// and is dropped: "application/json" equals "application/json; charset=utf-8".
 func normalizeContentType(ct string) string {
 	parts := strings.Split(ct, ";")
+	json := IsJSON(ct)
+	out := parts[:0]
 	for i, p := range parts {
 		k, v, ok := strings.Cut(p, "=")
 		if ok {
 			p = strings.TrimSpace(k) + "=" + strings.Trim(strings.TrimSpace(v), `"`)
 		}
-		parts[i] = strings.ToLower(strings.TrimSpace(p))
+		p = strings.ToLower(strings.TrimSpace(p))
+		if i > 0 && json && (p == "charset=utf-8" || p == "charset=utf8") {
+			continue
+		}
+		out = append(out, p)
 	}
-	return strings.Join(parts, ";")
+	return strings.Join(out, ";")
 }

@@ -148,7 +148,7 @@ func (w *walker) arrayRule(sp span) *pathRule {
 	return best
 }
 
-// emit records a diff at the current path. It returns false while probing.
+// emit records a diff at the current path; nothing while probing or halted.
 func (w *walker) emit(kind Kind, ref, cand any) {
 	if w.probe > 0 || w.halted {
 		return

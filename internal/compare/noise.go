@@ -5,26 +5,6 @@ import (
 	"time"
 )
 
-// Noise judging
-//
-// A response can differ from the reference for reasons that have nothing to
-// do with the candidate: timestamps, random ids, a cache. Like Twitter's
-// Diffy, miffy tells those apart by also asking a secondary, a second
-// instance of the reference: what differs between reference and secondary
-// is noise. A Judge applies two rules to each candidate diff on a path p:
-//
-//	(a) the request has a secondary answer and p also differs between the
-//	    reference and the secondary: Noise.
-//	(b) over a sliding window, per endpoint, with R the requests whose
-//	    reference/candidate diffs include p, N those whose
-//	    reference/secondary diffs include p, and T the requests classified:
-//	    unless R > N, |R-N|/(R+N) > Relative and |R-N|/T > Absolute, Noise.
-//
-// Otherwise the diff is a Regression. Paths are matched with their array
-// indexes replaced by [*] ($.items[3].ts and $.items[7].ts count together)
-// and each path counts at most once per request; the Diff keeps its real
-// path. Diffs at "status" and "error" are always Regressions.
-
 // Memory bounds of a Judge. Past them, new endpoints and paths are not
 // tracked: their diffs are judged by rule (a) only. Entries with no count
 // left in the window are dropped to make room, at most once per bucket.
@@ -45,7 +25,8 @@ type NoiseConfig struct {
 }
 
 // Judge classes diffs as Noise or Regression from the secondary's diffs
-// and a sliding window of counts. It is safe for concurrent use and its
+// and a sliding window of counts, as the package documentation describes
+// under "Noise". It is safe for concurrent use and its
 // memory is bounded (see maxEndpoints and maxPaths).
 type Judge struct {
 	relative, absolute float64

@@ -9,26 +9,6 @@ import (
 	"unicode/utf8"
 )
 
-// Path syntax
-//
-// Rules name parts of a JSON body with a small subset of JSONPath:
-//
-//	path  = "$" { step }
-//	step  = "." name        a member of an object: $.items, $.user-id
-//	      | "." "*"         any member or element (wildcard)
-//	      | "[" digits "]"  an array element by index: $.items[0]
-//	      | "[" "*" "]"     any element or member (wildcard)
-//	      | "[" string "]"  a member whose name needs quoting, as a JSON
-//	                        string: $["a.b"], $["*"] (a literal star)
-//
-// A name is a run of characters other than '.', '[', ']', '"', '\'' and
-// white space. Both wildcards match exactly one level, whatever its kind;
-// there is no recursive descent. "$" alone is the whole body.
-//
-// Diffs render paths the same way, quoting a member name unless it is an
-// identifier ([A-Za-z_][A-Za-z0-9_]*), so every rendered path parses back
-// to itself: $.items[2].price, $.meta["generated-at"], $["a.b"].
-
 // stepKind is the kind of one parsed path step.
 type stepKind uint8
 

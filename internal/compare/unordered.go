@@ -6,88 +6,103 @@ import (
 	"sort"
 )
 
-// Unordered arrays
-//
-// An array named by an Unordered rule is compared without regard to order.
-//
-// "$.items" compares the arrays as multisets: each candidate element is
-// matched with an equal, not yet matched reference element (equal under all
-// rules, including Ignore and FloatTolerance). Reference elements left over
-// are reported Removed at their reference index ($.items[i]); candidate
-// elements left over are reported Added at their candidate index.
-//
-// "$.items by id" sorts both arrays by the member id (stably; by JSON type,
-// then value: numbers numerically, strings bytewise; elements without the
-// member, or not objects, sort last) and walks them together: elements with
-// the same id are compared member by member, diffs reported at the
-// reference element's index; an id only in the reference is Removed at its
-// reference index, an id only in the candidate Added at its candidate index.
-// Elements with duplicate ids, and those without one, pair in order.
-//
-// Below an unordered array an element has no position for the rules: an
-// exact index such as $.items[0].ts never matches there; use $.items[*].ts.
+// noIndex is the index rules see for an element of an unordered array, so
+// that only wildcards match it.
+const noIndex = -1
 
-// elemStep is the step rules see for an element of an unordered array:
-// only wildcards match it.
-var elemStep = step{index: -1, isIndex: true}
+// elemStep returns the step rules see for an element of an unordered array.
+func elemStep() step { return step{index: noIndex, isIndex: true} }
 
-// multiset compares a and b as multisets.
+// maxTolerantPairs bounds the second, tolerant matching pass of multiset:
+// past this many (reference, candidate) pairs left over from the exact pass
+// it is skipped and the leftovers are reported as they are.
+const maxTolerantPairs = 1 << 20
+
+// multiset compares a and b as multisets. Elements are matched in two
+// passes: first by a hash that treats numbers exactly, which pairs equal
+// elements in linear time; then, with a FloatTolerance, the leftovers by a
+// hash that lets all numbers collide, which pairs elements equal only
+// within the tolerance (quadratic in the leftovers, so bounded by
+// maxTolerantPairs).
 func (w *walker) multiset(a, b []any, sp span, depth int) bool {
 	if len(a) == 0 && len(b) == 0 {
 		return true
 	}
-	child, ignored := w.enter(sp, elemStep)
+	child, ignored := w.enter(sp, elemStep())
 	defer w.leave(child)
 	if ignored {
 		return true
 	}
-	// Bucket the reference elements by a hash that equal elements share,
-	// then look for each candidate element among its bucket only.
-	buckets := make(map[uint64][]int, len(a))
-	for i, e := range a {
-		h := w.hash(e, child, depth+1)
+	restA, restB := make([]int, len(a)), make([]int, len(b))
+	for i := range restA {
+		restA[i] = i
+	}
+	for j := range restB {
+		restB[j] = j
+	}
+	restA, restB = w.match(a, b, restA, restB, child, depth, false)
+	if w.c.tolerance > 0 && len(restA) > 0 && len(restB) > 0 && len(restA)*len(restB) <= maxTolerantPairs {
+		restA, restB = w.match(a, b, restA, restB, child, depth, true)
+	}
+	if len(restA)+len(restB) == 0 {
+		return true
+	}
+	if w.probe > 0 {
+		return false
+	}
+	for _, i := range restA {
+		w.path = append(w.path, step{index: i, isIndex: true})
+		w.emit(Removed, a[i], nil)
+		w.path = w.path[:len(w.path)-1]
+	}
+	for _, j := range restB {
+		w.path = append(w.path, step{index: j, isIndex: true})
+		w.emit(Added, nil, b[j])
+		w.path = w.path[:len(w.path)-1]
+	}
+	return false
+}
+
+// match pairs equal elements among a[ia...] and b[ib...]: it buckets the
+// reference elements by hash and looks for each candidate element in its
+// bucket only, taking the first equal one. It returns the unmatched
+// indexes of each side, in order.
+func (w *walker) match(a, b []any, ia, ib []int, sp span, depth int, tolerant bool) (restA, restB []int) {
+	buckets := make(map[uint64][]int, len(ia))
+	for _, i := range ia {
+		h := w.hash(a[i], sp, depth+1, tolerant)
 		buckets[h] = append(buckets[h], i)
 	}
-	matched := make([]bool, len(a))
-	var extra []int // unmatched candidate indexes
-	for j, e := range b {
-		h := w.hash(e, child, depth+1)
+	matched := make(map[int]bool, len(ia))
+	for _, j := range ib {
+		h := w.hash(b[j], sp, depth+1, tolerant)
+		bucket := buckets[h]
 		found := false
-		for _, i := range buckets[h] {
-			if matched[i] {
-				continue
-			}
+		for k, i := range bucket {
 			w.probe++
-			eq := w.value(a[i], e, child, depth+1)
+			eq := w.value(a[i], b[j], sp, depth+1)
 			w.probe--
 			if eq {
+				// Drop i from its bucket; identical elements match at k == 0.
+				if k == 0 {
+					buckets[h] = bucket[1:]
+				} else {
+					buckets[h] = append(bucket[:k:k], bucket[k+1:]...)
+				}
 				matched[i], found = true, true
 				break
 			}
 		}
 		if !found {
-			extra = append(extra, j)
+			restB = append(restB, j)
 		}
 	}
-	equal := len(extra) == 0
-	for i, ok := range matched {
-		if ok {
-			continue
+	for _, i := range ia {
+		if !matched[i] {
+			restA = append(restA, i)
 		}
-		equal = false
-		if w.probe > 0 {
-			return false
-		}
-		w.path = append(w.path, step{index: i, isIndex: true})
-		w.emit(Removed, a[i], nil)
-		w.path = w.path[:len(w.path)-1]
 	}
-	for _, j := range extra {
-		w.path = append(w.path, step{index: j, isIndex: true})
-		w.emit(Added, nil, b[j])
-		w.path = w.path[:len(w.path)-1]
-	}
-	return equal
+	return restA, restB
 }
 
 // keyedElem is an array element with its sort key.
@@ -128,7 +143,7 @@ func (w *walker) byKey(a, b []any, key string, sp span, depth int) bool {
 	if len(a) == 0 && len(b) == 0 {
 		return true
 	}
-	child, ignored := w.enter(sp, elemStep)
+	child, ignored := w.enter(sp, elemStep())
 	defer w.leave(child)
 	if ignored {
 		return true
@@ -174,10 +189,12 @@ func (w *walker) byKey(a, b []any, key string, sp span, depth int) bool {
 // hash returns a hash of v that is the same for values equal under the
 // rules at a node with states sp: members the rules ignore are left out,
 // objects and unordered arrays hash regardless of order, and numbers hash
-// by value (all alike when a float tolerance applies, since then equality
-// is not transitive). Unequal values may share a hash; it only narrows the
-// search in multiset.
-func (w *walker) hash(v any, sp span, depth int) uint64 {
+// by exact value, or all alike when tolerant (equality within a tolerance
+// is not transitive, so no finer hash is sound). Without a FloatTolerance,
+// values equal under the rules share a hash; with one, values equal
+// exactly do. Unequal values may share a hash too: it only narrows the
+// search in match.
+func (w *walker) hash(v any, sp span, depth int, tolerant bool) uint64 {
 	if depth > maxDepth {
 		return 0
 	}
@@ -190,7 +207,7 @@ func (w *walker) hash(v any, sp span, depth int) uint64 {
 		}
 		return 0x94d049bb133111eb
 	case json.Number:
-		if w.c.tolerance > 0 {
+		if tolerant {
 			return 0x2545f4914f6cdd1d
 		}
 		d, ok := parseDecimal(string(x))
@@ -209,11 +226,11 @@ func (w *walker) hash(v any, sp span, depth int) uint64 {
 		for i, e := range x {
 			s := step{index: i, isIndex: true}
 			if unordered {
-				s = elemStep
+				s = elemStep()
 			}
 			child, ignored := w.enter(sp, s)
 			if !ignored {
-				eh := w.hash(e, child, depth+1)
+				eh := w.hash(e, child, depth+1, tolerant)
 				if unordered {
 					h += mix(eh)
 				} else {
@@ -228,7 +245,7 @@ func (w *walker) hash(v any, sp span, depth int) uint64 {
 		for k, e := range x {
 			child, ignored := w.enter(sp, step{key: k})
 			if !ignored {
-				h += mix(maphash.String(w.seed, k) ^ w.hash(e, child, depth+1))
+				h += mix(maphash.String(w.seed, k) ^ w.hash(e, child, depth+1, tolerant))
 			}
 			w.leave(child)
 		}
