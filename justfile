@@ -17,8 +17,10 @@ lint:
 bench-go:
     go test -run='^$' -bench=. -benchmem ./...
 
-# side-by-side benchmark (placeholder until bench/ lands: runs the Go benchmarks)
-bench: bench-go
+# side-by-side benchmark against direct and nginx (proxy_pass, mirror) with wrk;
+# writes bench/RESULTS.md. Quicker: BENCH_DURATION=5s BENCH_RUNS=3 just bench
+bench:
+    bash bench/run.sh
 
 build:
     go build -o bin/miffy ./cmd/miffy

@@ -59,9 +59,9 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	return serve(ctx, cfg, stdout, stderr, func(a addrs) {
+	return serve(ctx, cfg, serveOpts{environ: environ, ready: func(a addrs) {
 		printDemoHelp(stdout, a, b.Addr(), cfg.Kafka.Topic, *refAddr, *candAddr)
-	})
+	}}, stdout, stderr)
 }
 
 func startDemoUpstreams(refAddr, candAddr string) (stop func(), err error) {

@@ -97,6 +97,12 @@ func startMiffy(t *testing.T, config string, environ ...string) *instance {
 	if err := os.WriteFile(path, []byte(fmt.Sprintf(config, pp, mp)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return startMiffyFile(t, path, pp, mp, environ...)
+}
+
+// startMiffyFile runs miffy on a config file whose ports are pp and mp.
+func startMiffyFile(t *testing.T, path string, pp, mp int, environ ...string) *instance {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instance{
 		proxy:  "http://127.0.0.1:" + strconv.Itoa(pp),

@@ -26,6 +26,8 @@ Usage:
   miffy [-config FILE]            serve (config: FILE, $MIFFY_CONFIG or ./config.toml)
   miffy demo                      demo upstreams, an embedded broker and the proxy
   miffy check-config [FILE]       validate and print the effective config, secrets masked
+  miffy report [flags]            read the topic and print a per-route diff report
+  miffy ctl [flags] COMMAND       change routes at runtime (admin API, or -fleet: control topic)
   miffy version                   print the version
 `
 
@@ -51,9 +53,13 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		if err != nil {
 			return err
 		}
-		return serve(ctx, cfg, stdout, stderr, nil)
+		return serve(ctx, cfg, serveOpts{path: *path, environ: environ, reload: true}, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args, environ, stdout, stderr)
+	case "ctl":
+		return runCtl(ctx, args, environ, stdout, stderr)
+	case "report":
+		return runReport(ctx, args, environ, stdout, stderr)
 	case "check-config":
 		return checkConfig(args, environ, stdout)
 	case "version":

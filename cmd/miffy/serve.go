@@ -17,6 +17,7 @@ import (
 
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/config"
+	"github.com/miffy-proxy/miffy/internal/control"
 	"github.com/miffy-proxy/miffy/internal/logging"
 	"github.com/miffy-proxy/miffy/internal/mgmt"
 	"github.com/miffy-proxy/miffy/internal/publish"
@@ -28,10 +29,22 @@ type addrs struct {
 	proxy, mgmt net.Addr
 }
 
+// serveOpts are what serve needs besides the config.
+type serveOpts struct {
+	// path is the config file given (-config, else ""): reloads read it
+	// again, with environ, the way loadConfig did at start.
+	path    string
+	environ []string
+	// reload enables SIGHUP and watching the config file.
+	reload bool
+	// ready, if set, is called once the listeners are up.
+	ready func(addrs)
+}
+
 // serve runs the proxy and the management listener until ctx is done, then
 // shuts down in order: stop accepting and drain client requests, wait for
 // replays, flush the publisher, close the management listener last.
-func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, ready func(addrs)) error {
+func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr io.Writer) error {
 	log, err := logging.New(stderr, cfg.Logging, cfg.LogLevel)
 	if err != nil {
 		return err
@@ -49,7 +62,8 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, re
 	if err != nil {
 		return fmt.Errorf("publish.%w", err)
 	}
-	table, err := buildTable(cfg)
+	lv := &live{}
+	table, err := lv.builder(cfg)(nil, nil)
 	if err != nil {
 		return err
 	}
@@ -74,6 +88,8 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, re
 		Window:   cfg.Noise.Window,
 	}, time.Now)
 	proxy := shadow.New(scfg, table, judge, kafka, log, reg)
+	manager := control.NewManager(lv.builder(cfg), proxy, log.With().Str("component", "control").Logger(), reg, reg)
+	manager.Started(float64(time.Now().Unix()))
 
 	proxyLn, err := net.Listen("tcp", net.JoinHostPort(cfg.Proxy.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -87,9 +103,41 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, re
 		return fmt.Errorf("management.port: listening: %w", err)
 	}
 
+	canarySvc, err := startCanary(cfg, proxy, log.With().Str("component", "canary").Logger())
+	if err != nil {
+		proxyLn.Close()
+		mgmtLn.Close()
+		kafka.Close(context.Background())
+		return err
+	}
+	defer canarySvc.Close() // safe twice; on the error returns below
+
 	mg := mgmt.New(mgmt.Config{PProf: cfg.Management.PProf}, reg)
+	mg.Handle("/decide/", canarySvc.Decide)
 	if cfg.Kafka.RequireBroker {
 		mg.AddCheck("broker", kafka.Ping)
+	}
+	token, err := adminToken(cfg, so.environ)
+	if err != nil {
+		proxyLn.Close()
+		mgmtLn.Close()
+		kafka.Close(context.Background())
+		return err
+	}
+	if token != "" {
+		mg.Handle("/admin/", control.AdminHandler(manager, token))
+	}
+	if cfg.Control.Topic != "" {
+		opts, _ := publish.ClientOptions(cfg.Kafka.Properties) // checked by loadConfig
+		follower, err := control.Follow(manager, cfg.Control.Topic, opts, log.With().Str("component", "control").Logger())
+		if err != nil {
+			proxyLn.Close()
+			mgmtLn.Close()
+			kafka.Close(context.Background())
+			return err
+		}
+		defer follower.Close()
+		mg.AddCheck("control", follower.Ready)
 	}
 	errLog := stdlog.New(httpErrorLog{log}, "", 0)
 	proxySrv := &http.Server{
@@ -108,8 +156,23 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, re
 	log.Info().Str("proxy", proxyLn.Addr().String()).Str("management", mgmtLn.Addr().String()).
 		Str("reference", cfg.Reference).Str("candidate", cfg.Candidate).Int("routes", len(table.Routes())).
 		Str("topic", cfg.Kafka.Topic).Msg("miffy is serving")
-	if ready != nil {
-		ready(addrs{proxy: proxyLn.Addr(), mgmt: mgmtLn.Addr()})
+	if so.reload {
+		stopWatch := watchConfig(so, log, func() {
+			manager.Reload(func() (control.Builder, error) {
+				next, err := loadConfig(so.path, so.environ)
+				if err != nil {
+					return nil, err
+				}
+				if what := restartOnly(cfg, next); what != "" {
+					log.Warn().Str("changed", what).Msg("config reload: these settings take effect at the next restart")
+				}
+				return lv.builder(next), nil
+			}, float64(time.Now().Unix()))
+		})
+		defer stopWatch()
+	}
+	if so.ready != nil {
+		so.ready(addrs{proxy: proxyLn.Addr(), mgmt: mgmtLn.Addr()})
 	}
 
 	var runErr error
@@ -125,6 +188,7 @@ func serve(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, re
 	if err := proxySrv.Shutdown(shutCtx); err != nil {
 		log.Warn().Err(err).Msg("client requests still open at the shutdown deadline")
 	}
+	canarySvc.Close()
 	if err := proxy.Close(shutCtx); err != nil {
 		log.Warn().Err(err).Msg("replays abandoned at the shutdown deadline")
 	}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 
+	"github.com/rs/zerolog"
+
 	"github.com/miffy-proxy/miffy"
+	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/publish"
@@ -55,6 +59,9 @@ func shadowConfig(cfg *config.Config) shadow.Config {
 		MaxInFlight:         cfg.Shadow.MaxInFlight,
 		MaxInFlightBytes:    cfg.Shadow.MaxInFlightBytes,
 		AccessLog:           cfg.AccessLog,
+		ServedByHeader:      cfg.Canary.ServedByHeader,
+		DebugRequests:       cfg.Proxy.DebugRequests,
+		DebugBodies:         cfg.Proxy.DebugBodies,
 	}
 }
 
@@ -81,6 +88,9 @@ func buildTable(cfg *config.Config) (*shadow.Table, error) {
 			Publish:          shadow.PublishMode(cfg.Publish.Mode),
 			PublishNoise:     cfg.Noise.PublishNoise,
 			Comparer:         cmp,
+			TrimPrefix:       rc.TrimPrefix,
+			ReferenceHost:    rc.ReferenceHostHeader,
+			CandidateHost:    rc.CandidateHostHeader,
 		}
 		if rc.AllowSideEffects != nil {
 			r.AllowSideEffects = *rc.AllowSideEffects
@@ -105,9 +115,119 @@ func buildTable(cfg *config.Config) (*shadow.Table, error) {
 				return nil, err
 			}
 		}
+		if rc.Mode == config.ModeCanary {
+			if r.Canary, err = canaryRouter(cfg, rc); err != nil {
+				return nil, fmt.Errorf("%s.%w", key, err)
+			}
+			r.Shadow = rc.Shadow
+		}
 		routes = append(routes, r)
 	}
 	return shadow.NewTable(upstream, routes)
+}
+
+// canaryRouter builds the router of a canary route; a zero route value
+// takes the [canary] default.
+func canaryRouter(cfg *config.Config, rc config.Route) (*canary.Router, error) {
+	d := cfg.Canary
+	cc := canary.Config{
+		Name:                 rc.Name,
+		Weight:               rc.Weight,
+		StickyKey:            rc.StickyKey,
+		StickyCookie:         rc.StickyCookie,
+		OverrideHeader:       orDefault(rc.OverrideHeader, d.OverrideHeader),
+		CanaryHeader:         rc.CanaryHeader,
+		DecisionTimeout:      orDefault(rc.DecisionTimeout, d.DecisionTimeout),
+		DecisionCacheTTL:     orDefault(rc.DecisionCacheTTL, d.DecisionCacheTTL),
+		DecisionMaxBodyBytes: d.DecisionMaxBodyBytes,
+		Breaker: canary.BreakerConfig{
+			MaxErrors:    rc.MaxErrors,
+			MaxErrorRate: rc.MaxErrorRate,
+			MinRequests:  d.MinRequests,
+			MaxRequests:  rc.MaxRequests,
+			MaxRPS:       rc.MaxRPS,
+			Window:       orDefault(rc.Window, d.Window),
+			Cooldown:     orDefault(rc.Cooldown, d.Cooldown),
+			Probes:       orDefault(rc.Probes, d.Probes),
+		},
+	}
+	if rc.DecisionURL != "" {
+		u, err := parseURL("decision_url", rc.DecisionURL)
+		if err != nil {
+			return nil, err
+		}
+		cc.DecisionURL = u
+	}
+	return canary.NewRouter(cc)
+}
+
+// orDefault is v, or def when v is the zero value.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// canaryServices are the decision services miffy offers other proxies: the
+// maxwells-daemon socket ([canary] socket) reporting to statsd ([metrics]
+// statsd), and the HTTP decide handler for the management port.
+type canaryServices struct {
+	// Decide answers /decide/{route}; mount it at "/decide/".
+	Decide http.Handler
+	socket *canary.Socket
+	statsd *canary.Statsd
+}
+
+// startCanary starts the decision socket and the statsd client when they
+// are configured, and makes the decide handler, which looks routes up in
+// the proxy's current table. Close it after the proxy listener has shut
+// down.
+func startCanary(cfg *config.Config, proxy *shadow.Proxy, log zerolog.Logger) (*canaryServices, error) {
+	lookup := func(name string) (*canary.Router, string, bool) {
+		for _, r := range proxy.Table().Routes() {
+			if r.Canary != nil && r.Name == name {
+				return r.Canary, r.Pattern, true
+			}
+		}
+		return nil, "", false
+	}
+	cs := &canaryServices{Decide: canary.Handler(lookup)}
+	if cfg.Metrics.Statsd != "" {
+		s, err := canary.DialStatsd(cfg.Metrics.Statsd)
+		if err != nil {
+			return nil, fmt.Errorf("metrics.statsd: %w", err)
+		}
+		cs.statsd = s
+	}
+	if cfg.Canary.Socket != "" {
+		name := cfg.CanarySocketRoute()
+		if _, _, ok := lookup(name); !ok {
+			cs.Close()
+			return nil, fmt.Errorf("canary.socket_route: no canary route named %q", name)
+		}
+		router := func() *canary.Router { rt, _, _ := lookup(name); return rt }
+		sock, err := canary.ListenSocket(canary.SocketConfig{Path: cfg.Canary.Socket}, router, cs.statsd, log)
+		if err != nil {
+			cs.Close()
+			return nil, fmt.Errorf("canary.socket: %w", err)
+		}
+		cs.socket = sock
+		log.Info().Str("socket", sock.Addr()).Str("route", name).Msg("serving canary decisions on the unix socket")
+	}
+	return cs, nil
+}
+
+// Close stops the socket (waiting for exchanges in flight) and the statsd
+// client.
+func (cs *canaryServices) Close() error {
+	var err error
+	if cs.socket != nil {
+		err = cs.socket.Close()
+	}
+	cs.statsd.Close()
+	return err
 }
 
 func parseURL(key, raw string) (*url.URL, error) {

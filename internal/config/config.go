@@ -32,6 +32,9 @@ type Config struct {
 	Publish    Publish       `koanf:"publish"`
 	Kafka      Kafka         `koanf:"-"` // [kafka] is decoded by hand, see kafka.go
 	Management Management    `koanf:"management"`
+	Canary     Canary        `koanf:"canary"`
+	Control    Control       `koanf:"control"`
+	Metrics    Metrics       `koanf:"metrics"`
 }
 
 // Route is one entry of routes. Pointer fields are nil when unset, so that
@@ -49,7 +52,61 @@ type Route struct {
 	Publish          string   `koanf:"publish"`
 	PublishNoise     *bool    `koanf:"publish_noise"`
 
+	// Forwarding, on every route.
+	TrimPrefix          string `koanf:"trim_prefix"`
+	ReferenceHostHeader string `koanf:"reference_host_header"`
+	CandidateHostHeader string `koanf:"candidate_host_header"`
+
+	// Mode is "shadow" (the reference answers, the candidate is compared)
+	// or "canary" (the side the decision picks answers). Load sets it to
+	// "shadow" when empty. The keys below are for canary routes only; a
+	// zero duration or count takes the [canary] default.
+	Mode             string        `koanf:"mode"`
+	Weight           float64       `koanf:"weight"` // percent, 0..100
+	StickyKey        string        `koanf:"sticky_key"`
+	StickyCookie     string        `koanf:"sticky_cookie"`
+	OverrideHeader   string        `koanf:"override_header"`
+	CanaryHeader     string        `koanf:"canary_header"`
+	DecisionURL      string        `koanf:"decision_url"`
+	DecisionTimeout  time.Duration `koanf:"decision_timeout"`
+	DecisionCacheTTL time.Duration `koanf:"decision_cache_ttl"`
+	MaxErrors        int           `koanf:"max_errors"`
+	MaxErrorRate     float64       `koanf:"max_error_rate"`
+	Window           time.Duration `koanf:"window"`
+	MaxRequests      int           `koanf:"max_requests"`
+	MaxRPS           float64       `koanf:"max_rps"`
+	Cooldown         time.Duration `koanf:"cooldown"`
+	Probes           int           `koanf:"probes"`
+	Shadow           bool          `koanf:"shadow"`
+
 	compare.Rules `koanf:",squash"`
+}
+
+// Route modes.
+const (
+	ModeShadow = "shadow"
+	ModeCanary = "canary"
+)
+
+// Canary is the [canary] section: defaults of canary routes, and the
+// decision services for other proxies.
+type Canary struct {
+	OverrideHeader       string        `koanf:"override_header"`
+	ServedByHeader       string        `koanf:"served_by_header"`
+	DecisionTimeout      time.Duration `koanf:"decision_timeout"`
+	DecisionCacheTTL     time.Duration `koanf:"decision_cache_ttl"`
+	DecisionMaxBodyBytes int64         `koanf:"decision_max_body_bytes"`
+	Window               time.Duration `koanf:"window"`
+	MinRequests          int           `koanf:"min_requests"`
+	Cooldown             time.Duration `koanf:"cooldown"`
+	Probes               int           `koanf:"probes"`
+	Socket               string        `koanf:"socket"`
+	SocketRoute          string        `koanf:"socket_route"`
+}
+
+// Metrics is the [metrics] section.
+type Metrics struct {
+	Statsd string `koanf:"statsd"` // host:port of a DogStatsD agent; empty: off
 }
 
 // Proxy is the [proxy] section.
@@ -65,6 +122,8 @@ type Proxy struct {
 	MaxIdleConnsPerHost int           `koanf:"max_idle_conns_per_host"`
 	UpstreamIdleTimeout time.Duration `koanf:"upstream_idle_timeout"`
 	ForwardedHeaders    bool          `koanf:"forwarded_headers"`
+	DebugRequests       bool          `koanf:"debug_requests"`
+	DebugBodies         bool          `koanf:"debug_bodies"`
 }
 
 // Shadow is the [shadow] section.
@@ -114,4 +173,14 @@ type Management struct {
 	Port  int    `koanf:"port"`
 	Host  string `koanf:"host"`
 	PProf bool   `koanf:"pprof"`
+	// AdminTokenFile holds the admin API's bearer token (MIFFY_ADMIN_TOKEN
+	// wins). Neither set: the admin API is off.
+	AdminTokenFile string `koanf:"admin_token_file"`
+}
+
+// Control is the [control] section: fleet control through Kafka.
+type Control struct {
+	// Topic is the compacted control topic every instance follows; empty
+	// means off.
+	Topic string `koanf:"topic"`
 }

@@ -417,6 +417,10 @@ func (c *Config) fillIn() {
 		if r.Name == "" {
 			r.Name = r.Path
 		}
+		if r.Mode = strings.TrimSpace(r.Mode); r.Mode == "" {
+			r.Mode = ModeShadow
+		}
+		r.DecisionURL = strings.TrimSpace(r.DecisionURL)
 		r.Reference = orDefault(strings.TrimSpace(r.Reference), c.Reference)
 		r.Candidate = orDefault(strings.TrimSpace(r.Candidate), c.Candidate)
 		r.Secondary = orDefault(strings.TrimSpace(r.Secondary), c.Secondary)

@@ -89,6 +89,10 @@ func TestLoad(t *testing.T) {
 						Properties: map[string]string{"bootstrap.servers": "127.0.0.1:9092"},
 					},
 					Management: Management{Port: 9000, Host: "127.0.0.1"},
+					Canary: Canary{
+						OverrideHeader: "X-Canary", ServedByHeader: "X-Miffy-Served-By", DecisionTimeout: time.Second,
+						DecisionMaxBodyBytes: 65536, Window: time.Minute, MinRequests: 10, Cooldown: 30 * time.Second, Probes: 5,
+					},
 				}
 				want.Compare.CompareHeaders = []string{"Content-Type"}
 				want.Compare.Ignore = []string{}
@@ -108,9 +112,9 @@ func TestLoad(t *testing.T) {
 						c.Port, c.Management.Port, c.ManagementPort, c.Logging)
 				}
 				wantRoutes := []Route{
-					{Path: "/api/{value}", Key: "value", Name: "/api/{value}", Reference: "http://127.0.0.1:3000", Candidate: "http://127.0.0.1:3001"},
-					{Path: "/api/13", Name: "/api/13", Reference: "http://127.0.0.1:3000", Candidate: "http://localhost:1337"},
-					{Path: "/api/42", Name: "/api/42", Reference: "http://localhost:3001", Candidate: "http://localhost:3000"},
+					{Path: "/api/{value}", Key: "value", Name: "/api/{value}", Reference: "http://127.0.0.1:3000", Candidate: "http://127.0.0.1:3001", Mode: "shadow"},
+					{Path: "/api/13", Name: "/api/13", Reference: "http://127.0.0.1:3000", Candidate: "http://localhost:1337", Mode: "shadow"},
+					{Path: "/api/42", Name: "/api/42", Reference: "http://localhost:3001", Candidate: "http://localhost:3000", Mode: "shadow"},
 				}
 				if diff := cmp.Diff(wantRoutes, c.Routes); diff != "" {
 					t.Errorf("routes (-want +got)\n%s", diff)
@@ -152,9 +156,9 @@ publish = "none"
 					{
 						Path: "/users/{id}/orders", Name: "/users/{id}/orders", Methods: []string{"GET", "POST"},
 						Reference: "http://127.0.0.1:3000", Candidate: "http://127.0.0.1:3001", Secondary: "http://127.0.0.1:3002",
-						Sample: &half, AllowSideEffects: &yes,
+						Sample: &half, AllowSideEffects: &yes, Mode: "shadow",
 					},
-					{Path: "/static/{*rest}", Name: "static", Publish: "none", Reference: "http://127.0.0.1:3000", Candidate: "http://127.0.0.1:3001"},
+					{Path: "/static/{*rest}", Name: "static", Publish: "none", Reference: "http://127.0.0.1:3000", Candidate: "http://127.0.0.1:3001", Mode: "shadow"},
 				}
 				want[0].Ignore = []string{"$.generated_at"}
 				if diff := cmp.Diff(want, c.Routes); diff != "" {

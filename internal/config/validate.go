@@ -16,6 +16,7 @@ var (
 	loggingFormats = []string{"human", "json", "stackdriver"}
 	logLevels      = []string{"debug", "info", "warn", "error"}
 	publishModes   = []string{"mismatches", "all", "none"}
+	routeModes     = []string{ModeShadow, ModeCanary}
 )
 
 // maxTopicLen is Kafka's limit on topic names.
@@ -77,6 +78,12 @@ func (c *Config) Validate() error {
 
 	k := c.Kafka
 	v.topic("kafka.topic", k.Topic)
+	if c.Control.Topic != "" {
+		v.topic("control.topic", c.Control.Topic)
+		if c.Control.Topic == k.Topic {
+			v.errorf("control.topic: must differ from kafka.topic (%q)", k.Topic)
+		}
+	}
 	if len(k.Brokers) > 0 && strings.Join(k.Brokers, ",") != normalizeServers(k.Properties["bootstrap.servers"]) {
 		v.errorf("kafka.brokers and kafka.\"bootstrap.servers\" differ; set only \"bootstrap.servers\"")
 	}
@@ -86,6 +93,10 @@ func (c *Config) Validate() error {
 
 	if strings.TrimSpace(c.Management.Host) == "" {
 		v.errorf("management.host: required (e.g. \"127.0.0.1\")")
+	}
+	v.canary(c)
+	if c.Metrics.Statsd != "" {
+		v.hostPort("metrics.statsd", c.Metrics.Statsd)
 	}
 	return errors.Join(v.errs...)
 }
@@ -122,6 +133,7 @@ func (v *validator) routes(routes []Route) {
 			v.oneOf(key+".publish", r.Publish, publishModes)
 		}
 		v.prefixed(key+".", r.Rules.Validate())
+		v.routeCanary(key, r, pathOK)
 
 		if !pathOK || !methodsOK {
 			continue

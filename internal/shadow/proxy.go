@@ -20,8 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/publish"
+	"github.com/miffy-proxy/miffy/internal/route"
 )
 
 // Publisher takes the record of one compared request. It must not block;
@@ -62,6 +64,14 @@ type Config struct {
 	AccessLog bool
 	// Console, if set, sees every compared request (equal or not).
 	Console Publisher
+	// ServedByHeader names the side that served a canary route's request on
+	// the response (reference or candidate). If empty, X-Miffy-Served-By.
+	ServedByHeader string
+	// DebugRequests logs every request forwarded upstream at debug level
+	// (method, URL, role, Host); DebugBodies adds the request body (up to
+	// MaxBodyBytes; such bodies are then read into memory first).
+	DebugRequests bool
+	DebugBodies   bool
 }
 
 func (c *Config) setDefaults() {
@@ -89,6 +99,9 @@ func (c *Config) setDefaults() {
 	if c.MaxInFlightBytes == 0 {
 		c.MaxInFlightBytes = 256 << 20
 	}
+	if c.ServedByHeader == "" {
+		c.ServedByHeader = "X-Miffy-Served-By"
+	}
 }
 
 // Proxy is the client-facing handler. Make it with New.
@@ -103,6 +116,7 @@ type Proxy struct {
 	shTr   *http.Transport
 	budget *budget
 	m      *metrics
+	cm     *canary.Metrics
 	ids    idGen
 
 	// Replays live as long as the proxy, not as long as the client request.
@@ -129,6 +143,7 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 		drops:  rateLog{every: 10 * time.Second},
 	}
 	p.m = newMetrics(reg, p.budget)
+	p.cm = canary.NewMetrics(reg)
 	p.refTr = newTransport(cfg, cfg.ReferenceTimeout)
 	p.shTr = newTransport(cfg, 0)
 	p.rp = &httputil.ReverseProxy{
@@ -165,6 +180,9 @@ func newTransport(cfg Config, headerTimeout time.Duration) *http.Transport {
 func (p *Proxy) SetTable(t *Table) {
 	for _, r := range t.list {
 		r.m = p.m.forRoute(r.Name)
+		if r.Canary != nil {
+			r.Canary.Attach(p.cm, p.log)
+		}
 	}
 	p.table.Store(t)
 }
@@ -174,12 +192,16 @@ func (p *Proxy) Table() *Table { return p.table.Load() }
 
 // call is what one client request carries through the reverse proxy.
 type call struct {
-	target *url.URL
-	role   string
-	route  *Route
-	x      *exchange // nil when not shadowed
-	status int
-	err    error
+	target  *url.URL
+	role    string
+	route   *Route
+	path    string           // escaped path sent upstream (trim_prefix applied)
+	dec     *canary.Decision // nil unless the route is a canary route
+	start   time.Time        // of the current upstream attempt
+	retried bool             // the candidate failed and the reference was tried
+	x       *exchange        // nil when not shadowed
+	status  int
+	err     error
 }
 
 type callKey struct{}
@@ -201,16 +223,30 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	t := p.table.Load()
-	c := &call{target: t.upstream, role: "upstream"}
+	c := &call{target: t.upstream, role: "upstream", start: start}
 	rt, params, _, ok := t.routes.Match(r.Method, r.URL.EscapedPath())
 	if ok {
 		c.route, c.target, c.role = rt, rt.Reference, "reference"
+		c.path = rt.forwardPath(r.URL.EscapedPath())
 		rt.m.requests.Inc()
-		if status := p.prepare(c, r, params, start); status != 0 {
+		status := 0
+		if rt.Canary != nil {
+			status = p.decide(c, r, params)
+		}
+		if status == 0 && (rt.Canary == nil || rt.Shadow && c.role == "reference") {
+			status = p.prepare(c, r, params, start)
+		}
+		if status == 0 && p.cfg.DebugBodies {
+			if _, err := canary.BufferBody(r, p.cfg.MaxBodyBytes); err != nil {
+				status = bodyStatus(err)
+			}
+		}
+		if status != 0 {
 			msg := "miffy: bad request body"
 			if status == http.StatusRequestEntityTooLarge {
 				msg = "miffy: request body too large"
 			}
+			p.setServedBy(w.Header(), c)
 			http.Error(w, msg, status)
 			c.status = status
 			p.accessLog(r, c, start)
@@ -230,9 +266,72 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.accessLog(r, c, start)
 }
 
+// decide picks the side of a canary route that serves the request. For
+// the candidate, an idempotent request's body is kept (up to
+// MaxBodyBytes) so that it can be retried on the reference. A non-zero
+// return is the status the client gets instead.
+func (p *Proxy) decide(c *call, r *http.Request, params route.Params) int {
+	d := c.route.Canary.Decide(r, params, c.path)
+	c.dec = &d
+	if d.Side != canary.Candidate {
+		return 0
+	}
+	c.target, c.role = c.route.Candidate, "candidate"
+	if idempotent(r.Method) && r.ContentLength <= p.cfg.MaxBodyBytes {
+		if _, err := canary.BufferBody(r, p.cfg.MaxBodyBytes); err != nil {
+			return bodyStatus(err)
+		}
+	}
+	return 0
+}
+
+// bodyStatus is the client's status when its body could not be read.
+func bodyStatus(err error) int {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+// idempotent methods may be sent again (RFC 9110 section 9.2.2).
+func idempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// replayable reports whether r's body can be sent again.
+func replayable(r *http.Request) bool {
+	return r.Body == nil || r.Body == http.NoBody || r.GetBody != nil
+}
+
+// setServedBy names the serving side of a canary route on the response,
+// and sets the sticky cookie.
+func (p *Proxy) setServedBy(h http.Header, c *call) {
+	if c.dec == nil {
+		return
+	}
+	h.Set(p.cfg.ServedByHeader, c.role)
+	if c.dec.Cookie != nil {
+		h.Add("Set-Cookie", c.dec.Cookie.String())
+	}
+}
+
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	c := pr.In.Context().Value(callKey{}).(*call)
+	if c.path != "" && c.path != pr.In.URL.EscapedPath() {
+		pr.Out.URL.RawPath = c.path
+		pr.Out.URL.Path = unescapePath(c.path)
+	}
 	pr.SetURL(c.target)
+	if c.route != nil {
+		if h := c.route.hostHeader(c.role); h != "" {
+			pr.Out.Host = h
+		}
+	}
 	if p.cfg.ForwardedHeaders {
 		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
 			pr.Out.Header["X-Forwarded-For"] = prior
@@ -240,11 +339,15 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		pr.SetXForwarded()
 	}
 	pr.Out.Header.Set(RoleHeader, c.role)
+	if p.cfg.DebugRequests || p.cfg.DebugBodies {
+		p.debugRequest(c.role, pr.Out.Method, pr.Out.URL.String(), pr.Out.Host, pr.In)
+	}
 }
 
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	c := resp.Request.Context().Value(callKey{}).(*call)
 	c.status = resp.StatusCode
+	p.setServedBy(resp.Header, c)
 	if x := c.x; x != nil {
 		x.ref.status = resp.StatusCode
 		x.ref.header = resp.Header.Clone()
@@ -260,6 +363,10 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	c := r.Context().Value(callKey{}).(*call)
 	c.err = err
 	var tooBig *http.MaxBytesError
+	if p.fallBack(w, r, c, err) {
+		return
+	}
+	p.setServedBy(w.Header(), c)
 	switch {
 	case errors.As(err, &tooBig):
 		c.status = http.StatusRequestEntityTooLarge
@@ -278,7 +385,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		route = c.route.Name
 	}
 	p.m.upstreamErrors.WithLabelValues(route, c.role, publish.ErrorKind(err)).Inc()
-	p.log.Warn().Err(err).Str("route", route).Str("target", c.target.Host).Int("status", c.status).Msg("reference failed")
+	p.log.Warn().Err(err).Str("route", route).Str("target", c.target.Host).Int("status", c.status).Msg(c.role + " failed")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(c.status)
 	if c.status == http.StatusGatewayTimeout {
@@ -286,6 +393,35 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	} else {
 		io.WriteString(w, "miffy: the upstream could not be reached\n")
 	}
+}
+
+// fallBack retries a canary request on the reference when the candidate
+// could not be reached or did not answer in time: nothing has been sent to
+// the client yet, the method is idempotent and the body can be sent again.
+// The candidate's failure counts against its breaker. It reports whether
+// it took over the answer.
+func (p *Proxy) fallBack(w http.ResponseWriter, r *http.Request, c *call, err error) bool {
+	var tooBig *http.MaxBytesError
+	if c.role != "candidate" || c.retried || r.Context().Err() != nil || errors.As(err, &tooBig) ||
+		!idempotent(r.Method) || !replayable(r) {
+		return false
+	}
+	rt := c.route
+	rt.Canary.Report(*c.dec, canary.Outcome{Side: canary.Candidate, Err: err, Duration: time.Since(c.start)})
+	rt.Canary.Fallback()
+	rt.m.upstreamError(p.m, "candidate", publish.ErrorKind(err))
+	p.log.Warn().Err(err).Str("route", rt.Name).Str("target", c.target.Host).Msg("candidate failed; retrying on the reference")
+	if r.GetBody != nil {
+		body, gerr := r.GetBody()
+		if gerr != nil {
+			return false
+		}
+		r.Body = body
+	}
+	c.retried, c.err, c.status = true, nil, 0
+	c.target, c.role, c.start = rt.Reference, "reference", time.Now()
+	p.rp.ServeHTTP(w, r)
+	return true
 }
 
 func isTimeout(err error) bool {

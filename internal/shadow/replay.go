@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/publish"
 	"github.com/miffy-proxy/miffy/internal/route"
@@ -62,6 +63,9 @@ func safeMethod(m string) bool {
 func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start time.Time) int {
 	rt := c.route
 	switch {
+	case rt.Paused:
+		rt.m.skipped("paused")
+		return 0
 	case !rt.AllowSideEffects && !safeMethod(r.Method):
 		rt.m.skipped("method")
 		return 0
@@ -94,6 +98,7 @@ func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start tim
 		}
 		body = buf
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		r.ContentLength = int64(len(body))
 		r.TransferEncoding = nil
 	}
@@ -110,7 +115,7 @@ func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start tim
 		params:   params,
 		method:   r.Method,
 		uri:      r.RequestURI,
-		path:     r.URL.EscapedPath(),
+		path:     c.path,
 		rawQuery: r.URL.RawQuery,
 		header:   replayHeader(r, p.cfg.ForwardedHeaders),
 		body:     body,
@@ -127,12 +132,21 @@ func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start tim
 	return 0
 }
 
-// referenceDone tells the replay that the reference's answer is complete.
+// referenceDone tells the replay that the reference's answer is complete
+// (on a canary route: the serving side's), and the canary router how the
+// side it chose did.
 func (p *Proxy) referenceDone(c *call, start time.Time) {
 	d := time.Since(start)
 	if c.route != nil {
-		c.route.m.duration("reference", d)
+		c.route.m.duration(c.role, time.Since(c.start))
 		c.route.m.status(c.status)
+	}
+	if c.dec != nil {
+		side := canary.Reference
+		if c.role == "candidate" {
+			side = canary.Candidate
+		}
+		c.route.Canary.Report(*c.dec, canary.Outcome{Side: side, Status: c.status, Err: c.err, Duration: time.Since(c.start)})
 	}
 	if x := c.x; x != nil {
 		x.ref.duration = d
@@ -218,6 +232,12 @@ func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role s
 	}
 	req.Header = x.header.Clone()
 	req.Header.Set(RoleHeader, role)
+	if h := x.route.hostHeader(role); h != "" {
+		req.Host = h
+	}
+	if p.cfg.DebugRequests || p.cfg.DebugBodies {
+		p.debugReplay(role, req, x.body)
+	}
 	resp, err := p.shTr.RoundTrip(req)
 	if err != nil {
 		s.err = err

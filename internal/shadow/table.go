@@ -3,7 +3,9 @@ package shadow
 import (
 	"fmt"
 	"net/url"
+	"strings"
 
+	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/route"
 )
@@ -36,6 +38,27 @@ type Route struct {
 	Publish          PublishMode
 	PublishNoise     bool
 	Comparer         *compare.Comparer
+
+	// Canary, when not nil, makes this a canary route: the side it picks
+	// answers the client (X-Miffy-Served-By says which).
+	Canary *canary.Router
+	// Shadow, on a canary route, replays the requests the reference serves
+	// to the candidate and compares, as on a shadow route; requests the
+	// candidate serves are never replayed. Shadow routes always replay.
+	Shadow bool
+	// TrimPrefix is cut from the request path before it is forwarded to
+	// any upstream (replays included), e.g. "/v2": "/v2/users" -> "/users".
+	// It is cut only at a segment boundary.
+	TrimPrefix string
+	// Paused stops shadowing on the route (set at runtime by the admin API
+	// or the control topic); the reference still answers.
+	Paused bool
+
+	// ReferenceHost and CandidateHost, if set, are the Host header sent to
+	// that side (the secondary gets ReferenceHost). Empty: the upstream
+	// URL's host.
+	ReferenceHost string
+	CandidateHost string
 
 	keyIsParam bool
 	m          routeMetrics
@@ -92,4 +115,36 @@ func (r *Route) recordKey(params route.Params) string {
 	default:
 		return r.Key
 	}
+}
+
+// forwardPath is the escaped path sent upstream: the request's, with
+// TrimPrefix cut at a segment boundary.
+func (r *Route) forwardPath(p string) string {
+	pre := strings.TrimSuffix(r.TrimPrefix, "/")
+	if pre == "" {
+		return p
+	}
+	rest, ok := strings.CutPrefix(p, pre)
+	if !ok || rest != "" && rest[0] != '/' {
+		return p
+	}
+	if rest == "" {
+		return "/"
+	}
+	return rest
+}
+
+// hostHeader is the Host header for the upstream playing role, or "".
+func (r *Route) hostHeader(role string) string {
+	if role == "candidate" {
+		return r.CandidateHost
+	}
+	return r.ReferenceHost
+}
+
+func unescapePath(p string) string {
+	if u, err := url.PathUnescape(p); err == nil {
+		return u
+	}
+	return p
 }

@@ -1,0 +1,494 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// result is one measured wrk run, a line of bench/out/results.jsonl.
+type result struct {
+	Mode      string             `json:"mode"`      // pinned | unpinned
+	Candidate string             `json:"candidate"` // fast | slow
+	Config    string             `json:"config"`    // direct, nginx, nginx-mirror, miffy-plain, miffy-shadow
+	Run       int                `json:"run"`
+	Wrk       wrkResult          `json:"wrk"`
+	Before    map[string]float64 `json:"before"`
+	After     map[string]float64 `json:"after"`
+	RSSKB     int64              `json:"rss_kb"`
+}
+
+// wrkResult is what bench/wrk-report.lua prints.
+type wrkResult struct {
+	Requests   int64 `json:"requests"`
+	DurationUS int64 `json:"duration_us"`
+	Errors     struct {
+		Connect, Read, Write, Status, Timeout int64
+	} `json:"errors"`
+	LatencyUS struct {
+		P50  float64 `json:"p50"`
+		P90  float64 `json:"p90"`
+		P99  float64 `json:"p99"`
+		P999 float64 `json:"p999"`
+		Max  float64 `json:"max"`
+	} `json:"latency_us"`
+}
+
+func (w wrkResult) rps() float64 {
+	if w.DurationUS == 0 {
+		return 0
+	}
+	return float64(w.Requests) / (float64(w.DurationUS) / 1e6)
+}
+
+func (r result) delta(name string) float64 { return r.After[name] - r.Before[name] }
+
+// configs in the order they are reported.
+var configs = []string{"direct", "nginx", "nginx-mirror", "miffy-plain", "miffy-shadow"}
+
+var configDesc = map[string]string{
+	"direct":       "wrk → reference (the limit)",
+	"nginx":        "nginx proxy_pass → reference",
+	"nginx-mirror": "nginx proxy_pass + mirror → candidate",
+	"miffy-plain":  "miffy, no routes (plain proxy)",
+	"miffy-shadow": "miffy, route /api/{value} shadowed",
+}
+
+// summary is one configuration's runs folded into one row.
+type summary struct {
+	n                   int
+	rps, p50, p99, p999 float64 // medians over runs
+	rpsAll              []float64
+	errors, non2xx      int64
+	candShare           float64 // requests the candidate got / requests the reference got; -1 if none
+	replayed, eligible  float64
+	dropped, mismatches float64
+	cut                 float64 // reference answers cut short (wrk stopping mid-request): not comparable
+	accepted, delivered float64
+	rssKB               int64
+}
+
+type key struct{ mode, cand, config string }
+
+func runReport(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	resultsPath := fs.String("results", "", "results.jsonl written by run.sh")
+	machinePath := fs.String("machine", "", "machine description, one 'key: value' a line")
+	profileDir := fs.String("profile-dir", "", "directory with profile-*.txt and profile-counts.json (optional)")
+	goBench := fs.String("go-bench", "", "output of go test -bench (optional)")
+	outPath := fs.String("out", "", "markdown file to write")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *resultsPath == "" || *outPath == "" {
+		return fmt.Errorf("%w: -results and -out are required", errUsage)
+	}
+	results, err := readResults(*resultsPath)
+	if err != nil {
+		return err
+	}
+	var md bytes.Buffer
+	writeReport(&md, results, readOptional(*machinePath), *profileDir, readOptional(*goBench))
+	if err := os.WriteFile(*outPath, md.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	writeConsole(stdout, results)
+	return nil
+}
+
+func readResults(path string) ([]result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []result
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+	for n := 1; sc.Scan(); n++ {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var r result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		out = append(out, r)
+	}
+	return out, sc.Err()
+}
+
+func readOptional(path string) string {
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func summarize(results []result) (map[key]*summary, []string) {
+	sums := map[key]*summary{}
+	var modes []string
+	groups := map[key][]result{}
+	for _, r := range results {
+		k := key{r.Mode, r.Candidate, r.Config}
+		groups[k] = append(groups[k], r)
+		if !slices.Contains(modes, r.Mode) {
+			modes = append(modes, r.Mode)
+		}
+	}
+	for k, rs := range groups {
+		s := &summary{n: len(rs), candShare: -1}
+		var rps, p50, p99, p999 []float64
+		var ref, cand float64
+		for _, r := range rs {
+			rps = append(rps, r.Wrk.rps())
+			p50 = append(p50, r.Wrk.LatencyUS.P50)
+			p99 = append(p99, r.Wrk.LatencyUS.P99)
+			p999 = append(p999, r.Wrk.LatencyUS.P999)
+			e := r.Wrk.Errors
+			s.errors += e.Connect + e.Read + e.Write + e.Timeout
+			s.non2xx += e.Status
+			ref += r.delta("upstream/reference")
+			cand += r.delta("upstream/candidate")
+			s.replayed += r.delta("miffy_replays_total")
+			s.eligible += r.delta("miffy_requests_total") - r.delta("miffy_shadow_skipped_total/method") -
+				r.delta("miffy_shadow_skipped_total/sample") - r.delta("miffy_shadow_skipped_total/body_too_large")
+			s.dropped += r.delta("miffy_shadow_dropped_total")
+			s.cut += r.delta("miffy_shadow_skipped_total/reference_error")
+			s.mismatches += r.delta("miffy_mismatches_total")
+			s.accepted += r.delta("miffy_publish_records_total/accepted")
+			s.delivered += r.delta("miffy_publish_records_total/delivered")
+			s.rssKB = max(s.rssKB, r.RSSKB)
+		}
+		s.rpsAll = rps
+		s.rps, s.p50, s.p99, s.p999 = median(rps), median(p50), median(p99), median(p999)
+		if ref > 0 && (k.config == "nginx-mirror" || k.config == "miffy-shadow") {
+			s.candShare = cand / ref
+		}
+		sums[k] = s
+	}
+	return sums, modes
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ms(us float64) string {
+	switch {
+	case us >= 100_000:
+		return strconv.FormatFloat(us/1000, 'f', 0, 64)
+	case us >= 10_000:
+		return strconv.FormatFloat(us/1000, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(us/1000, 'f', 2, 64)
+	}
+}
+
+func ratio(a, b float64) string {
+	if b == 0 || a == 0 {
+		return "—"
+	}
+	return strconv.FormatFloat(a/b, 'f', 2, 64)
+}
+
+func pct(a, b float64) string {
+	if b <= 0 {
+		return "—"
+	}
+	return strconv.FormatFloat(100*a/b, 'f', 1, 64) + "%"
+}
+
+var modeDesc = map[string]string{
+	"pinned":   "pinned: wrk on CPU 0 (`taskset -c 0`), every server on CPU 1 (`taskset -c 1`)",
+	"unpinned": "unpinned: wrk and the servers share all CPUs",
+}
+
+func writeReport(w io.Writer, results []result, machine, profileDir, goBench string) {
+	sums, modes := summarize(results)
+	fmt.Fprintln(w, "# miffy side-by-side benchmark")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Written by `bench/run.sh` (`just bench`); rerun it rather than editing this file. How it")
+	fmt.Fprintln(w, "measures is described in `bench/README.md`.")
+	fmt.Fprintln(w)
+	if machine != "" {
+		fmt.Fprintln(w, "## Machine and settings")
+		fmt.Fprintln(w)
+		for _, line := range strings.Split(strings.TrimSpace(machine), "\n") {
+			fmt.Fprintf(w, "- %s\n", line)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "Values are medians over the runs (req/s, p50, p99); errors, coverage and drops are summed")
+	fmt.Fprintln(w, "over the runs; RSS is the largest seen while under load. Latencies in milliseconds, as wrk's")
+	fmt.Fprintln(w, "client sees them. *candidate got*: requests the candidate received per request the reference")
+	fmt.Fprintln(w, "received. *coverage*: miffy's replays finished per eligible request (`miffy_replays_total` /")
+	fmt.Fprintln(w, "`miffy_requests_total` less rule skips); *cut*: requests whose reference answer was cut short")
+	fmt.Fprintln(w, "(`miffy_shadow_skipped_total{reason=\"reference_error\"}`: wrk closes its connections with")
+	fmt.Fprintln(w, "requests in flight when a run ends), so not compared; *drops*: `miffy_shadow_dropped_total`.")
+	fmt.Fprintln(w)
+	for _, mode := range modes {
+		fmt.Fprintf(w, "## %s\n\n", cmp.Or(modeDesc[mode], mode))
+		fmt.Fprintln(w, "| configuration | candidate | runs | req/s | p50 | p99 | p99.9 | errors | non-2xx | candidate got | coverage | drops | mismatches | published | miffy RSS max |")
+		fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+		for _, cand := range []string{"fast", "slow"} {
+			for _, c := range configs {
+				s := sums[key{mode, cand, c}]
+				if s == nil {
+					continue
+				}
+				cov, drops, mism, pub, rss := "—", "—", "—", "—", "—"
+				if c == "miffy-shadow" {
+					cov = fmt.Sprintf("%s (%.0f/%.0f", pct(s.replayed, s.eligible), s.replayed, s.eligible)
+					if s.cut > 0 {
+						cov += fmt.Sprintf(", %.0f cut", s.cut)
+					}
+					cov += ")"
+					drops = strconv.FormatFloat(s.dropped, 'f', 0, 64)
+					mism = strconv.FormatFloat(s.mismatches, 'f', 0, 64)
+					pub = fmt.Sprintf("%.0f (%.0f delivered)", s.accepted, s.delivered)
+				}
+				if strings.HasPrefix(c, "miffy") && s.rssKB > 0 {
+					rss = fmt.Sprintf("%.1f MiB", float64(s.rssKB)/1024)
+				}
+				share := "—"
+				if s.candShare >= 0 {
+					share = pct(s.candShare, 1)
+				}
+				candDesc := "fast"
+				if cand == "slow" {
+					candDesc = "**slow**"
+				}
+				fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n",
+					c, candDesc, s.n, s.rps, ms(s.p50), ms(s.p99), ms(s.p999), s.errors, s.non2xx, share, cov, drops, mism, pub, rss)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+
+	fmt.Fprintln(w, "## Ratios")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "| ratio |")
+	for _, m := range modes {
+		fmt.Fprintf(w, " %s |", m)
+	}
+	fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("--:|", len(modes)))
+	type ratioRow struct {
+		name   string
+		a, b   key
+		metric func(*summary) float64
+	}
+	rps := func(s *summary) float64 { return s.rps }
+	p50 := func(s *summary) float64 { return s.p50 }
+	p99 := func(s *summary) float64 { return s.p99 }
+	k := func(cand, c string) key { return key{"", cand, c} }
+	rows := []ratioRow{
+		{"miffy-shadow / direct, req/s", k("fast", "miffy-shadow"), k("fast", "direct"), rps},
+		{"miffy-shadow / direct, p50", k("fast", "miffy-shadow"), k("fast", "direct"), p50},
+		{"miffy-shadow / direct, p99", k("fast", "miffy-shadow"), k("fast", "direct"), p99},
+		{"miffy-shadow / nginx-mirror, req/s", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), rps},
+		{"miffy-shadow / nginx-mirror, p50", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), p50},
+		{"miffy-shadow / nginx-mirror, p99", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), p99},
+		{"miffy-plain / nginx, req/s", k("fast", "miffy-plain"), k("fast", "nginx"), rps},
+		{"miffy-plain / nginx, p50", k("fast", "miffy-plain"), k("fast", "nginx"), p50},
+		{"miffy-plain / nginx, p99", k("fast", "miffy-plain"), k("fast", "nginx"), p99},
+		{"miffy-shadow / miffy-plain, req/s", k("fast", "miffy-shadow"), k("fast", "miffy-plain"), rps},
+		{"miffy-shadow slow / fast candidate, p99", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), p99},
+		{"miffy-shadow slow / fast candidate, req/s", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), rps},
+		{"nginx-mirror slow / fast candidate, p99", k("slow", "nginx-mirror"), k("fast", "nginx-mirror"), p99},
+		{"nginx-mirror slow / fast candidate, req/s", k("slow", "nginx-mirror"), k("fast", "nginx-mirror"), rps},
+		{"miffy-shadow / nginx-mirror, slow candidate, req/s", k("slow", "miffy-shadow"), k("slow", "nginx-mirror"), rps},
+		{"miffy-shadow / nginx-mirror, slow candidate, p99", k("slow", "miffy-shadow"), k("slow", "nginx-mirror"), p99},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s |", r.name)
+		for _, m := range modes {
+			a, b := r.a, r.b
+			a.mode, b.mode = m, m
+			sa, sb := sums[a], sums[b]
+			if sa == nil || sb == nil {
+				fmt.Fprint(w, " — |")
+				continue
+			}
+			fmt.Fprintf(w, " %s |", ratio(r.metric(sa), r.metric(sb)))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "## Spread: req/s of every run")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Runs alternate round-robin over the configurations, so a noisy neighbour hits all of them alike.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| mode | candidate | configuration | req/s per run |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, m := range modes {
+		for _, cand := range []string{"fast", "slow"} {
+			for _, c := range configs {
+				s := sums[key{m, cand, c}]
+				if s == nil {
+					continue
+				}
+				var vs []string
+				for _, v := range s.rpsAll {
+					vs = append(vs, strconv.FormatFloat(v, 'f', 0, 64))
+				}
+				fmt.Fprintf(w, "| %s | %s | %s | %s |\n", m, cand, c, strings.Join(vs, " · "))
+			}
+		}
+	}
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "## What the configurations do")
+	fmt.Fprintln(w)
+	for _, c := range configs {
+		fmt.Fprintf(w, "- **%s**: %s.\n", c, configDesc[c])
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "nginx `mirror` sends a subrequest to the candidate and throws its answer away: nothing is")
+	fmt.Fprintln(w, "compared or published, and it has no bound or drop counter. nginx does not finish the client's")
+	fmt.Fprintln(w, "request until the mirror subrequest is done, so on a keep-alive connection the next request")
+	fmt.Fprintln(w, "waits for the candidate: a slow candidate shows in the client's latency and throughput above.")
+	fmt.Fprintln(w, "miffy answers from the reference and replays detached (bounded by `[shadow] max_in_flight`),")
+	fmt.Fprintln(w, "so a slow candidate costs it replays in flight (memory), not client latency.")
+	fmt.Fprintln(w)
+
+	if profileDir != "" {
+		writeProfile(w, profileDir)
+	}
+	if strings.TrimSpace(goBench) != "" {
+		fmt.Fprintln(w, "## Go micro-benchmarks")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "`go test -run '^$' -bench … -benchmem` on the same machine (allocs/op of the proxy benchmarks")
+		fmt.Fprintln(w, "include the whole in-process round trip: raw client, miffy, raw upstreams; see")
+		fmt.Fprintln(w, "`internal/shadow/proxy_bench_test.go`).")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "```")
+		for _, line := range strings.Split(goBench, "\n") {
+			if strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, "pkg:") || strings.HasPrefix(line, "cpu:") {
+				fmt.Fprintln(w, line)
+			}
+		}
+		fmt.Fprintln(w, "```")
+		fmt.Fprintln(w)
+	}
+}
+
+// totalRe finds pprof's "of 123.45MB total" / "Total samples = 12.3s".
+var (
+	totalRe   = regexp.MustCompile(`of ([0-9.]+)([a-zA-Zµ]*) total`)
+	samplesRe = regexp.MustCompile(`Total samples = ([0-9.]+)(m?s)`)
+)
+
+func writeProfile(w io.Writer, dir string) {
+	counts := readOptional(filepath.Join(dir, "profile-counts.json"))
+	if counts == "" {
+		return
+	}
+	var c struct {
+		Seconds float64            `json:"seconds"`
+		Before  map[string]float64 `json:"before"`
+		After   map[string]float64 `json:"after"`
+		Wrk     wrkResult          `json:"wrk"`
+	}
+	if err := json.Unmarshal([]byte(counts), &c); err != nil {
+		return
+	}
+	reqs := c.After["miffy_requests_total"] - c.Before["miffy_requests_total"]
+	fmt.Fprintln(w, "## Profile: miffy-shadow under wrk (unpinned, fast candidate)")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "A %.0f s CPU profile and an allocation profile over the same window, taken from\n", c.Seconds)
+	fmt.Fprintf(w, "`/debug/pprof` (`[management] pprof = true`) while wrk ran at %.0f req/s; %.0f client requests in the window.\n\n", c.Wrk.rps(), reqs)
+	cpuTop := readOptional(filepath.Join(dir, "profile-cpu-top.txt"))
+	objTop := readOptional(filepath.Join(dir, "profile-alloc-objects-top.txt"))
+	spaceTop := readOptional(filepath.Join(dir, "profile-alloc-space-top.txt"))
+	if m := samplesRe.FindStringSubmatch(cpuTop); m != nil && reqs > 0 {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		if m[2] == "ms" {
+			v /= 1000
+		}
+		fmt.Fprintf(w, "- CPU: %.1f s of samples in %.0f s = %.2f cores busy; **%.1f µs of CPU per request**.\n", v, c.Seconds, v/c.Seconds, v/reqs*1e6)
+	}
+	if n, ok := pprofTotal(objTop); ok && reqs > 0 {
+		fmt.Fprintf(w, "- Allocations: %.0f objects; **%.0f allocations per request**.\n", n, n/reqs)
+	}
+	if n, ok := pprofTotal(spaceTop); ok && reqs > 0 {
+		fmt.Fprintf(w, "- Allocated bytes: %.1f MB; **%.1f KB per request**.\n", n/1e6, n/reqs/1e3)
+	}
+	fmt.Fprintln(w)
+	for _, p := range []struct{ title, file string }{
+		{"CPU, flat (top 25)", "profile-cpu-top.txt"},
+		{"CPU, cumulative (top 40)", "profile-cpu-cum.txt"},
+		{"Allocated objects, flat (top 25)", "profile-alloc-objects-top.txt"},
+		{"Allocated bytes, flat (top 20)", "profile-alloc-space-top.txt"},
+	} {
+		text := readOptional(filepath.Join(dir, p.file))
+		if text == "" {
+			continue
+		}
+		fmt.Fprintf(w, "### %s\n\n```\n%s```\n\n", p.title, text)
+	}
+}
+
+// pprofTotal reads the total of a -top listing in base units (objects or bytes).
+func pprofTotal(top string) (float64, bool) {
+	m := totalRe.FindStringSubmatch(top)
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, false
+	}
+	mult := map[string]float64{"": 1, "B": 1, "k": 1e3, "kB": 1e3, "K": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9, "T": 1e12, "TB": 1e12}
+	f, ok := mult[m[2]]
+	if !ok {
+		return 0, false
+	}
+	return v * f, true
+}
+
+// writeConsole prints the short table run.sh shows at the end.
+func writeConsole(w io.Writer, results []result) {
+	sums, modes := summarize(results)
+	for _, mode := range modes {
+		fmt.Fprintf(w, "\n%s\n", mode)
+		fmt.Fprintf(w, "  %-13s %-5s %9s %9s %9s  %s\n", "config", "cand", "req/s", "p50 ms", "p99 ms", "coverage / drops")
+		for _, cand := range []string{"fast", "slow"} {
+			for _, c := range configs {
+				s := sums[key{mode, cand, c}]
+				if s == nil {
+					continue
+				}
+				extra := ""
+				if c == "miffy-shadow" {
+					extra = fmt.Sprintf("%s / %.0f", pct(s.replayed, s.eligible), s.dropped)
+				}
+				fmt.Fprintf(w, "  %-13s %-5s %9.0f %9s %9s  %s\n", c, cand, s.rps, ms(s.p50), ms(s.p99), extra)
+			}
+		}
+	}
+}

@@ -1,0 +1,431 @@
+#!/usr/bin/env bash
+# bench/run.sh: miffy side by side with a direct connection, nginx proxy_pass
+# and nginx proxy_pass + mirror, measured with wrk on loopback. Writes
+# bench/RESULTS.md. See bench/README.md; `just bench` runs it.
+#
+# Settings (environment):
+#   BENCH_DURATION=10s     one measured wrk run
+#   BENCH_RUNS=3           rounds; each round runs every configuration once
+#   BENCH_WARMUP=2s        one unmeasured wrk run per configuration and set
+#   BENCH_CONNECTIONS=64   wrk -c
+#   BENCH_THREADS=1        wrk -t
+#   BENCH_SLOW_DELAY=200ms how late the slow candidate answers
+#   BENCH_MODES="pinned unpinned"
+#   BENCH_CANDIDATES="fast slow"
+#   BENCH_SLOW_SET=mirror  configurations run with the slow candidate:
+#                          "mirror" (the two that call it: nginx-mirror,
+#                          miffy-shadow) or "all"
+#   BENCH_DIFFER_EVERY=10  the candidate differs on every Nth value (10%)
+#   BENCH_PROFILE=1        CPU and allocation profiles of miffy-shadow
+#   BENCH_PROFILE_SECONDS=10
+#   BENCH_GO=1             run the Go micro-benchmarks too (BENCH_GO_TIME=1s)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+DURATION=${BENCH_DURATION:-10s}
+RUNS=${BENCH_RUNS:-3}
+WARMUP=${BENCH_WARMUP:-2s}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-1}
+SLOW_DELAY=${BENCH_SLOW_DELAY:-200ms}
+MODES=${BENCH_MODES:-pinned unpinned}
+CANDIDATES=${BENCH_CANDIDATES:-fast slow}
+SLOW_SET=${BENCH_SLOW_SET:-mirror}
+DIFFER_EVERY=${BENCH_DIFFER_EVERY:-10}
+PROFILE=${BENCH_PROFILE:-1}
+PROFILE_SECONDS=${BENCH_PROFILE_SECONDS:-10}
+GO_BENCH=${BENCH_GO:-1}
+GO_BENCH_TIME=${BENCH_GO_TIME:-1s}
+
+OUT=bench/out
+LOGS=$OUT/logs
+RESULTS=$OUT/results.jsonl
+BT=$OUT/benchtool
+MIFFY=$OUT/miffy
+LUA=bench/wrk-report.lua
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- tools -------------------------------------------------------------------
+
+find_nginx() {
+	command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true
+}
+
+ensure_tools() {
+	command -v go >/dev/null || die "go is not installed (see README.md)"
+	local missing=()
+	command -v wrk >/dev/null || missing+=(wrk)
+	[[ -n $(find_nginx) ]] || missing+=(nginx)
+	if ((${#missing[@]})); then
+		if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+			log "installing ${missing[*]}"
+			apt-get install -y "${missing[@]}" >/dev/null ||
+				{ apt-get update >/dev/null && apt-get install -y "${missing[@]}" >/dev/null; }
+		else
+			die "missing ${missing[*]}: install with: sudo apt-get install -y wrk nginx"
+		fi
+	fi
+	NGINX=$(find_nginx)
+	[[ -n $NGINX ]] || die "nginx not found after installing"
+	# Pinning needs taskset and two CPUs.
+	if [[ " $MODES " == *" pinned "* ]]; then
+		if ! command -v taskset >/dev/null || (($(nproc) < 2)); then
+			log "pinned mode needs taskset and 2 CPUs: skipping it"
+			MODES=${MODES//pinned/}
+		fi
+	fi
+}
+
+# --- processes ---------------------------------------------------------------
+
+declare -A PID=()
+SAMPLER=""
+
+# start NAME CMD...: runs CMD in the background (pinned to CPU 1 in pinned
+# mode), its output in bench/out/logs/NAME.log.
+start() {
+	local name=$1
+	shift
+	$PIN_SRV "$@" >"$LOGS/$name.log" 2>&1 &
+	PID[$name]=$!
+}
+
+stop_one() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+stop_all() {
+	local name
+	if [[ -n $SAMPLER ]]; then
+		stop_one "$SAMPLER"
+		SAMPLER=""
+	fi
+	for name in "${!PID[@]}"; do
+		stop_one "${PID[$name]}"
+		unset "PID[$name]"
+	done
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	stop_all
+	if ((rc != 0)); then
+		log "failed (exit $rc); logs in $LOGS/"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# alive NAME: the process is still running, or its log is shown and we stop.
+alive() {
+	kill -0 "${PID[$1]}" 2>/dev/null && return 0
+	tail -n 20 "$LOGS/$1.log" >&2 || true
+	die "$1 exited"
+}
+
+# rss_sampler PID FILE: the largest VmRSS (KiB, what ps -o rss shows) seen,
+# every 0.5 s, written to FILE.
+rss_sampler() {
+	local pid=$1 file=$2 max=0 cur
+	while kill -0 "$pid" 2>/dev/null; do
+		cur=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+		if ((${cur:-0} > max)); then max=$cur; fi
+		echo "$max" >"$file"
+		sleep 0.5
+	done
+}
+
+# ready NAME URL: wait until URL answers 200, or stop.
+ready() {
+	"$BT" wait "$2" && return 0
+	alive "$1"
+	die "$1 not ready at $2"
+}
+
+# --- configuration files ------------------------------------------------------
+
+write_nginx_conf() {
+	local dir=$ROOT/$OUT/nginx
+	mkdir -p "$dir/tmp"
+	local user_line=""
+	if [[ $(id -u) -eq 0 ]]; then user_line="user root;"; fi
+	cat >"$dir/nginx.conf" <<EOF
+# Written by bench/run.sh: nginx tuned as a fair reverse proxy.
+$user_line
+worker_processes 2;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+worker_rlimit_nofile 16384;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    keepalive_requests 1000000;
+    upstream reference { server 127.0.0.1:$REF_PORT; keepalive 256; keepalive_requests 1000000; }
+    upstream candidate { server 127.0.0.1:$CAND_PORT; keepalive 256; keepalive_requests 1000000; }
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host \$host;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / { proxy_pass http://reference; }
+    }
+    server {
+        listen 127.0.0.1:$MIRROR_PORT;
+        location / {
+            mirror /_mirror;
+            proxy_pass http://reference;
+        }
+        location = /_mirror {
+            internal;
+            proxy_pass http://candidate\$request_uri;
+        }
+    }
+}
+EOF
+}
+
+# write_miffy_conf NAME PORT MGMT_PORT ROUTES
+write_miffy_conf() {
+	cat >"$OUT/$1.toml" <<EOF
+# Written by bench/run.sh.
+port = $2
+logging = "json"
+log_level = "warn"
+access_log = false
+reference = "http://127.0.0.1:$REF_PORT"
+candidate = "http://127.0.0.1:$CAND_PORT"
+routes = $4
+
+[proxy]
+host = "127.0.0.1"
+
+[management]
+port = $3
+pprof = true
+
+[kafka]
+topic = "miffy-bench"
+"bootstrap.servers" = "$BROKER"
+EOF
+}
+
+# --- one set of servers --------------------------------------------------------
+
+# start_servers CANDIDATE_DELAY: upstreams, broker, nginx and two miffys.
+start_servers() {
+	local delay=$1 ports i
+	mapfile -t ports < <("$BT" freeports 8)
+	REF_PORT=${ports[0]} CAND_PORT=${ports[1]} NGINX_PORT=${ports[2]} MIRROR_PORT=${ports[3]}
+	PLAIN_PORT=${ports[4]} PLAIN_MGMT=${ports[5]} SHADOW_PORT=${ports[6]} SHADOW_MGMT=${ports[7]}
+
+	start reference "$BT" upstream -addr "127.0.0.1:$REF_PORT" -role reference
+	start candidate "$BT" upstream -addr "127.0.0.1:$CAND_PORT" -role candidate \
+		-delay "$delay" -differ-every "$DIFFER_EVERY"
+	rm -f "$OUT/broker.addr"
+	start broker "$BT" broker -addr 127.0.0.1:0 -addr-file "$OUT/broker.addr"
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $OUT/broker.addr ]] && break
+		alive broker
+		sleep 0.1
+	done
+	BROKER=$(cat "$OUT/broker.addr")
+
+	write_nginx_conf
+	start nginx "$NGINX" -p "$ROOT/$OUT/nginx" -c "$ROOT/$OUT/nginx/nginx.conf" \
+		-e "$ROOT/$OUT/nginx/error.log" -g 'daemon off;'
+
+	write_miffy_conf miffy-plain "$PLAIN_PORT" "$PLAIN_MGMT" '[]'
+	write_miffy_conf miffy-shadow "$SHADOW_PORT" "$SHADOW_MGMT" '[{ path = "/api/{value}", key = "value" }]'
+	start miffy-plain "$MIFFY" -config "$OUT/miffy-plain.toml"
+	start miffy-shadow "$MIFFY" -config "$OUT/miffy-shadow.toml"
+
+	ready reference "http://127.0.0.1:$REF_PORT/api/1"
+	ready candidate "http://127.0.0.1:$CAND_PORT/api/1"
+	ready nginx "http://127.0.0.1:$NGINX_PORT/api/1"
+	ready nginx "http://127.0.0.1:$MIRROR_PORT/api/1"
+	ready miffy-plain "http://127.0.0.1:$PLAIN_MGMT/readyz"
+	ready miffy-shadow "http://127.0.0.1:$SHADOW_MGMT/readyz"
+	ready miffy-shadow "http://127.0.0.1:$SHADOW_PORT/api/1"
+}
+
+url_of() {
+	case $1 in
+	direct) echo "http://127.0.0.1:$REF_PORT/" ;;
+	nginx) echo "http://127.0.0.1:$NGINX_PORT/" ;;
+	nginx-mirror) echo "http://127.0.0.1:$MIRROR_PORT/" ;;
+	miffy-plain) echo "http://127.0.0.1:$PLAIN_PORT/" ;;
+	miffy-shadow) echo "http://127.0.0.1:$SHADOW_PORT/" ;;
+	esac
+}
+
+mgmt_of() {
+	case $1 in
+	miffy-plain) echo "http://127.0.0.1:$PLAIN_MGMT" ;;
+	miffy-shadow) echo "http://127.0.0.1:$SHADOW_MGMT" ;;
+	esac
+}
+
+# wrk_run DURATION URL: wrk's whole output.
+wrk_run() {
+	$PIN_WRK wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1" --latency -s "$LUA" "$2"
+}
+
+scrape() {
+	local args=(-upstream "reference=http://127.0.0.1:$REF_PORT/_stats"
+		-upstream "candidate=http://127.0.0.1:$CAND_PORT/_stats")
+	if [[ -n ${1:-} ]]; then args+=(-metrics "$1/metrics"); fi
+	"$BT" scrape "${args[@]}"
+}
+
+# measure MODE CAND CONFIG RUN: one wrk run, appended to results.jsonl.
+measure() {
+	local mode=$1 cand=$2 cfg=$3 run=$4
+	local url mgmt before after out json rss=0 rssfile=$OUT/rss.tmp
+	url=$(url_of "$cfg")
+	mgmt=$(mgmt_of "$cfg")
+	before=$(scrape "$mgmt")
+	if [[ -n $mgmt ]]; then
+		echo 0 >"$rssfile"
+		rss_sampler "${PID[$cfg]}" "$rssfile" &
+		SAMPLER=$!
+	fi
+	out=$(wrk_run "$DURATION" "$url") || { echo "$out" >&2; die "wrk failed against $cfg"; }
+	if [[ -n $mgmt ]]; then
+		stop_one "$SAMPLER"
+		SAMPLER=""
+		rss=$(cat "$rssfile")
+		"$BT" settle "$mgmt/metrics"
+	elif [[ $cfg == nginx-mirror ]]; then
+		sleep 0.5 # mirror subrequests still on their way to a slow candidate
+	fi
+	after=$(scrape "$mgmt")
+	json=$(sed -n 's/^WRKJSON //p' <<<"$out")
+	[[ -n $json ]] || { echo "$out" >&2; die "no WRKJSON line from wrk (bench/wrk-report.lua)"; }
+	printf '{"mode":"%s","candidate":"%s","config":"%s","run":%d,"wrk":%s,"before":%s,"after":%s,"rss_kb":%d}\n' \
+		"$mode" "$cand" "$cfg" "$run" "$json" "$before" "$after" "${rss:-0}" >>"$RESULTS"
+	awk -v m="$mode" -v c="$cand" -v g="$cfg" -v r="$run" '/^WRKJSON/ {
+		match($0, /"requests":[0-9]+/); n = substr($0, RSTART + 11, RLENGTH - 11)
+		match($0, /"duration_us":[0-9]+/); d = substr($0, RSTART + 14, RLENGTH - 14)
+		match($0, /"p50":[0-9]+/); p50 = substr($0, RSTART + 6, RLENGTH - 6)
+		match($0, /"p99":[0-9]+/); p99 = substr($0, RSTART + 6, RLENGTH - 6)
+		printf "  %-8s %-4s %-13s run %d: %8.0f req/s  p50 %7.2f ms  p99 %7.2f ms\n", m, c, g, r, n / (d / 1e6), p50 / 1000, p99 / 1000
+	}' <<<"$out" >&2
+}
+
+# profile: CPU and allocation profiles of miffy-shadow under wrk.
+profile() {
+	local mgmt=http://127.0.0.1:$SHADOW_MGMT wrk_pid cpu_pid before after json
+	log "profiling miffy-shadow for ${PROFILE_SECONDS}s"
+	wrk_run "$((PROFILE_SECONDS + 4))s" "$(url_of miffy-shadow)" >"$OUT/profile-wrk.txt" &
+	wrk_pid=$!
+	sleep 2
+	before=$("$BT" scrape -metrics "$mgmt/metrics")
+	"$BT" fetch "$mgmt/debug/pprof/profile?seconds=$PROFILE_SECONDS" "$OUT/cpu.pprof" &
+	cpu_pid=$!
+	"$BT" fetch "$mgmt/debug/pprof/allocs?seconds=$PROFILE_SECONDS" "$OUT/allocs.pprof"
+	after=$("$BT" scrape -metrics "$mgmt/metrics")
+	wait "$cpu_pid"
+	wait "$wrk_pid"
+	json=$(sed -n 's/^WRKJSON //p' "$OUT/profile-wrk.txt")
+	[[ -n $json ]] || json='{}'
+	printf '{"seconds":%s,"before":%s,"after":%s,"wrk":%s}\n' "$PROFILE_SECONDS" "$before" "$after" "$json" >"$OUT/profile-counts.json"
+	go tool pprof -top -nodecount=25 "$MIFFY" "$OUT/cpu.pprof" >"$OUT/profile-cpu-top.txt" 2>/dev/null
+	go tool pprof -top -cum -nodecount=40 "$MIFFY" "$OUT/cpu.pprof" >"$OUT/profile-cpu-cum.txt" 2>/dev/null
+	go tool pprof -top -sample_index=alloc_objects -nodecount=25 "$MIFFY" "$OUT/allocs.pprof" >"$OUT/profile-alloc-objects-top.txt" 2>/dev/null
+	go tool pprof -top -sample_index=alloc_space -nodecount=20 "$MIFFY" "$OUT/allocs.pprof" >"$OUT/profile-alloc-space-top.txt" 2>/dev/null
+}
+
+# run_set MODE CAND: start the servers, warm up, measure RUNS rounds.
+run_set() {
+	local mode=$1 cand=$2 delay=0s cfgs run cfg
+	PIN_SRV="" PIN_WRK=""
+	if [[ $mode == pinned ]]; then PIN_SRV="taskset -c 1" PIN_WRK="taskset -c 0"; fi
+	cfgs=("${CONFIGS[@]}")
+	if [[ $cand == slow ]]; then
+		delay=$SLOW_DELAY
+		if [[ $SLOW_SET != all ]]; then cfgs=(nginx-mirror miffy-shadow); fi
+	fi
+	log "set: $mode, $cand candidate (delay $delay): ${cfgs[*]}"
+	start_servers "$delay"
+	for cfg in "${cfgs[@]}"; do
+		wrk_run "$WARMUP" "$(url_of "$cfg")" >/dev/null
+	done
+	for ((run = 1; run <= RUNS; run++)); do
+		for cfg in "${cfgs[@]}"; do
+			measure "$mode" "$cand" "$cfg" "$run"
+		done
+	done
+	for cfg in miffy-plain miffy-shadow; do alive "$cfg"; done
+	if [[ $PROFILE == 1 && $cand == fast && $mode == "$PROFILE_MODE" ]]; then
+		profile
+	fi
+	stop_all
+}
+
+# --- main --------------------------------------------------------------------
+
+ensure_tools
+mkdir -p "$OUT" "$LOGS"
+rm -f "$RESULTS" "$OUT"/profile-*.txt "$OUT/profile-counts.json" "$OUT/gobench.txt"
+# The benchmark's own config files say everything; the caller's MIFFY_ and
+# KAFKA_ variables must not change them.
+while read -r v; do unset "$v"; done < <(compgen -e | grep -E '^(MIFFY|KAFKA)_' || true)
+
+log "building miffy and benchtool"
+go build -o "$MIFFY" ./cmd/miffy
+go build -o "$BT" ./bench/benchtool
+
+CONFIGS=(direct nginx nginx-mirror miffy-plain miffy-shadow)
+read -r -a MODE_LIST <<<"$MODES"
+read -r -a CAND_LIST <<<"$CANDIDATES"
+((${#MODE_LIST[@]})) || die "no mode to run"
+PROFILE_MODE=unpinned
+[[ " $MODES " == *" unpinned "* ]] || PROFILE_MODE=${MODE_LIST[0]}
+
+{
+	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "nproc: $(nproc)"
+	echo "CPU: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+	echo "kernel: $(uname -sr)"
+	echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "go: $(go version)"
+	echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
+	echo "wrk: $(wrk -v 2>&1 | head -n 1 | sed 's/ Copyright.*//' || true)"
+	echo "miffy: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- cmd internal 2>/dev/null || echo ' (+ uncommitted changes)')"
+	echo "settings: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $RUNS rounds, warm-up $WARMUP, slow candidate +$SLOW_DELAY, candidate differs on 1 value in $DIFFER_EVERY, modes: ${MODE_LIST[*]}"
+} >"$OUT/machine.txt"
+
+for mode in "${MODE_LIST[@]}"; do
+	for cand in "${CAND_LIST[@]}"; do
+		run_set "$mode" "$cand"
+	done
+done
+
+if [[ $GO_BENCH == 1 ]]; then
+	log "Go micro-benchmarks"
+	go test -run '^$' -bench 'ReplayHeader|JoinURL|Capture|Proxy|CompareAndPublish|Encode$|Match$' -benchmem \
+		-benchtime "$GO_BENCH_TIME" ./internal/shadow/ ./internal/publish/ ./internal/route/ >"$OUT/gobench.txt"
+fi
+
+"$BT" report -results "$RESULTS" -machine "$OUT/machine.txt" -profile-dir "$OUT" \
+	-go-bench "$OUT/gobench.txt" -out bench/RESULTS.md
+log "wrote bench/RESULTS.md"

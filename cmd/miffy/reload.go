@@ -1,0 +1,147 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/rs/zerolog"
+
+	"github.com/miffy-proxy/miffy/internal/config"
+	"github.com/miffy-proxy/miffy/internal/control"
+)
+
+// watchConfig calls reload on SIGHUP and when the config file changes. It
+// returns a function that stops watching.
+func watchConfig(so serveOpts, log zerolog.Logger, reload func()) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+
+	var events <-chan fsnotify.Event
+	var watcher *fsnotify.Watcher
+	file := configFile(so)
+	if file != "" {
+		w, err := fsnotify.NewWatcher()
+		if err == nil {
+			// Watch the folder: editors and config managers replace the
+			// file rather than write it in place.
+			if err = w.Add(filepath.Dir(file)); err == nil {
+				watcher, events = w, w.Events
+			} else {
+				w.Close()
+			}
+		}
+		if err != nil {
+			log.Warn().Err(err).Str("file", file).Msg("cannot watch the config file; reload with SIGHUP")
+		}
+	}
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// Writes come in bursts; reload once they settle.
+		var settle <-chan time.Time
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				log.Info().Msg("SIGHUP: reloading the config")
+				reload()
+			case ev, ok := <-events:
+				if !ok {
+					events = nil
+					continue
+				}
+				if filepath.Clean(ev.Name) == file && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
+					settle = time.After(100 * time.Millisecond)
+				}
+			case <-settle:
+				settle = nil
+				log.Info().Str("file", file).Msg("config file changed: reloading")
+				reload()
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		wg.Wait()
+		if watcher != nil {
+			watcher.Close()
+		}
+	}
+}
+
+// configFile is the file loadConfig reads, "" when there is none.
+func configFile(so serveOpts) string {
+	path := so.path
+	if path == "" {
+		path = lookupEnv(so.environ, "MIFFY_CONFIG")
+	}
+	if path == "" {
+		if _, err := os.Stat("config.toml"); errors.Is(err, fs.ErrNotExist) {
+			return ""
+		}
+		path = "config.toml"
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return filepath.Clean(path)
+	}
+	return abs
+}
+
+// restartOnly names the settings that differ between two configs and that a
+// reload does not apply (listeners, clients, limits); "" when none.
+func restartOnly(old, next *config.Config) string {
+	strip := func(c config.Config) config.Config {
+		// What a reload applies: the routing table and what it is built from.
+		c.Routes, c.Reference, c.Candidate, c.Secondary = nil, "", "", ""
+		c.Compare = next.Compare
+		c.Shadow.AllowSideEffects, c.Shadow.Sample = false, 0
+		c.Publish.Mode, c.Noise.PublishNoise = "", false
+		c.Canary = next.Canary
+		return c
+	}
+	a, b := strip(*old), strip(*next)
+	var changed []string
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	for i := range va.NumField() {
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			changed = append(changed, va.Type().Field(i).Name)
+		}
+	}
+	return strings.Join(changed, ", ")
+}
+
+// adminToken is the admin API's token: MIFFY_ADMIN_TOKEN, else the file
+// [management] admin_token_file names; "" leaves the admin API off.
+func adminToken(cfg *config.Config, environ []string) (string, error) {
+	if t := control.TrimToken(lookupEnv(environ, "MIFFY_ADMIN_TOKEN")); t != "" {
+		return t, nil
+	}
+	if cfg.Management.AdminTokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(cfg.Management.AdminTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("management.admin_token_file: %w", err)
+	}
+	t := control.TrimToken(string(b))
+	if t == "" {
+		return "", fmt.Errorf("management.admin_token_file: %s is empty", cfg.Management.AdminTokenFile)
+	}
+	return t, nil
+}

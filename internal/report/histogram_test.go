@@ -1,0 +1,68 @@
+package report
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestHistogramQuantiles compares the histogram with exact quantiles of
+// the same data: within 2.5% (the bucket width is 4%).
+func TestHistogramQuantiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	tests := []struct {
+		name string
+		gen  func() float64
+	}{
+		{"uniform 1-100ms", func() float64 { return 1 + 99*rng.Float64() }},
+		{"lognormal", func() float64 { return math.Exp(rng.NormFloat64()*1.5 + 2) }},
+		{"sub-millisecond", func() float64 { return 0.01 + rng.Float64()*0.5 }},
+		{"bimodal", func() float64 {
+			if rng.IntN(10) == 0 {
+				return 2000 + rng.Float64()*100
+			}
+			return 5 + rng.Float64()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h histogram
+			vals := make([]float64, 20000)
+			for i := range vals {
+				vals[i] = tt.gen()
+				h.add(vals[i])
+			}
+			slices.Sort(vals)
+			for _, q := range []float64{0.5, 0.9, 0.99, 1} {
+				exact := vals[int(math.Ceil(q*float64(len(vals))))-1]
+				got := h.quantile(q)
+				if rel := math.Abs(got-exact) / exact; rel > 0.025 {
+					t.Errorf("q%v = %v, exact %v (off by %.1f%%)", q, got, exact, 100*rel)
+				}
+			}
+		})
+	}
+}
+
+func TestHistogramEdges(t *testing.T) {
+	var h histogram
+	if h.quantile(0.5) != 0 {
+		t.Errorf("empty histogram: %v", h.quantile(0.5))
+	}
+	h.add(0)
+	h.add(-1) // counted as 0
+	h.add(math.NaN())
+	if h.quantile(0.99) != 0 || h.n != 3 {
+		t.Errorf("zeros: q99 %v, n %d", h.quantile(0.99), h.n)
+	}
+	h.add(1e12) // beyond the last bucket: reported as the maximum
+	if h.quantile(1) != 1e12 || h.max != 1e12 {
+		t.Errorf("huge: %v", h.quantile(1))
+	}
+	var one histogram
+	one.add(42)
+	if one.quantile(0.5) != 42 || one.quantile(0.01) != 42 {
+		t.Errorf("single value: %v %v", one.quantile(0.5), one.quantile(0.01))
+	}
+}
