@@ -24,3 +24,8 @@ bench:
 
 build:
     go build -o bin/miffy ./cmd/miffy
+
+# soak: SOAK_MINUTES (default 10) of steady load with a flapping candidate and a
+# broker restart against the built binary; prints the figures. Not part of CI.
+soak:
+    bash soak/run.sh

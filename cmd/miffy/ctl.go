@@ -75,8 +75,7 @@ func runCtl(ctx context.Context, args []string, environ []string, stdout, stderr
 		}
 		var next *control.Desired
 		if !c.change.Clear {
-			d := all[c.change.Route]
-			d = mergeDesired(d, c.change.Desired)
+			d := all[c.change.Route].Merge(c.change.Desired)
 			next = &d
 		}
 		if err := control.PublishDesired(ctx, opts, cfg.Control.Topic, c.change.Route, next); err != nil {
@@ -176,25 +175,6 @@ func parseCtl(args []string) (ctlCommand, error) {
 		c.change.Clear = true
 	}
 	return c, nil
-}
-
-func mergeDesired(d, o control.Desired) control.Desired {
-	if o.Weight != nil {
-		d.Weight = o.Weight
-	}
-	if o.Reference != nil {
-		d.Reference = o.Reference
-	}
-	if o.Candidate != nil {
-		d.Candidate = o.Candidate
-	}
-	if o.Secondary != nil {
-		d.Secondary = o.Secondary
-	}
-	if o.Paused != nil {
-		d.Paused = o.Paused
-	}
-	return d
 }
 
 func desiredJSON(d *control.Desired) string {

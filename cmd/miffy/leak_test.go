@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -125,4 +127,88 @@ func ignoredGoroutine(g goroutine) bool {
 		}
 	}
 	return false
+}
+
+// TestFaultHeapBoundedWhileCandidateDown: under load with a candidate that
+// never answers, what replays hold is bounded by [shadow]
+// max_in_flight_bytes (the rest are dropped and counted), so the heap stays
+// near where it started, and clients still get the reference at once.
+func TestFaultHeapBoundedWhileCandidateDown(t *testing.T) {
+	checkLeaks(t)
+	const (
+		refBytes = 128 << 10
+		bound    = 4 << 20 // max_in_flight_bytes
+	)
+	requests := 400 // 50 MiB of reference answers, were they all kept
+	if testing.Short() {
+		requests = 160
+	}
+	b := startBroker(t)
+	refBody := `{"pad":"` + strings.Repeat("r", refBytes) + `"}`
+	in := startMiffy(t, `
+port = %[1]d
+management_port = %[2]d
+access_log = false
+shutdown_timeout = "2s" # then the replays still waiting are abandoned
+reference = "`+jsonServer(t, refBody)+`"
+candidate = "`+hungUpstream(t, "")+`"
+routes = [{ path = "/api/{v}", key = "v" }]
+[shadow]
+timeout = "20s"
+max_in_flight_bytes = `+strconv.Itoa(bound)+`
+[kafka]
+"bootstrap.servers" = "`+b.Addr()+`"
+`)
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	timedGet(t, in.proxy+"/api/warm-up")
+	before := heap()
+
+	const workers = 8
+	var wg sync.WaitGroup
+	errs := make(chan string, requests)
+	next := make(chan int, requests)
+	for i := range requests {
+		next <- i
+	}
+	close(next)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				got := timedGet(t, in.proxy+"/api/"+strconv.Itoa(i))
+				if got.err != nil || got.status != 200 || len(got.body) != len(refBody) || got.took > clientBound {
+					errs <- fmt.Sprintf("request %d: %d, %d bytes, %v in %v", i, got.status, len(got.body), got.err, got.took)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+
+	// The replays are all still waiting on the candidate: this is the peak.
+	after := heap()
+	metrics := scrapeMetrics(t, in)
+	held, _ := metricSample(metrics, "miffy_shadow_in_flight_bytes")
+	inFlight, _ := metricSample(metrics, "miffy_shadow_in_flight")
+	growth := int64(after) - int64(before)
+	t.Logf("heap %d → %d KiB (%+d KiB); %.0f replays in flight hold %.0f KiB",
+		before>>10, after>>10, growth>>10, inFlight, held/1024)
+	if held > bound {
+		t.Errorf("replays hold %.0f bytes, over max_in_flight_bytes %d", held, bound)
+	}
+	if held < bound/2 {
+		t.Errorf("replays hold %.0f bytes: the bound was never approached, the test proves nothing", held)
+	}
+	if limit := int64(24 << 20); growth > limit {
+		t.Errorf("heap grew by %d MiB with the candidate down, want < %d MiB", growth>>20, limit>>20)
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -71,7 +73,9 @@ topic = "fleet"
 	// The broker and topic come from the config, as for serve.
 	var out, errOut strings.Builder
 	env := []string{"KAFKA_BOOTSTRAP_SERVERS=" + b.Addr(), "MIFFY_KAFKA__TOPIC=fleet"}
-	if err := runReport(t.Context(), []string{"--json"}, env, &out, &errOut); err != nil {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := runReport(ctx, []string{"--json"}, env, &out, &errOut); err != nil {
 		t.Fatalf("runReport: %v\n%s", err, errOut.String())
 	}
 	var s report.Summary
@@ -107,7 +111,7 @@ topic = "fleet"
 
 	// The table, with flags instead of the config.
 	out.Reset()
-	if err := runReport(t.Context(), []string{"-brokers", b.Addr(), "-topic", "fleet"}, nil, &out, &errOut); err != nil {
+	if err := runReport(ctx, []string{"-brokers", b.Addr(), "-topic", "fleet"}, nil, &out, &errOut); err != nil {
 		t.Fatalf("runReport: %v", err)
 	}
 	for _, want := range []string{`topic "fleet": 22 records`, "/diff/{n}  12", "100.0%*", "$.price"} {

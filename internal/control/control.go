@@ -41,8 +41,8 @@ func (d Desired) empty() bool {
 	return d.Weight == nil && d.Reference == nil && d.Secondary == nil && d.Candidate == nil && d.Paused == nil
 }
 
-// merge returns d with the fields set in o replaced.
-func (d Desired) merge(o Desired) Desired {
+// Merge returns d with the fields set in o replaced.
+func (d Desired) Merge(o Desired) Desired {
 	if o.Weight != nil {
 		d.Weight = o.Weight
 	}
@@ -214,7 +214,7 @@ func (m *Manager) apply(c Change) (RouteState, error) {
 	}
 	next := c.Desired
 	if !c.Clear {
-		next = m.overrides[c.Route].merge(c.Desired)
+		next = m.overrides[c.Route].Merge(c.Desired)
 	}
 
 	// A weight alone changes the live route: counters and breaker stay.
