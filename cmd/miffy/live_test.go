@@ -210,6 +210,11 @@ routes = [
 	if got := servedBy(t, in.proxy+"/c/1"); got != "cand" {
 		t.Errorf("weight lost in a rebuild: served by %q", got)
 	}
+	// The replay of /s/1 runs in the background: let it finish before
+	// counting what the candidate gets while paused.
+	waitUntil(t, 5*time.Second, "the replay of /s/1", func() bool {
+		return metricTotal(scrapeMetrics(t, in), "miffy_replays_total", `route="search"`) >= 1
+	})
 	if code, _ := adminCall(t, in, "s3cret", `{"route":"search","paused":true}`); code != 200 {
 		t.Fatal("pause failed")
 	}

@@ -149,9 +149,10 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 		ErrorLog:          errLog,
 	}
 	mgmtSrv := &http.Server{Handler: mg, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	clientLn := shadow.Harden(proxySrv, proxyLn)
 
 	errc := make(chan error, 2)
-	go func() { errc <- proxySrv.Serve(proxyLn) }()
+	go func() { errc <- proxySrv.Serve(clientLn) }()
 	go func() { errc <- mgmtSrv.Serve(mgmtLn) }()
 	log.Info().Str("proxy", proxyLn.Addr().String()).Str("management", mgmtLn.Addr().String()).
 		Str("reference", cfg.Reference).Str("candidate", cfg.Candidate).Int("routes", len(table.Routes())).

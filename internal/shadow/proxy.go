@@ -115,6 +115,7 @@ type Proxy struct {
 	refTr  *http.Transport
 	shTr   *http.Transport
 	budget *budget
+	bufs   *bufPool
 	m      *metrics
 	cm     *canary.Metrics
 	ids    idGen
@@ -137,6 +138,7 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 		pub:    pub,
 		judge:  judge,
 		budget: newBudget(int64(cfg.MaxInFlight), cfg.MaxInFlightBytes),
+		bufs:   newBufPool(),
 		ctx:    ctx,
 		cancel: cancel,
 		ids:    newIDGen(),
@@ -153,6 +155,7 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 		ErrorHandler:   p.errorHandler,
 		ErrorLog:       stdlog.New(logWriter{log}, "", 0),
 		FlushInterval:  -1,
+		BufferPool:     rpPool{p.bufs},
 	}
 	p.SetTable(table)
 	return p

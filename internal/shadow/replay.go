@@ -246,7 +246,7 @@ func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role s
 	defer resp.Body.Close()
 	s.status = resp.StatusCode
 	s.header = resp.Header
-	if _, err := io.Copy(&s.cap, resp.Body); err != nil {
+	if _, err := p.bufs.copyTo(&s.cap, resp.Body); err != nil {
 		s.err = fmt.Errorf("reading body: %w", err)
 	}
 }
