@@ -28,12 +28,12 @@ func (p *Proxy) debugRequest(role, method, url, host string, in *http.Request) {
 }
 
 // debugReplay logs a replayed request.
-func (p *Proxy) debugReplay(role string, req *http.Request, body []byte) {
+func (p *Proxy) debugReplay(role, url, host, method string, body []byte) {
 	ev := p.log.Debug()
 	if !ev.Enabled() {
 		return
 	}
-	ev = ev.Str("role", role).Str("method", req.Method).Str("url", req.URL.String()).Str("host", req.Host)
+	ev = ev.Str("role", role).Str("method", method).Str("url", url).Str("host", host)
 	if p.cfg.DebugBodies {
 		ev = ev.Bytes("body", body[:min(len(body), debugBodyBytes)])
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/publish"
 	"github.com/miffy-proxy/miffy/internal/route"
+	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
 // Publisher takes the record of one compared request. It must not block;
@@ -112,8 +113,8 @@ type Proxy struct {
 	judge  *compare.Judge
 	table  atomic.Pointer[Table]
 	rp     *httputil.ReverseProxy
-	refTr  *http.Transport
-	shTr   *http.Transport
+	refTr  *http.Transport // for streamed uploads and upgrades only
+	up     *upstream.Client
 	budget *budget
 	bufs   *bufPool
 	m      *metrics
@@ -147,7 +148,11 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 	p.m = newMetrics(reg, p.budget)
 	p.cm = canary.NewMetrics(reg)
 	p.refTr = newTransport(cfg, cfg.ReferenceTimeout)
-	p.shTr = newTransport(cfg, 0)
+	p.up = upstream.New(upstream.Config{
+		DialTimeout:    cfg.DialTimeout,
+		MaxIdlePerHost: cfg.MaxIdleConnsPerHost,
+		IdleTimeout:    cfg.UpstreamIdleTimeout,
+	})
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      p.refTr,
@@ -203,6 +208,7 @@ type call struct {
 	start   time.Time        // of the current upstream attempt
 	retried bool             // the candidate failed and the reference was tried
 	x       *exchange        // nil when not shadowed
+	body    []byte           // the request body, when read into memory
 	status  int
 	err     error
 }
@@ -259,12 +265,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.m.unrouted.Inc()
 	}
 
-	r = r.WithContext(context.WithValue(r.Context(), callKey{}, c))
 	func() {
-		// The reverse proxy aborts the handler with a panic when the
-		// reference fails mid-body; the replay must hear of it all the same.
+		// The handler is aborted with a panic when the reference fails
+		// mid-body; the replay must hear of it all the same.
 		defer p.referenceDone(c, start)
-		p.rp.ServeHTTP(w, r)
+		p.forward(w, r, c)
 	}()
 	p.accessLog(r, c, start)
 }
@@ -348,7 +353,13 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 }
 
 func (p *Proxy) modifyResponse(resp *http.Response) error {
-	c := resp.Request.Context().Value(callKey{}).(*call)
+	p.onResponse(resp, resp.Request.Context().Value(callKey{}).(*call))
+	return nil
+}
+
+// onResponse notes the serving side's answer and, when shadowed, starts
+// capturing its body as the client is sent it.
+func (p *Proxy) onResponse(resp *http.Response, c *call) {
 	c.status = resp.StatusCode
 	p.setServedBy(resp.Header, c)
 	if x := c.x; x != nil {
@@ -357,13 +368,16 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		x.ref.cap = capture{b: p.budget, limit: p.cfg.MaxResponseBytes}
 		resp.Body = &teeBody{rc: resp.Body, w: &x.ref.cap, err: &x.ref.err}
 	}
-	return nil
 }
 
 // errorHandler answers when the reference could not: 502 when it cannot be
 // reached, 504 when it is too slow, 413 when the client's body is too big.
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	c := r.Context().Value(callKey{}).(*call)
+	p.fail(w, r, r.Context().Value(callKey{}).(*call), err)
+}
+
+// fail answers the client for an upstream that could not.
+func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, c *call, err error) {
 	c.err = err
 	var tooBig *http.MaxBytesError
 	if p.fallBack(w, r, c, err) {
@@ -423,7 +437,7 @@ func (p *Proxy) fallBack(w http.ResponseWriter, r *http.Request, c *call, err er
 	}
 	c.retried, c.err, c.status = true, nil, 0
 	c.target, c.role, c.start = rt.Reference, "reference", time.Now()
-	p.rp.ServeHTTP(w, r)
+	p.forward(w, r, c)
 	return true
 }
 

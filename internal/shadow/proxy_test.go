@@ -52,17 +52,17 @@ func (s *sink) none(t *testing.T, p *Proxy) {
 	}
 }
 
-// upstream is a test server that records the role header it saw.
-type upstream struct {
+// testUpstream is a test server that records the role header it saw.
+type testUpstream struct {
 	*httptest.Server
 	mu    sync.Mutex
 	roles []string
 	seen  chan *http.Request
 }
 
-func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
+func newUpstream(t *testing.T, h http.HandlerFunc) *testUpstream {
 	t.Helper()
-	u := &upstream{seen: make(chan *http.Request, 100)}
+	u := &testUpstream{seen: make(chan *http.Request, 100)}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		u.roles = append(u.roles, r.Header.Get(RoleHeader))
@@ -81,7 +81,7 @@ func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
 	return u
 }
 
-func (u *upstream) url() *url.URL { v, _ := url.Parse(u.URL); return v }
+func (u *testUpstream) url() *url.URL { v, _ := url.Parse(u.URL); return v }
 
 func jsonHandler(body string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -229,7 +229,7 @@ func TestSideEffectsReplayedWhenAllowed(t *testing.T) {
 	if string(rec.Request.Body) != `{"n":1}` {
 		t.Errorf("record request body %q", rec.Request.Body)
 	}
-	for _, u := range []*upstream{ref, cand} {
+	for _, u := range []*testUpstream{ref, cand} {
 		r := <-u.seen
 		b, _ := io.ReadAll(r.Body)
 		if string(b) != `{"n":1}` {
@@ -475,7 +475,7 @@ func TestHopByHopHeadersStripped(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	for _, u := range []*upstream{ref, cand} {
+	for _, u := range []*testUpstream{ref, cand} {
 		r := <-u.seen
 		role := r.Header.Get(RoleHeader)
 		if r.Header.Get("X-Private") != "" || r.Header.Get("Keep-Alive") != "" {

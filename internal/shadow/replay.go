@@ -11,13 +11,13 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/publish"
 	"github.com/miffy-proxy/miffy/internal/route"
+	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
 // exchange is one shadowed request: what was asked, and the reference's
@@ -97,6 +97,7 @@ func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start tim
 			return 0
 		}
 		body = buf
+		c.body = buf
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		r.ContentLength = int64(len(body))
@@ -221,24 +222,20 @@ func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role s
 		}
 	}()
 
-	var body io.Reader
-	if len(x.body) > 0 {
-		body = bytes.NewReader(x.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, x.method, s.url, body)
-	if err != nil {
-		s.err = fmt.Errorf("building request: %w", err)
-		return
-	}
-	req.Header = x.header.Clone()
-	req.Header.Set(RoleHeader, role)
-	if h := x.route.hostHeader(role); h != "" {
-		req.Host = h
+	req := upstream.Request{
+		Method: x.method,
+		Scheme: base.Scheme,
+		Addr:   base.Host,
+		Target: joinTarget(base, x.path, x.rawQuery),
+		Host:   x.route.hostHeader(role),
+		Header: x.header,
+		Fields: []upstream.Field{{Name: RoleHeader, Value: role}},
+		Body:   x.body,
 	}
 	if p.cfg.DebugRequests || p.cfg.DebugBodies {
-		p.debugReplay(role, req, x.body)
+		p.debugReplay(role, s.url, req.Host, x.method, x.body)
 	}
-	resp, err := p.shTr.RoundTrip(req)
+	resp, err := p.up.Do(ctx, &req)
 	if err != nil {
 		s.err = err
 		return
@@ -388,34 +385,5 @@ func replayHeader(r *http.Request, forwarded bool) http.Header {
 // joinURL is the upstream URL for an escaped request path: the base's path
 // and the request's joined with one slash, the queries merged.
 func joinURL(base *url.URL, rp, rawQuery string) string {
-	var b strings.Builder
-	b.Grow(len(base.Scheme) + len(base.Host) + len(base.Path) + len(rp) + len(rawQuery) + 5)
-	b.WriteString(base.Scheme)
-	b.WriteString("://")
-	b.WriteString(base.Host)
-	bp := base.EscapedPath()
-	switch {
-	case strings.HasSuffix(bp, "/") && strings.HasPrefix(rp, "/"):
-		b.WriteString(bp)
-		b.WriteString(rp[1:])
-	case bp != "" && !strings.HasSuffix(bp, "/") && !strings.HasPrefix(rp, "/"):
-		b.WriteString(bp)
-		b.WriteByte('/')
-		b.WriteString(rp)
-	default:
-		b.WriteString(bp)
-		b.WriteString(rp)
-	}
-	q := base.RawQuery
-	if rawQuery != "" {
-		if q != "" {
-			q += "&"
-		}
-		q += rawQuery
-	}
-	if q != "" {
-		b.WriteByte('?')
-		b.WriteString(q)
-	}
-	return b.String()
+	return base.Scheme + "://" + base.Host + joinTarget(base, rp, rawQuery)
 }

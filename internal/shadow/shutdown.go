@@ -30,6 +30,6 @@ func (p *Proxy) Close(ctx context.Context) error {
 	}
 	p.cancel()
 	p.refTr.CloseIdleConnections()
-	p.shTr.CloseIdleConnections()
+	p.up.CloseIdle()
 	return err
 }

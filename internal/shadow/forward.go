@@ -1,0 +1,208 @@
+package shadow
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/miffy-proxy/miffy/internal/upstream"
+)
+
+// forward sends the client's request to c.target and answers the client
+// with what comes back. Requests whose body is in memory (or absent) take
+// miffy's own upstream client; streamed uploads and protocol upgrades take
+// net/http's reverse proxy.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, c *call) {
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	if (hasBody && c.body == nil) || r.Header["Upgrade"] != nil {
+		p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
+		return
+	}
+	p.forwardFast(w, r, c)
+}
+
+func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
+	path := c.path
+	if path == "" {
+		path = r.URL.EscapedPath()
+	}
+	req := upstream.Request{
+		Method:        r.Method,
+		Scheme:        c.target.Scheme,
+		Addr:          c.target.Host,
+		Target:        joinTarget(c.target, path, r.URL.RawQuery),
+		Header:        r.Header,
+		Body:          c.body,
+		HeaderTimeout: p.cfg.ReferenceTimeout,
+	}
+	if r.Header["Connection"] != nil {
+		h := r.Header.Clone()
+		removeHopHeaders(h)
+		req.Header = h
+	}
+	if c.route != nil {
+		req.Host = c.route.hostHeader(c.role)
+	}
+	var fields [4]upstream.Field
+	req.Fields = append(fields[:0], upstream.Field{Name: RoleHeader, Value: c.role})
+	if p.cfg.ForwardedHeaders {
+		req.Fields = appendForwarded(req.Fields, r)
+	}
+	if p.cfg.DebugRequests || p.cfg.DebugBodies {
+		host := req.Host
+		if host == "" {
+			host = req.Addr
+		}
+		p.debugRequest(c.role, r.Method, c.target.Scheme+"://"+c.target.Host+req.Target, host, r)
+	}
+
+	resp, err := p.up.Do(r.Context(), &req)
+	if err != nil {
+		p.fail(w, r, c, err)
+		return
+	}
+	p.onResponse(resp, c)
+
+	dst := w.Header()
+	for name, values := range resp.Header {
+		if !isHopHeader(name) {
+			dst[name] = values
+		}
+	}
+	for _, v := range resp.Header["Connection"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" {
+				dst.Del(tok)
+			}
+		}
+	}
+	if len(resp.Trailer) > 0 {
+		names := make([]string, 0, len(resp.Trailer))
+		for name := range resp.Trailer {
+			names = append(names, name)
+		}
+		dst["Trailer"] = []string{strings.Join(names, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+
+	readErr, writeErr := p.copyBody(w, resp.Body, resp.ContentLength == -1)
+	switch {
+	case readErr != nil:
+		// The upstream broke off mid-body: so must the answer to the
+		// client, or it would take a short body for a whole one. The
+		// capture has the error (teeBody); net/http closes the client's
+		// connection on this panic, which is how it is meant to be used.
+		// What came is sent first, so the client sees where it broke.
+		resp.Body.Close()
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	case writeErr != nil:
+		// The client went away: what the reference sent is not all of it.
+		if c.x != nil && c.x.ref.err == nil {
+			c.x.ref.err = fmt.Errorf("writing to the client: %w", writeErr)
+		}
+		resp.Body.Close()
+		return
+	}
+	for name, values := range resp.Trailer {
+		dst[name] = values
+	}
+	resp.Body.Close()
+}
+
+// copyBody copies an upstream's body to the client with a pooled buffer,
+// flushing after every write when the body's length was not announced
+// (a stream: server-sent events, long polls).
+func (p *Proxy) copyBody(w http.ResponseWriter, body io.Reader, flush bool) (readErr, writeErr error) {
+	buf := p.bufs.get()
+	defer p.bufs.put(buf)
+	b := *buf
+	fl, _ := w.(http.Flusher)
+	for {
+		n, err := body.Read(b)
+		if n > 0 {
+			if _, werr := w.Write(b[:n]); werr != nil {
+				return nil, werr
+			}
+			if flush && fl != nil {
+				fl.Flush()
+			}
+		}
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return err, nil
+		}
+	}
+}
+
+// appendForwarded adds X-Forwarded-For (after any the client sent),
+// -Host and -Proto.
+func appendForwarded(fields []upstream.Field, r *http.Request) []upstream.Field {
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		fields = append(fields, upstream.Field{Name: "X-Forwarded-For", Value: ip})
+	}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	return append(fields,
+		upstream.Field{Name: "X-Forwarded-Host", Value: r.Host},
+		upstream.Field{Name: "X-Forwarded-Proto", Value: proto})
+}
+
+// isHopHeader reports whether a canonical header name is hop-by-hop.
+func isHopHeader(name string) bool {
+	for _, h := range hopHeaders {
+		if h == name {
+			return true
+		}
+	}
+	return false
+}
+
+// joinTarget is the request target for an escaped request path on an
+// upstream: the base's path and the request's joined with one slash, the
+// queries merged.
+func joinTarget(base *url.URL, rp, rawQuery string) string {
+	bp := base.EscapedPath()
+	var b strings.Builder
+	b.Grow(len(bp) + len(rp) + len(base.RawQuery) + len(rawQuery) + 3)
+	switch {
+	case strings.HasSuffix(bp, "/") && strings.HasPrefix(rp, "/"):
+		b.WriteString(bp)
+		b.WriteString(rp[1:])
+	case bp != "" && !strings.HasSuffix(bp, "/") && !strings.HasPrefix(rp, "/"):
+		b.WriteString(bp)
+		b.WriteByte('/')
+		b.WriteString(rp)
+	default:
+		b.WriteString(bp)
+		b.WriteString(rp)
+	}
+	if b.Len() == 0 {
+		b.WriteByte('/')
+	}
+	q := base.RawQuery
+	if rawQuery != "" {
+		if q != "" {
+			q += "&"
+		}
+		q += rawQuery
+	}
+	if q != "" {
+		b.WriteByte('?')
+		b.WriteString(q)
+	}
+	return b.String()
+}

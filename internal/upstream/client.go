@@ -1,0 +1,472 @@
+// Package upstream is miffy's HTTP/1.1 client for the reference, the
+// candidate and the secondary: one request at a time on pooled keep-alive
+// connections, written and read by the caller's goroutine.
+//
+// net/http's Transport hands every request to two goroutines per
+// connection and allocates contexts, timers and a copy of the request for
+// each; on a proxy's hot path that is most of the cost. This client does
+// only what miffy needs: requests whose body is already in memory (or
+// absent), HTTP/1.1 with keep-alive, plain TCP or TLS. Everything else
+// (streamed uploads, protocol upgrades) stays with net/http.
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config tunes a Client. Zero values take the defaults stated per field.
+type Config struct {
+	// DialTimeout bounds connecting, and the TLS handshake. If zero, 5s.
+	DialTimeout time.Duration
+	// MaxIdlePerHost is how many idle connections are kept per upstream.
+	// If zero, 512.
+	MaxIdlePerHost int
+	// IdleTimeout is how long an idle connection is kept. If zero, 90s.
+	IdleTimeout time.Duration
+	// TLS is the base TLS configuration for https upstreams; ServerName is
+	// set per host. If nil, the system's roots.
+	TLS *tls.Config
+}
+
+// Client sends requests to upstreams. Its zero value is not usable; make
+// it with New. It is safe for concurrent use.
+type Client struct {
+	cfg    Config
+	dialer net.Dialer
+
+	mu    sync.RWMutex
+	pools map[poolKey]*pool
+}
+
+type poolKey struct{ scheme, addr string }
+
+// New returns a client.
+func New(cfg Config) *Client {
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.MaxIdlePerHost == 0 {
+		cfg.MaxIdlePerHost = 512
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 90 * time.Second
+	}
+	return &Client{
+		cfg:    cfg,
+		dialer: net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second},
+		pools:  map[poolKey]*pool{},
+	}
+}
+
+// Field is one header line added to a request.
+type Field struct{ Name, Value string }
+
+// Request is one request to send.
+type Request struct {
+	Method string
+	// Scheme ("http" or "https") and Addr (host:port, or host) say where
+	// the request goes.
+	Scheme, Addr string
+	// Target is the request target: the escaped path and the query.
+	Target string
+	// Host is the Host header. If empty, Addr.
+	Host string
+	// Header is written as it is, less hop-by-hop fields, Host, and the
+	// framing fields this client writes itself; the caller removes the
+	// fields named by Connection. Fields are written after it, and
+	// replace any of Header's fields of the same name.
+	Header http.Header
+	Fields []Field
+	// Body is sent with a Content-Length. Nil sends none, except where
+	// the method expects one (POST, PUT, PATCH: "Content-Length: 0").
+	Body []byte
+	// HeaderTimeout bounds the wait for the response's head after the
+	// request is written. If zero, only ctx bounds it.
+	HeaderTimeout time.Duration
+}
+
+// ErrUpgrade is returned for a 101 answer: upgrades are not handled here.
+var ErrUpgrade = errors.New("upstream switched protocols")
+
+// Do sends req and reads the response's head. The caller must close the
+// response's body; a body read to its end returns the connection to the
+// pool on Close. ctx bounds the whole exchange, body included.
+func (c *Client) Do(ctx context.Context, req *Request) (*http.Response, error) {
+	p := c.pool(req.Scheme, req.Addr)
+	for attempt := 0; ; attempt++ {
+		pc, reused, err := p.get(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		resp, retry, err := pc.roundTrip(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+		pc.close()
+		// A connection that the upstream closed while it sat in the pool
+		// fails before anything is answered: try once more on a new one.
+		if !reused || !retry || attempt > 0 || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+}
+
+// CloseIdle closes the idle connections.
+func (c *Client) CloseIdle() {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, p := range c.pools {
+		p.closeIdle()
+	}
+}
+
+func (c *Client) pool(scheme, addr string) *pool {
+	key := poolKey{scheme, addr}
+	c.mu.RLock()
+	p := c.pools[key]
+	c.mu.RUnlock()
+	if p != nil {
+		return p
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p = c.pools[key]; p == nil {
+		p = newPool(c.cfg, scheme, addr)
+		c.pools[key] = p
+	}
+	return p
+}
+
+// pool keeps one upstream's idle connections, the most recent last.
+type pool struct {
+	cfg        Config
+	scheme     string
+	dialAddr   string // host:port
+	serverName string // for TLS
+
+	mu   sync.Mutex
+	idle []*conn
+}
+
+func newPool(cfg Config, scheme, addr string) *pool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = strings.Trim(addr, "[]"), "80"
+		if scheme == "https" {
+			port = "443"
+		}
+	}
+	return &pool{cfg: cfg, scheme: scheme, dialAddr: net.JoinHostPort(host, port), serverName: host}
+}
+
+// get returns an idle connection, or dials one; reused says which.
+func (p *pool) get(ctx context.Context, c *Client) (pc *conn, reused bool, err error) {
+	now := time.Now()
+	p.mu.Lock()
+	for len(p.idle) > 0 {
+		n := len(p.idle) - 1
+		pc = p.idle[n]
+		p.idle[n] = nil
+		p.idle = p.idle[:n]
+		if now.Sub(pc.idleSince) >= p.cfg.IdleTimeout {
+			pc.nc.Close()
+			continue
+		}
+		p.mu.Unlock()
+		if pc.quiet() {
+			return pc, true, nil
+		}
+		pc.nc.Close()
+		p.mu.Lock()
+	}
+	p.mu.Unlock()
+	pc, err = p.dial(ctx, c)
+	return pc, false, err
+}
+
+func (p *pool) dial(ctx context.Context, c *Client) (*conn, error) {
+	nc, err := c.dialer.DialContext(ctx, "tcp", p.dialAddr)
+	if err != nil {
+		return nil, err
+	}
+	if p.scheme == "https" {
+		cfg := &tls.Config{}
+		if p.cfg.TLS != nil {
+			cfg = p.cfg.TLS.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = p.serverName
+		}
+		cfg.NextProtos = []string{"http/1.1"}
+		tc := tls.Client(nc, cfg)
+		hctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", p.dialAddr, err)
+		}
+		nc = tc
+	}
+	pc := &conn{pool: p, nc: nc, bw: bufio.NewWriterSize(nc, 4<<10)}
+	pc.br = bufio.NewReaderSize(countingReader{pc}, 4<<10)
+	pc.quiet = quietCheck(nc)
+	return pc, nil
+}
+
+// put keeps a connection whose last exchange ended cleanly.
+func (p *pool) put(pc *conn) {
+	pc.idleSince = time.Now()
+	p.mu.Lock()
+	if len(p.idle) < p.cfg.MaxIdlePerHost && pc.br.Buffered() == 0 {
+		p.idle = append(p.idle, pc)
+		pc = nil
+	}
+	p.mu.Unlock()
+	if pc != nil {
+		pc.nc.Close()
+	}
+}
+
+func (p *pool) closeIdle() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, pc := range idle {
+		pc.nc.Close()
+	}
+}
+
+// conn is one upstream connection.
+type conn struct {
+	pool      *pool
+	nc        net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	idleSince time.Time
+	quiet     func() bool  // see quietCheck
+	nread     int64        // bytes received on nc
+	head      http.Request // what ReadResponse needs to know of the request
+}
+
+// countingReader counts what a connection receives, so that a failed
+// exchange can tell whether the upstream answered anything.
+type countingReader struct{ pc *conn }
+
+func (r countingReader) Read(p []byte) (int, error) {
+	n, err := r.pc.nc.Read(p)
+	r.pc.nread += int64(n)
+	return n, err
+}
+
+func (pc *conn) close() { pc.nc.Close() }
+
+// aLongTimeAgo is a deadline that makes blocked reads and writes return.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// roundTrip writes req and reads the response head. retry reports that
+// the failure came before the upstream answered anything, so that the
+// request may be sent again on another connection.
+func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Response, retry bool, err error) {
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		pc.nc.SetDeadline(deadline)
+	} else {
+		pc.nc.SetDeadline(time.Time{})
+	}
+	// Cancelling ctx unblocks reads and writes by moving the deadline.
+	stop := context.AfterFunc(ctx, func() { pc.nc.SetDeadline(aLongTimeAgo) })
+	fail := func(err error, retry bool) (*http.Response, bool, error) {
+		stop()
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+		}
+		return nil, retry, err
+	}
+
+	if err := pc.writeRequest(req); err != nil {
+		// Nothing of the request reached a live upstream when the very
+		// first write fails.
+		return fail(fmt.Errorf("writing request: %w", err), true)
+	}
+	if req.HeaderTimeout > 0 {
+		d := time.Now().Add(req.HeaderTimeout)
+		if !hasDeadline || d.Before(deadline) {
+			pc.nc.SetReadDeadline(d)
+		}
+	}
+	pc.head.Method = req.Method
+	before := pc.nread + int64(pc.br.Buffered())
+	for {
+		resp, err = http.ReadResponse(pc.br, &pc.head)
+		if err != nil {
+			// Closed or reset before a byte of the answer: a pooled
+			// connection that the upstream had let go of. Only an
+			// idempotent request is sent again: the upstream may have
+			// acted on it all the same.
+			silent := pc.nread == before && pc.br.Buffered() == 0
+			return fail(fmt.Errorf("reading response: %w", err), silent && idempotent(req.Method))
+		}
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			return fail(ErrUpgrade, false)
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode < 100 {
+			break
+		}
+		// 1xx interim answers (100 Continue, 103 Early Hints) are not
+		// passed on.
+	}
+	if req.HeaderTimeout > 0 {
+		if hasDeadline {
+			pc.nc.SetReadDeadline(deadline)
+		} else {
+			pc.nc.SetReadDeadline(time.Time{})
+		}
+	}
+	keep := !resp.Close
+	resp.Request = nil
+	b := &body{rc: resp.Body, pc: pc, ctx: ctx, stop: stop, keep: keep}
+	if resp.Body == http.NoBody {
+		b.eof = true
+	}
+	resp.Body = b
+	return resp, false, nil
+}
+
+// idempotent methods may be sent again (RFC 9110 section 9.2.2).
+func idempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// skipHeader are the fields of Request.Header not written: hop-by-hop
+// fields (RFC 9110 section 7.6.1), Host, and the framing of the body,
+// which the client writes itself.
+func skipHeader(name string) bool {
+	switch name {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length", "Expect":
+		return true
+	}
+	return false
+}
+
+func (pc *conn) writeRequest(req *Request) error {
+	w := pc.bw
+	w.WriteString(req.Method)
+	w.WriteByte(' ')
+	if req.Target == "" {
+		w.WriteByte('/')
+	} else {
+		w.WriteString(req.Target)
+	}
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	if req.Host != "" {
+		w.WriteString(req.Host)
+	} else {
+		w.WriteString(req.Addr)
+	}
+	w.WriteString("\r\n")
+	for name, values := range req.Header {
+		if skipHeader(name) || replaced(name, req.Fields) {
+			continue
+		}
+		for _, v := range values {
+			writeField(w, name, v)
+		}
+	}
+	for _, f := range req.Fields {
+		writeField(w, f.Name, f.Value)
+	}
+	if len(req.Body) > 0 || bodyExpected(req.Method) {
+		w.WriteString("Content-Length: ")
+		var num [20]byte
+		w.Write(strconv.AppendInt(num[:0], int64(len(req.Body)), 10))
+		w.WriteString("\r\n")
+	}
+	w.WriteString("\r\n")
+	w.Write(req.Body)
+	return w.Flush()
+}
+
+func replaced(name string, fields []Field) bool {
+	for _, f := range fields {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// writeField writes one header line; line breaks in a value (which a
+// parsed request cannot hold, but a caller's field might) become spaces.
+func writeField(w *bufio.Writer, name, value string) {
+	w.WriteString(name)
+	w.WriteString(": ")
+	if strings.ContainsAny(value, "\r\n") {
+		value = strings.NewReplacer("\r", " ", "\n", " ").Replace(value)
+	}
+	w.WriteString(value)
+	w.WriteString("\r\n")
+}
+
+func bodyExpected(m string) bool {
+	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch
+}
+
+// body is a response body; read to its end and closed, it gives its
+// connection back to the pool.
+type body struct {
+	rc   io.ReadCloser
+	pc   *conn
+	ctx  context.Context
+	stop func() bool
+	keep bool
+	eof  bool
+	done bool
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	} else if err != nil && b.ctx.Err() != nil {
+		err = fmt.Errorf("%w (%v)", context.Cause(b.ctx), err)
+	}
+	return n, err
+}
+
+// Close ends the exchange. A body not read to its end closes the
+// connection: draining it could take as long as the upstream likes.
+func (b *body) Close() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	stopped := b.stop()
+	if b.eof && b.keep && stopped {
+		b.rc.Close()
+		b.pc.pool.put(b.pc)
+		return nil
+	}
+	b.pc.close()
+	return nil
+}
