@@ -273,7 +273,8 @@ func headEnd(b []byte, from int) int {
 // state for its body.
 func (f *framing) parseHead(head []byte) {
 	line, rest, _ := bytes.Cut(head, []byte{'\n'})
-	if !bytes.HasPrefix(bytes.TrimSpace(line[max(len(line)-10, 0):]), []byte("HTTP/1.")) {
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if !bytes.HasSuffix(line, []byte(" HTTP/1.1")) && !bytes.HasSuffix(line, []byte(" HTTP/1.0")) {
 		f.state = frameOff // HTTP/2 preface, or not HTTP
 		return
 	}
