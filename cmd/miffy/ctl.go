@@ -93,6 +93,9 @@ func runCtl(ctx context.Context, args []string, environ []string, stdout, stderr
 	if tok == "" {
 		tok = lookupEnv(environ, "MIFFY_ADMIN_TOKEN")
 	}
+	if tok == "" {
+		return fmt.Errorf("%w: no admin token: set MIFFY_ADMIN_TOKEN or -token (or use -fleet)", errUsage)
+	}
 	method, body := http.MethodGet, []byte(nil)
 	if !c.list {
 		method = http.MethodPost
@@ -110,6 +113,11 @@ func runCtl(ctx context.Context, args []string, environ []string, stdout, stderr
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusNotFound && !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		// Not the admin API's own 404 (no such route, in JSON): nothing
+		// is mounted at /admin/.
+		return fmt.Errorf("admin API at %s is off: start miffy with MIFFY_ADMIN_TOKEN or [management] admin_token_file", base)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("admin API: %s: %s", resp.Status, strings.TrimSpace(string(out)))
 	}

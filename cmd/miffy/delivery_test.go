@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -366,3 +368,77 @@ max_buffered_bytes = 8388608`))
 }
 
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
+
+// TestSampleAndPublishScope: a route's sample is the share of its requests
+// replayed (0: none), and publish = "none" compares and counts without
+// publishing; the topic holds only the records of the routes that publish.
+func TestSampleAndPublishScope(t *testing.T) {
+	b := startBroker(t)
+	ref, cand := differingUpstreams(t, 0, 0) // every replay differs
+	in := startMiffy(t, `
+port = %[1]d
+management_port = %[2]d
+access_log = false
+reference = "`+ref+`"
+candidate = "`+cand+`"
+routes = [
+  { path = "/never/{n}", sample = 0 },
+  { path = "/half/{n}", sample = 0.5 },
+  { path = "/quiet/{n}", publish = "none" },
+]
+[kafka]
+topic = "scope"
+"bootstrap.servers" = "`+b.Addr()+`"
+`)
+	const n, half = 20, 400
+	for i := range half {
+		if code, body := get(t, fmt.Sprintf("%s/half/%d", in.proxy, i)); code != 200 {
+			t.Fatalf("/half/%d: %d %s", i, code, body)
+		}
+	}
+	for i := range n {
+		for _, route := range []string{"never", "quiet"} {
+			if code, body := get(t, fmt.Sprintf("%s/%s/%d", in.proxy, route, i)); code != 200 {
+				t.Fatalf("/%s/%d: %d %s", route, i, code, body)
+			}
+		}
+	}
+	var metrics string
+	count := func(name, route string, labels ...string) float64 {
+		return metricTotal(metrics, name, append(labels, `route="`+route+`"`)...)
+	}
+	sampled := func(route string) float64 { return count("miffy_shadow_skipped_total", route, `reason="sample"`) }
+	waitUntil(t, 10*time.Second, "the replays to be compared", func() bool {
+		metrics = scrapeMetrics(t, in)
+		return count("miffy_replays_total", "/half/{n}")+sampled("/half/{n}") == half &&
+			count("miffy_mismatches_total", "/quiet/{n}") == n
+	})
+
+	if got := count("miffy_replays_total", "/never/{n}"); got != 0 {
+		t.Errorf("sample = 0: %v replays, want none", got)
+	}
+	if got := sampled("/never/{n}"); got != n {
+		t.Errorf("sample = 0: %v skipped for the sample, want %d", got, n)
+	}
+	// Binomial(400, 0.5): the standard deviation is 10; 140..260 is 6 of it
+	// either side.
+	h := count("miffy_replays_total", "/half/{n}")
+	if h < 140 || h > 260 {
+		t.Errorf("sample = 0.5: %v of %d replayed, want about half", h, half)
+	}
+	if err := in.stop(t); err != nil { // flushes the records
+		t.Fatalf("run returned %v", err)
+	}
+
+	byRoute := map[string]int{}
+	for _, r := range readTopic(t, b.Addr(), "scope") {
+		var v struct{ Route string }
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatalf("record is not JSON: %v", err)
+		}
+		byRoute[v.Route]++
+	}
+	if want := map[string]int{"/half/{n}": int(h)}; !maps.Equal(want, byRoute) {
+		t.Errorf("records by route %v, want %v (only the sampled route publishes)", byRoute, want)
+	}
+}

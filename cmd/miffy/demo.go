@@ -49,6 +49,11 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 	if err != nil {
 		return err
 	}
+	if cfg.Proxy.Host == "" {
+		// Like its upstreams and broker, the demo stays on this machine
+		// unless told otherwise (MIFFY_PROXY__HOST=0.0.0.0).
+		cfg.Proxy.Host = "127.0.0.1"
+	}
 	cfg.Reference = "http://" + *refAddr
 	cfg.Candidate = "http://" + *candAddr
 	cfg.Kafka.Properties["bootstrap.servers"] = b.Addr()

@@ -233,4 +233,10 @@ func TestUsage(t *testing.T) {
 	if err := run(t.Context(), []string{"frobnicate"}, nil, io.Discard, io.Discard); exitCode(err) != 2 {
 		t.Errorf("unknown command: %v", err)
 	}
+	for _, arg := range []string{"help", "-h", "-help", "--help"} {
+		out.Reset()
+		if err := run(t.Context(), []string{arg}, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "miffy check-config") {
+			t.Errorf("%s: %v %q, want the usage of every command", arg, err, out.String())
+		}
+	}
 }

@@ -274,6 +274,11 @@ topic = "miffy-control"
 			return code == 200
 		})
 	}
+	// The first write creates the topic: the instances, which found none
+	// at start, must notice it soon. Their client looks for a missing topic
+	// less and less often (up to every 5s by default): let a few seconds
+	// pass, as in a real rollout, before the first change.
+	time.Sleep(3 * time.Second)
 	cfgPath := filepath.Join(t.TempDir(), "ctl.toml")
 	writeFile(cfgPath, fmt.Sprintf("[control]\ntopic = \"miffy-control\"\n[kafka]\n\"bootstrap.servers\" = %q\n", b.Addr()))
 	var out strings.Builder
@@ -285,6 +290,9 @@ topic = "miffy-control"
 			return servedBy(t, in.proxy+"/c/1") == "cand"
 		})
 		t.Logf("instance %d applied the fleet weight after %v", i+1, took)
+		if took > 2*time.Second {
+			t.Errorf("instance %d took %v to apply the change; want about a second", i+1, took)
+		}
 	}
 }
 
@@ -318,5 +326,38 @@ require_broker = false
 	_, metrics := get(t, in.mgmt+"/metrics")
 	if !strings.Contains(metrics, "miffy_control_topic_synced 0") {
 		t.Errorf("metrics lack miffy_control_topic_synced 0")
+	}
+}
+
+// TestCtlErrors: without a token ctl says so before calling anything, and
+// against a miffy whose admin API is off it says that, not "404".
+func TestCtlErrors(t *testing.T) {
+	off := httptest.NewServer(http.NotFoundHandler()) // a management port without /admin/
+	t.Cleanup(off.Close)
+	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"error":"no such route: \"nope\""}`)
+	}))
+	t.Cleanup(admin.Close)
+	t.Chdir(t.TempDir()) // no ./config.toml
+	tests := []struct {
+		name    string
+		args    []string
+		environ []string
+		want    string
+		usage   bool
+	}{
+		{"no token", []string{"ctl", "-mgmt", off.URL, "routes"}, nil, "MIFFY_ADMIN_TOKEN", true},
+		{"admin API off", []string{"ctl", "-mgmt", off.URL, "routes"}, []string{"MIFFY_ADMIN_TOKEN=t"}, "is off", false},
+		{"unknown route", []string{"ctl", "-mgmt", admin.URL, "-token", "t", "pause", "nope"}, nil, "no such route", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := run(t.Context(), tt.args, tt.environ, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || (exitCode(err) == 2) != tt.usage {
+				t.Errorf("ctl = %v (exit %d), want an error with %q", err, exitCode(err), tt.want)
+			}
+		})
 	}
 }

@@ -118,3 +118,33 @@ routes = [{ path = "/p/{id}" }, { path = "/q/{id}", publish_noise = true }]
 		t.Errorf("topic holds %d records, want 1", n)
 	}
 }
+
+// TestCanonicalResourceEndpoint: the noise statistics of a request are
+// kept for its route's name, or for its Canonical-Resource header when it
+// has one (Diffy's convention); the record names the endpoint used.
+func TestCanonicalResourceEndpoint(t *testing.T) {
+	b := startBroker(t)
+	ref, cand := differingUpstreams(t, 0, 0)
+	in := startMiffy(t, `
+port = %[1]d
+management_port = %[2]d
+access_log = false
+reference = "`+ref+`"
+candidate = "`+cand+`"
+routes = [{ path = "/things/{id}", key = "id", name = "things" }]
+[kafka]
+"bootstrap.servers" = "`+b.Addr()+`"
+`)
+	get(t, in.proxy+"/things/1")
+	get(t, in.proxy+"/things/2", "Canonical-Resource", "thing-detail")
+	want := map[string]string{"1": "things", "2": "thing-detail"}
+	for _, r := range consume(t, b.Addr(), "miffy", 2) {
+		var v struct{ Route, Endpoint string }
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatal(err)
+		}
+		if k := string(r.Key); v.Endpoint != want[k] || v.Route != "things" {
+			t.Errorf("record %s: route %q, endpoint %q; want route things, endpoint %q", k, v.Route, v.Endpoint, want[k])
+		}
+	}
+}

@@ -112,7 +112,11 @@ func restartOnly(old, next *config.Config) string {
 		c.Compare = next.Compare
 		c.Shadow.AllowSideEffects, c.Shadow.Sample = false, 0
 		c.Publish.Mode, c.Noise.PublishNoise = "", false
-		c.Canary = next.Canary
+		// [canary] route defaults go into the table; the response header
+		// and the decision socket are set up once, at start.
+		canary := next.Canary
+		canary.ServedByHeader, canary.Socket, canary.SocketRoute = c.Canary.ServedByHeader, c.Canary.Socket, c.Canary.SocketRoute
+		c.Canary = canary
 		return c
 	}
 	a, b := strip(*old), strip(*next)

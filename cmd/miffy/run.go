@@ -35,6 +35,9 @@ Usage:
 // the exit code.
 func run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	cmd := ""
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		args = append([]string{"help"}, args[1:]...) // not serve's flag set: the whole usage
+	}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
@@ -65,7 +68,7 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	case "version":
 		fmt.Fprintln(stdout, "miffy", version())
 		return nil
-	case "help", "-h", "--help":
+	case "help":
 		io.WriteString(stdout, usage)
 		return nil
 	default:

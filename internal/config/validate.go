@@ -19,6 +19,10 @@ var (
 	routeModes     = []string{ModeShadow, ModeCanary}
 )
 
+// unroutedName is the route label of requests that match no route (in
+// metrics), so no route may be called so.
+const unroutedName = "unrouted"
+
 // maxTopicLen is Kafka's limit on topic names.
 const maxTopicLen = 249
 
@@ -105,8 +109,21 @@ func (c *Config) Validate() error {
 func (v *validator) routes(routes []Route) {
 	var table route.Table[int]
 	added := make([]bool, len(routes))
+	names := make(map[string]int, len(routes))
 	for i, r := range routes {
 		key := fmt.Sprintf("routes[%d]", i)
+		// Metrics, reports, the admin API and the control topic know a
+		// route by its name (by default its path).
+		if r.Name != "" {
+			if j, ok := names[r.Name]; ok {
+				v.errorf("%s.name: %q is also the name of routes[%d] (a name defaults to the path); give each route its own name", key, r.Name, j)
+			} else {
+				names[r.Name] = i
+			}
+			if r.Name == unroutedName {
+				v.errorf("%s.name: %q is reserved for requests that match no route", key, r.Name)
+			}
+		}
 		pathOK := true
 		if _, err := route.Parse(r.Path); err != nil {
 			pathOK = false

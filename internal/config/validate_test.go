@@ -33,6 +33,18 @@ func TestValidate(t *testing.T) {
 		{"methods on different routes do not conflict", func(c *Config) {
 			c.Routes = []Route{{Path: "/a", Methods: []string{"GET"}}, {Path: "/a", Methods: []string{"POST"}}}
 		}, nil},
+		{"two routes with one name", func(c *Config) {
+			c.Routes = []Route{{Path: "/a", Name: "shop"}, {Path: "/b", Name: "shop"}, {Path: "/c", Name: "c"}}
+		}, []string{`routes[1].name: "shop" is also the name of routes[0]`}},
+		{"one path for two methods needs names", func(c *Config) {
+			c.Routes = []Route{{Path: "/a", Name: "/a", Methods: []string{"GET"}}, {Path: "/a", Name: "/a", Methods: []string{"POST"}}}
+		}, []string{`routes[1].name: "/a" is also the name of routes[0]`}},
+		{"one path for two methods with names", func(c *Config) {
+			c.Routes = []Route{{Path: "/a", Name: "read", Methods: []string{"GET"}}, {Path: "/a", Name: "write", Methods: []string{"POST"}}}
+		}, nil},
+		{"reserved name", func(c *Config) {
+			c.Routes = []Route{{Path: "/a", Name: "unrouted"}}
+		}, []string{`routes[0].name: "unrouted" is reserved`}},
 		{"catch-all conflict", func(c *Config) {
 			c.Routes = []Route{{Path: "/s/{*rest}"}, {Path: "/s/{*other}"}}
 		}, []string{`routes[1]: path "/s/{*other}" conflicts with routes[0]`}},

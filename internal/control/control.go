@@ -112,6 +112,10 @@ type Manager struct {
 	overrides map[string]Desired
 	log       zerolog.Logger
 	gatherer  prometheus.Gatherer
+	// held is true from safeState until resync: the control topic has not
+	// been read yet, so canary routes serve at weight 0 (unless a weight
+	// was set at runtime), whatever a table rebuilt meanwhile says.
+	held bool
 
 	changes *prometheus.CounterVec
 	reloads *prometheus.CounterVec
@@ -160,7 +164,7 @@ func (m *Manager) Reload(load func() (Builder, error), unixSeconds float64) erro
 	build, err := load()
 	var t *shadow.Table
 	if err == nil {
-		t, err = build(m.overrides, m.proxy.Table())
+		t, err = m.buildWith(build, m.overrides, m.proxy.Table())
 	}
 	if err != nil {
 		m.reloads.WithLabelValues("rejected").Inc()
@@ -231,7 +235,7 @@ func (m *Manager) apply(c Change) (RouteState, error) {
 		} else {
 			overrides[c.Route] = next
 		}
-		nt, err := m.build(overrides, t)
+		nt, err := m.buildWith(m.build, overrides, t)
 		if err != nil {
 			return RouteState{}, err
 		}
@@ -384,15 +388,51 @@ func (m *Manager) counters() map[string]map[string]float64 {
 }
 
 // safeState puts every canary route at weight 0 until resync: a canary
-// that cannot be controlled must be off.
+// that cannot be controlled must be off. Tables rebuilt meanwhile (a
+// reload, an upstream change) are held there too, see buildWith.
 func (m *Manager) safeState() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.held = true
 	for _, r := range m.proxy.Table().Routes() {
 		if r.Canary != nil {
 			r.Canary.SetWeight(0)
 		}
 	}
+}
+
+// buildWith builds a table with build. While the manager is held (the
+// control topic not read yet), canary routes without a runtime weight
+// override get weight 0: routes of prev through the overrides given to
+// build (a builder may carry prev's live router over and set its weight,
+// so the file's weight must never reach it), routes new in the table
+// afterwards.
+func (m *Manager) buildWith(build Builder, ov map[string]Desired, prev *shadow.Table) (*shadow.Table, error) {
+	if !m.held {
+		return build(ov, prev)
+	}
+	held := copyMap(ov)
+	zero := 0.0
+	if prev != nil {
+		for _, r := range prev.Routes() {
+			if d := held[r.Name]; r.Canary != nil && d.Weight == nil {
+				d.Weight = &zero
+				held[r.Name] = d
+			}
+		}
+	}
+	t, err := build(held, prev)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range t.Routes() {
+		if r.Canary != nil && ov[r.Name].Weight == nil && r.Canary.Weight() != 0 {
+			if err := r.Canary.SetWeight(0); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return t, nil
 }
 
 // resync rebuilds the table from the base config and the overrides, which
@@ -405,6 +445,7 @@ func (m *Manager) resync() {
 		m.log.Error().Err(err).Msg("rebuilding routes from the control topic")
 		return
 	}
+	m.held = false
 	m.proxy.SetTable(t)
 	m.synced.Set(1)
 }

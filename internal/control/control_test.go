@@ -200,3 +200,60 @@ func TestAdminHandler(t *testing.T) {
 		t.Errorf("weight %v, want 5 (the unauthenticated change must not apply)", w)
 	}
 }
+
+// TestHeldUntilSynced: until the control topic has been read, canary
+// routes stay at weight 0 through reloads and table rebuilds, unless a
+// weight is set at runtime; resync restores the configured weight.
+func TestHeldUntilSynced(t *testing.T) {
+	shopWeight := func(f *fixture) float64 {
+		t.Helper()
+		for _, r := range f.proxy.Table().Routes() {
+			if r.Name == "shop" {
+				return r.Canary.Weight()
+			}
+		}
+		t.Fatal("no route shop")
+		return 0
+	}
+	reload := func(f *fixture) {
+		t.Helper()
+		if err := f.m.Reload(func() (Builder, error) { return f.m.build, nil }, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	f := newFixture(t)
+	f.m.safeState()
+	if w := shopWeight(f); w != 0 {
+		t.Fatalf("after safeState: weight %v, want 0", w)
+	}
+	reload(f)
+	if w := shopWeight(f); w != 0 {
+		t.Errorf("a reload while held: weight %v, want 0", w)
+	}
+	if _, err := f.m.Apply(Change{Route: "search", Desired: Desired{Reference: ptr("http://other.invalid")}}, "admin", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if w := shopWeight(f); w != 0 {
+		t.Errorf("a rebuild while held: weight %v, want 0", w)
+	}
+	f.m.resync()
+	if w := shopWeight(f); w != 10 {
+		t.Errorf("after resync: weight %v, want the configured 10", w)
+	}
+	reload(f)
+	if w := shopWeight(f); w != 10 {
+		t.Errorf("a reload after resync: weight %v, want 10", w)
+	}
+
+	// A weight set at runtime while held is an operator's choice: kept.
+	f = newFixture(t)
+	f.m.safeState()
+	if _, err := f.m.Apply(Change{Route: "shop", Desired: Desired{Weight: ptr(30.0)}}, "admin", "test"); err != nil {
+		t.Fatal(err)
+	}
+	reload(f)
+	if w := shopWeight(f); w != 30 {
+		t.Errorf("a reload while held after set-weight 30: weight %v, want 30", w)
+	}
+}

@@ -19,6 +19,10 @@ import (
 // compacted, so that the latest state of each route is all it keeps;
 // PublishDesired creates it so.
 
+// followMetadataAge is how often, at most, a follower refreshes the
+// topic's metadata (while the topic is missing, or a partition moves).
+const followMetadataAge = 250 * time.Millisecond
+
 // Follower applies a control topic to a Manager: first everything up to the
 // end of the topic as it was at start, then each new record as it arrives.
 // Until that first read is done, canary routes serve at weight 0 (the safe
@@ -44,6 +48,10 @@ func Follow(m *Manager, topic string, opts []kgo.Opt, log zerolog.Logger) (*Foll
 	opts = append(append([]kgo.Opt{}, opts...),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Until `miffy ctl -fleet` first writes it, the topic does not
+		// exist; the client looks for it again at most this often (by
+		// default 5s), which bounds how late the first change arrives.
+		kgo.MetadataMinAge(followMetadataAge),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

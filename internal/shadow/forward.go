@@ -175,9 +175,26 @@ func isHopHeader(name string) bool {
 // upstream: the base's path and the request's joined with one slash, the
 // queries merged.
 func joinTarget(base *url.URL, rp, rawQuery string) string {
-	bp := base.EscapedPath()
 	var b strings.Builder
-	b.Grow(len(bp) + len(rp) + len(base.RawQuery) + len(rawQuery) + 3)
+	b.Grow(len(base.Path) + len(rp) + len(base.RawQuery) + len(rawQuery) + 3)
+	writeTarget(&b, base, rp, rawQuery)
+	return b.String()
+}
+
+// joinURL is the whole upstream URL, as records show it.
+func joinURL(base *url.URL, rp, rawQuery string) string {
+	var b strings.Builder
+	b.Grow(len(base.Scheme) + len(base.Host) + len(base.Path) + len(rp) + len(base.RawQuery) + len(rawQuery) + 6)
+	b.WriteString(base.Scheme)
+	b.WriteString("://")
+	b.WriteString(base.Host)
+	writeTarget(&b, base, rp, rawQuery)
+	return b.String()
+}
+
+func writeTarget(b *strings.Builder, base *url.URL, rp, rawQuery string) {
+	start := b.Len()
+	bp := base.EscapedPath()
 	switch {
 	case strings.HasSuffix(bp, "/") && strings.HasPrefix(rp, "/"):
 		b.WriteString(bp)
@@ -190,19 +207,16 @@ func joinTarget(base *url.URL, rp, rawQuery string) string {
 		b.WriteString(bp)
 		b.WriteString(rp)
 	}
-	if b.Len() == 0 {
+	if b.Len() == start {
 		b.WriteByte('/')
 	}
-	q := base.RawQuery
-	if rawQuery != "" {
-		if q != "" {
-			q += "&"
-		}
-		q += rawQuery
+	if base.RawQuery == "" && rawQuery == "" {
+		return
 	}
-	if q != "" {
-		b.WriteByte('?')
-		b.WriteString(q)
+	b.WriteByte('?')
+	b.WriteString(base.RawQuery)
+	if base.RawQuery != "" && rawQuery != "" {
+		b.WriteByte('&')
 	}
-	return b.String()
+	b.WriteString(rawQuery)
 }

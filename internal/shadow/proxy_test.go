@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -311,13 +312,23 @@ func TestReferenceFailures(t *testing.T) {
 
 func deadURL(t *testing.T) *url.URL {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The port stays bound (not listening) for the whole test, so that
+	// connecting is refused and no listener started later (the proxy's own
+	// test server) can be given it: a "refused" upstream would then be the
+	// proxy itself.
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	u, _ := url.Parse("http://" + addr)
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 	return u
 }
 

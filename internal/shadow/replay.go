@@ -381,9 +381,3 @@ func replayHeader(r *http.Request, forwarded bool) http.Header {
 	}
 	return h
 }
-
-// joinURL is the upstream URL for an escaped request path: the base's path
-// and the request's joined with one slash, the queries merged.
-func joinURL(base *url.URL, rp, rawQuery string) string {
-	return base.Scheme + "://" + base.Host + joinTarget(base, rp, rawQuery)
-}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo runs `miffy demo` as a new user would (on free ports instead of
+// 8080, 9000, 3000, 3001 and 9092): the reference answers at once, even
+// for the slow value, and the topic holds one record for each value the
+// candidate differs on and none for the others.
+func TestDemo(t *testing.T) {
+	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
+	brokerAddr, refAddr, candAddr := addr(), addr(), addr()
+	pp, mp := freePort(t), freePort(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "-broker", brokerAddr, "-reference", refAddr, "-candidate", candAddr},
+			[]string{fmt.Sprintf("MIFFY_PORT=%d", pp), fmt.Sprintf("MIFFY_MANAGEMENT_PORT=%d", mp), "MIFFY_ACCESS_LOG=false"},
+			stdout, stderr)
+	}()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("demo returned %v\n%s", err, stderr)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("demo did not stop")
+		}
+	}
+	t.Cleanup(stop)
+	waitUntil(t, 20*time.Second, "the demo to start", func() bool {
+		select {
+		case err := <-done:
+			stopped = true
+			t.Fatalf("demo returned before it was ready: %v\n%s", err, stderr)
+		default:
+		}
+		return strings.Contains(stdout.String(), "miffy demo is running")
+	})
+	for _, want := range []string{"kcat -b " + brokerAddr + " -C -t miffy -e", fmt.Sprintf("curl -s localhost:%d/api/4", pp)} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("the help lacks %q:\n%s", want, stdout)
+		}
+	}
+	// The proxy stays on loopback, as the demo upstreams and broker do.
+	if want := fmt.Sprintf("proxy=127.0.0.1:%d", pp); !strings.Contains(stderr.String(), want) {
+		t.Errorf("the log lacks %q:\n%s", want, stderr)
+	}
+
+	proxy := fmt.Sprintf("http://127.0.0.1:%d", pp)
+	for v := 1; v <= 9; v++ {
+		start := time.Now()
+		code, body := get(t, fmt.Sprintf("%s/api/%d", proxy, v))
+		if want := fmt.Sprintf(`"message":"hello %d"`, v); code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/api/%d: %d %s, want the reference's answer", v, code, body)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("/api/%d took %v", v, took)
+		}
+	}
+	// The embedded broker stops with the demo: read the topic before, once
+	// every replay (/api/7's is 1.5 s slow) has been compared and published.
+	mgmt := &instance{mgmt: fmt.Sprintf("http://127.0.0.1:%d", mp)}
+	waitUntil(t, 10*time.Second, "the replays and their records", func() bool {
+		m := scrapeMetrics(t, mgmt)
+		return metricTotal(m, "miffy_replays_total", `route="/api/{value}"`) == 9 && publishMetric(t, mgmt, "delivered") == 4
+	})
+	var keys []string
+	for _, r := range readTopic(t, brokerAddr, "miffy") {
+		keys = append(keys, string(r.Key))
+	}
+	slices.Sort(keys) // replays finish in any order
+	if got := strings.Join(keys, ","); got != "4,5,6,8" {
+		t.Errorf("records keyed %s, want 4,5,6,8 (one per differing value)", got)
+	}
+	stop()
+}

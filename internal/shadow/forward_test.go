@@ -1,0 +1,190 @@
+package shadow
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestForwardStreams: a body of unannounced length reaches the client as
+// the upstream sends it, not when it ends.
+func TestForwardStreams(t *testing.T) {
+	release := make(chan struct{})
+	ref := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+		io.WriteString(w, "data: two\n\n")
+	})
+	f := newFixture(t, Config{}, ref.url(), ref.url(), nil)
+	type firstEvent struct {
+		br   *bufio.Reader
+		line string
+		err  error
+	}
+	first := make(chan firstEvent, 1)
+	go func() {
+		resp, err := http.Get(f.front.URL + "/events")
+		if err != nil {
+			first <- firstEvent{err: err}
+			return
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		br := bufio.NewReader(resp.Body)
+		line, err := br.ReadString('\n')
+		first <- firstEvent{br, line, err}
+	}()
+	var br *bufio.Reader
+	select {
+	case ev := <-first:
+		if ev.err != nil || ev.line != "data: one\n" {
+			t.Fatalf("first event: %q, %v", ev.line, ev.err)
+		}
+		br = ev.br
+	case <-time.After(5 * time.Second): // the upstream holds the rest for 10 s
+		close(release)
+		t.Fatal("the first event did not reach the client before the stream ended")
+	}
+	close(release) // only now may the upstream finish
+	rest, err := io.ReadAll(br)
+	if err != nil || string(rest) != "\ndata: two\n\n" {
+		t.Errorf("rest: %q, %v", rest, err)
+	}
+}
+
+// TestForwardTrailersAndResponseHopHeaders: trailers pass; hop-by-hop
+// response headers and those named by Connection do not.
+func TestForwardTrailersAndResponseHopHeaders(t *testing.T) {
+	ref := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Checksum")
+		w.Header().Set("Connection", "X-Private")
+		w.Header().Set("X-Private", "secret")
+		w.Header().Set("Keep-Alive", "timeout=5")
+		w.Header().Set("X-Kept", "yes")
+		io.WriteString(w, "body")
+		w.Header().Set("X-Checksum", "abc")
+	})
+	f := newFixture(t, Config{}, ref.url(), ref.url(), nil)
+	for _, path := range []string{"/api/1", "/other"} { // shadowed and not
+		resp, err := http.Get(f.front.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "body" {
+			t.Errorf("%s: body %q", path, b)
+		}
+		if got := resp.Trailer.Get("X-Checksum"); got != "abc" {
+			t.Errorf("%s: trailer %q, want abc", path, got)
+		}
+		if resp.Header.Get("X-Private") != "" || resp.Header.Get("Keep-Alive") != "" {
+			t.Errorf("%s: hop-by-hop response headers reached the client: %v", path, resp.Header)
+		}
+		if resp.Header.Get("X-Kept") != "yes" {
+			t.Errorf("%s: end-to-end response header lost", path)
+		}
+	}
+}
+
+// TestForwardUpgrade: a protocol upgrade (as WebSocket makes) is passed
+// through, and the two ends then talk over the connection.
+func TestForwardUpgrade(t *testing.T) {
+	ref := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want an upgrade", http.StatusBadRequest)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		brw.Flush()
+		line, _ := brw.ReadString('\n')
+		brw.WriteString("echo: " + line)
+		brw.Flush()
+	})
+	f := newFixture(t, Config{}, ref.url(), ref.url(), nil)
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	io.WriteString(c, "hello\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "echo: hello\n" {
+		t.Errorf("over the upgraded connection: %q, %v", line, err)
+	}
+}
+
+// TestForwardStreamedUpload: a body of unknown length that is not read
+// into memory (not shadowed) reaches the reference whole.
+func TestForwardStreamedUpload(t *testing.T) {
+	got := make(chan string, 1)
+	ref := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+		io.WriteString(w, "ok")
+	})
+	f := newFixture(t, Config{}, ref.url(), ref.url(), nil)
+	pr, pw := io.Pipe()
+	go func() {
+		for i := range 100 {
+			io.WriteString(pw, strings.Repeat(string(rune('a'+i%26)), 1000))
+		}
+		pw.Close()
+	}()
+	resp, err := http.Post(f.front.URL+"/upload", "application/octet-stream", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	body := <-got
+	if len(body) != 100*1000 || body[:3] != "aaa" || body[len(body)-3:] != "vvv" {
+		t.Errorf("the reference got %d bytes (%q…%q)", len(body), body[:min(3, len(body))], body[max(0, len(body)-3):])
+	}
+}
+
+// TestForwardReusesConnections: the client-facing path keeps its upstream
+// connections alive between requests.
+func TestForwardReusesConnections(t *testing.T) {
+	conns := make(chan struct{}, 100)
+	ref := httptest.NewUnstartedServer(jsonHandler(`{}`))
+	ref.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns <- struct{}{}
+		}
+	}
+	ref.Start()
+	t.Cleanup(ref.Close)
+	u, _ := url.Parse(ref.URL)
+	f := newFixture(t, Config{}, u, u, nil)
+	for range 20 {
+		f.get(t, "/other")
+	}
+	if n := len(conns); n != 1 {
+		t.Errorf("20 sequential requests opened %d connections to the reference, want 1", n)
+	}
+}
