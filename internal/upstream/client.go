@@ -103,6 +103,9 @@ var ErrUpgrade = errors.New("upstream switched protocols")
 // response's body; a body read to its end returns the connection to the
 // pool on Close. ctx bounds the whole exchange, body included.
 func (c *Client) Do(ctx context.Context, req *Request) (*http.Response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, context.Cause(ctx)
+	}
 	p := c.pool(req.Scheme, req.Addr)
 	for attempt := 0; ; attempt++ {
 		pc, reused, err := p.get(ctx, c)
@@ -184,7 +187,7 @@ func (p *pool) get(ctx context.Context, c *Client) (pc *conn, reused bool, err e
 			continue
 		}
 		p.mu.Unlock()
-		if pc.quiet() {
+		if pc.fresh() {
 			return pc, true, nil
 		}
 		pc.nc.Close()
@@ -228,6 +231,9 @@ func (p *pool) dial(ctx context.Context, c *Client) (*conn, error) {
 // put keeps a connection whose last exchange ended cleanly.
 func (p *pool) put(pc *conn) {
 	pc.idleSince = time.Now()
+	// The last request's deadline would fail the next quiet check once
+	// it has passed.
+	pc.nc.SetDeadline(time.Time{})
 	p.mu.Lock()
 	if len(p.idle) < p.cfg.MaxIdlePerHost && pc.br.Buffered() == 0 {
 		p.idle = append(p.idle, pc)
@@ -273,6 +279,26 @@ func (r countingReader) Read(p []byte) (int, error) {
 
 func (pc *conn) close() { pc.nc.Close() }
 
+// fresh reports whether an idle connection may carry a request: open, and
+// nothing received since its last answer. Over TLS, stray bytes may have
+// left the socket already, into the tls.Conn's buffers, where only a read
+// sees them: one that cannot wait, as the deadline has passed.
+func (pc *conn) fresh() bool {
+	if !pc.quiet() {
+		return false
+	}
+	if _, ok := pc.nc.(*tls.Conn); !ok {
+		return true
+	}
+	pc.nc.SetReadDeadline(aLongTimeAgo)
+	_, err := pc.br.Peek(1)
+	pc.nc.SetReadDeadline(time.Time{})
+	return isTimeout(err)
+}
+
+// maxInterim bounds the 1xx answers read before the final one.
+const maxInterim = 5
+
 // aLongTimeAgo is a deadline that makes blocked reads and writes return.
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -290,26 +316,34 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 	stop := context.AfterFunc(ctx, func() { pc.nc.SetDeadline(aLongTimeAgo) })
 	fail := func(err error, retry bool) (*http.Response, bool, error) {
 		stop()
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+		// A timeout is no stale connection: the upstream has the request
+		// and is slow to answer it.
+		retry = retry && !isTimeout(err)
+		if cause := ctxCause(ctx, err); cause != nil {
+			err = fmt.Errorf("%w (%v)", cause, err)
+			retry = false
 		}
 		return nil, retry, err
 	}
 
 	if err := pc.writeRequest(req); err != nil {
-		// Nothing of the request reached a live upstream when the very
-		// first write fails.
-		return fail(fmt.Errorf("writing request: %w", err), true)
+		// A write to a connection the upstream had closed fails; part of
+		// the request may have gone out all the same, so only an
+		// idempotent one is sent again.
+		return fail(fmt.Errorf("writing request: %w", err), idempotent(req.Method))
 	}
 	if req.HeaderTimeout > 0 {
 		d := time.Now().Add(req.HeaderTimeout)
 		if !hasDeadline || d.Before(deadline) {
-			pc.nc.SetReadDeadline(d)
+			pc.setReadDeadline(ctx, d)
 		}
 	}
 	pc.head.Method = req.Method
 	before := pc.nread + int64(pc.br.Buffered())
-	for {
+	for interim := 0; ; interim++ {
+		if interim == maxInterim {
+			return fail(errors.New("reading response: too many 1xx answers"), false)
+		}
 		resp, err = http.ReadResponse(pc.br, &pc.head)
 		if err != nil {
 			// Closed or reset before a byte of the answer: a pooled
@@ -330,9 +364,9 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 	}
 	if req.HeaderTimeout > 0 {
 		if hasDeadline {
-			pc.nc.SetReadDeadline(deadline)
+			pc.setReadDeadline(ctx, deadline)
 		} else {
-			pc.nc.SetReadDeadline(time.Time{})
+			pc.setReadDeadline(ctx, time.Time{})
 		}
 	}
 	keep := !resp.Close
@@ -343,6 +377,33 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 	}
 	resp.Body = b
 	return resp, false, nil
+}
+
+// setReadDeadline moves the read deadline without undoing a cancellation:
+// ctx's AfterFunc may have moved it to aLongTimeAgo just before.
+func (pc *conn) setReadDeadline(ctx context.Context, t time.Time) {
+	pc.nc.SetReadDeadline(t)
+	if ctx.Err() != nil {
+		pc.nc.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// ctxCause returns why ctx ended, if err came of that. The connection's
+// deadline is ctx's, on another timer: a read can time out a moment before
+// ctx says it is done.
+func ctxCause(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if d, ok := ctx.Deadline(); ok && isTimeout(err) && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // idempotent methods may be sent again (RFC 9110 section 9.2.2).
@@ -406,7 +467,7 @@ func (pc *conn) writeRequest(req *Request) error {
 
 func replaced(name string, fields []Field) bool {
 	for _, f := range fields {
-		if f.Name == name {
+		if strings.EqualFold(f.Name, name) {
 			return true
 		}
 	}
@@ -448,8 +509,10 @@ func (b *body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
 		b.eof = true
-	} else if err != nil && b.ctx.Err() != nil {
-		err = fmt.Errorf("%w (%v)", context.Cause(b.ctx), err)
+	} else if err != nil {
+		if cause := ctxCause(b.ctx, err); cause != nil {
+			err = fmt.Errorf("%w (%v)", cause, err)
+		}
 	}
 	return n, err
 }
