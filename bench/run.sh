@@ -10,7 +10,8 @@
 #   BENCH_CONNECTIONS=64   wrk -c
 #   BENCH_THREADS=1        wrk -t
 #   BENCH_SLOW_DELAY=200ms how late the slow candidate answers
-#   BENCH_MODES="pinned unpinned"
+#   BENCH_MODES="pinned unpinned paced"
+#   BENCH_PACED_RPS=2000   the fixed rate of the paced mode (benchtool load)
 #   BENCH_CANDIDATES="fast slow"
 #   BENCH_SLOW_SET=mirror  configurations run with the slow candidate:
 #                          "mirror" (the two that call it: nginx-mirror,
@@ -30,7 +31,9 @@ WARMUP=${BENCH_WARMUP:-2s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-1}
 SLOW_DELAY=${BENCH_SLOW_DELAY:-200ms}
-MODES=${BENCH_MODES:-pinned unpinned}
+MODES=${BENCH_MODES:-pinned unpinned paced}
+PACED_RPS=${BENCH_PACED_RPS:-2000}
+CUR_MODE=""
 CANDIDATES=${BENCH_CANDIDATES:-fast slow}
 SLOW_SET=${BENCH_SLOW_SET:-mirror}
 DIFFER_EVERY=${BENCH_DIFFER_EVERY:-10}
@@ -284,8 +287,13 @@ mgmt_of() {
 	esac
 }
 
-# wrk_run DURATION URL: wrk's whole output.
+# wrk_run DURATION URL: wrk's whole output; in the paced mode, benchtool
+# load's at PACED_RPS, which prints the same WRKJSON line.
 wrk_run() {
+	if [[ $CUR_MODE == paced ]]; then
+		"$BT" load -rate "$PACED_RPS" -d "$1" "$2"
+		return
+	fi
 	$PIN_WRK wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1" --latency -s "$LUA" "$2"
 }
 
@@ -357,7 +365,7 @@ profile() {
 # run_set MODE CAND: start the servers, warm up, measure RUNS rounds.
 run_set() {
 	local mode=$1 cand=$2 delay=0s cfgs run cfg
-	PIN_SRV="" PIN_WRK=""
+	PIN_SRV="" PIN_WRK="" CUR_MODE=$mode
 	if [[ $mode == pinned ]]; then PIN_SRV="taskset -c 1" PIN_WRK="taskset -c 0"; fi
 	cfgs=("${CONFIGS[@]}")
 	if [[ $cand == slow ]]; then
@@ -411,7 +419,7 @@ PROFILE_MODE=unpinned
 	echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
 	echo "wrk: $(wrk -v 2>&1 | head -n 1 | sed 's/ Copyright.*//' || true)"
 	echo "miffy: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- cmd internal 2>/dev/null || echo ' (+ uncommitted changes)')"
-	echo "settings: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $RUNS rounds, warm-up $WARMUP, slow candidate +$SLOW_DELAY, candidate differs on 1 value in $DIFFER_EVERY, modes: ${MODE_LIST[*]}"
+	echo "settings: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $RUNS rounds, warm-up $WARMUP, slow candidate +$SLOW_DELAY, candidate differs on 1 value in $DIFFER_EVERY, modes: ${MODE_LIST[*]}, paced rate $PACED_RPS req/s"
 } >"$OUT/machine.txt"
 
 for mode in "${MODE_LIST[@]}"; do

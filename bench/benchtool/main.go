@@ -36,6 +36,7 @@ const usage = `benchtool: helpers for bench/run.sh
   benchtool scrape [-upstream URL]... [-metrics URL]
   benchtool settle [-timeout D] METRICS_URL
   benchtool fetch URL FILE
+  benchtool load [-rate R] [-d D] [-max-conns N] [-paths N] URL
   benchtool report -results FILE -machine FILE [-profile-dir DIR] -out FILE
 `
 
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSettle(ctx, args, stderr)
 	case "fetch":
 		return runFetch(ctx, args)
+	case "load":
+		return runLoad(ctx, args, stdout, stderr)
 	case "report":
 		return runReport(args, stdout, stderr)
 	default:

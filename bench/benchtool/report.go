@@ -18,7 +18,7 @@ import (
 
 // result is one measured wrk run, a line of bench/out/results.jsonl.
 type result struct {
-	Mode      string             `json:"mode"`      // pinned | unpinned
+	Mode      string             `json:"mode"`      // pinned | unpinned | paced
 	Candidate string             `json:"candidate"` // fast | slow
 	Config    string             `json:"config"`    // direct, nginx, nginx-mirror, miffy-plain, miffy-shadow
 	Run       int                `json:"run"`
@@ -225,6 +225,7 @@ func pct(a, b float64) string {
 var modeDesc = map[string]string{
 	"pinned":   "pinned: wrk on CPU 0 (`taskset -c 0`), every server on CPU 1 (`taskset -c 1`)",
 	"unpinned": "unpinned: wrk and the servers share all CPUs",
+	"paced":    "paced: a fixed rate for every configuration (`benchtool load`, open loop, latency from when each request was due), unpinned",
 }
 
 func writeReport(w io.Writer, results []result, machine, profileDir, goBench string) {

@@ -197,6 +197,10 @@ func TestBadConfigFailsAtStart(t *testing.T) {
 		{"kafka property", "[kafka]\n\"fetch.wait.max.ms\" = \"5\"\n", `"fetch.wait.max.ms"`, nil},
 		{"bad jq", "routes = [{ path = \"/a\", canonicalize = \".[\" }]\n", "routes[0].canonicalize", nil},
 		{"env", "", "MIFFY_SHADOW__TIMEOUT", []string{"MIFFY_SHADOW__TIMEOUT=soon"}},
+		{"bad KAFKA_ property", "", `KAFKA_ACKS: kafka."acks": want all, 1 or 0, got "x"`, []string{"KAFKA_ACKS=x"}},
+		{"bad MIFFY_KAFKA__ property", "", `MIFFY_KAFKA__ACKS: kafka."acks"`, []string{"MIFFY_KAFKA__ACKS=x"}},
+		{"bad KAFKA_ alias", "", `KAFKA_SASL_MECHANISMS: kafka."sasl.mechanism"`, []string{"KAFKA_SASL_MECHANISMS=MD5"}},
+		{"bad property in the file", "[kafka]\nacks = \"x\"\n", `kafka."acks": want all`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,7 +31,7 @@ func loadConfig(path string, environ []string) (*config.Config, error) {
 		return nil, err
 	}
 	if _, err := publish.ClientOptions(cfg.Kafka.Properties); err != nil {
-		return nil, err
+		return nil, config.NameVariables(environ, err)
 	}
 	return cfg, nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -150,6 +151,36 @@ func kafkaProperty(name string) (string, bool) {
 // that set it, so that Load can name the variable in the key's errors.
 type sources map[string]string
 
+// set records that variable set the key path. A [kafka] key is also
+// recorded the way the Kafka client's errors name a property, always
+// quoted: kafka."acks" as well as kafka.acks.
+func (src sources) set(path []string, variable string) {
+	src[joinKey(strings.Join(path[:len(path)-1], "."), path[len(path)-1])] = variable
+	if len(path) == 2 && path[0] == "kafka" {
+		src[fmt.Sprintf("kafka.%q", path[1])] = variable
+	}
+}
+
+// NameVariables prefixes each error in err (one, or several joined) that is
+// about a key set by a MIFFY_ or KAFKA_ variable of environ with the
+// variable's name, as Load does for its own errors. It is for checks made
+// after Load, such as the Kafka client's properties:
+// `KAFKA_ACKS: kafka."acks": want all, 1 or 0, got "x"`. Other errors are
+// returned as they are.
+func NameVariables(environ []string, err error) error {
+	if err == nil {
+		return nil
+	}
+	src := sources{}
+	miffyEnv(environ, src)
+	kafkaEnv(environ, src)
+	errs := src.attribute(unjoin(err))
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
 // miffyEnv reads the MIFFY_ variables into a nested map (the third layer).
 // A variable that names no key is an error naming the variable.
 func miffyEnv(environ []string, src sources) (map[string]any, []error) {
@@ -173,7 +204,7 @@ func miffyEnv(environ []string, src sources) (map[string]any, []error) {
 				errs = append(errs, fmt.Errorf("%s: %w", k, err))
 				return "", nil
 			}
-			src[joinKey(strings.Join(path[:len(path)-1], "."), path[len(path)-1])] = k
+			src.set(path, k)
 			return strings.Join(path, delim), val
 		},
 	})
@@ -223,11 +254,11 @@ func kafkaEnv(environ []string, src sources) map[string]any {
 				if err != nil { // cannot happen: no Kafka key is a route list
 					return "", nil
 				}
-				src[joinKey("kafka", name)] = k
+				src.set([]string{"kafka", name}, k)
 				return name, val
 			}
 			if prop, ok := kafkaProperty(name); ok {
-				src[joinKey("kafka", prop)] = k
+				src.set([]string{"kafka", prop}, k)
 				return prop, v
 			}
 			return "", nil

@@ -19,10 +19,17 @@ const mask = "********"
 // secretWords mark a key whose value is a secret.
 var secretWords = []string{"password", "secret", "token"}
 
+// fileWords, as the last word of a key, mark a value that names a file:
+// a path is no secret, whatever the rest of the key says
+// ("admin_token_file"), and check-config shows it.
+var fileWords = []string{"file", "location", "path"}
+
 // Masked returns the effective config as TOML, in the order of
 // config.default.toml, with secrets masked: values of keys and [kafka]
 // properties whose name contains password, secret or token
-// ("sasl.password", "ssl.key.password"), and passwords inside URLs. The
+// ("sasl.password", "ssl.key.password") unless they name a file
+// ("admin_token_file": the path is shown, the token is not in the config),
+// and passwords inside URLs. The
 // legacy spellings (management_port, log_json, brokers) are shown as what
 // they were folded into. Loading the text again gives the same config,
 // secrets aside.
@@ -148,12 +155,21 @@ func maskValue(key, s string) string {
 		return s
 	}
 	lower := strings.ToLower(key)
-	for _, word := range secretWords {
-		if strings.Contains(lower, word) {
-			return mask
+	if !namesFile(lower) {
+		for _, word := range secretWords {
+			if strings.Contains(lower, word) {
+				return mask
+			}
 		}
 	}
 	return redactURL(s)
+}
+
+// namesFile reports whether a (lower-case) key's last word, after its last
+// "_" or ".", is one of fileWords.
+func namesFile(key string) bool {
+	last := key[strings.LastIndexAny(key, "_.")+1:]
+	return slices.Contains(fileWords, last)
 }
 
 // redactURL replaces the password of a URL's userinfo; other text is

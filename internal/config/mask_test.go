@@ -104,6 +104,66 @@ unordered = ["$.items by id"]
 	}
 }
 
+// TestMaskedShowsFilePaths: a key that names a file is shown even when
+// its name has a secret word; the secrets themselves stay masked.
+func TestMaskedShowsFilePaths(t *testing.T) {
+	c, err := load(t, `
+[management]
+admin_token_file = "/run/secrets/miffy-admin-token"
+
+[kafka]
+"sasl.password" = "filepass"
+"ssl.key.location" = "/etc/miffy/key.pem"
+"ssl.key.password" = "keypass"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Masked()
+	for _, want := range []string{
+		`admin_token_file = "/run/secrets/miffy-admin-token"`,
+		`"ssl.key.location" = "/etc/miffy/key.pem"`,
+		`"sasl.password" = "********"`,
+		`"ssl.key.password" = "********"`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Masked lacks %s:\n%s", want, got)
+		}
+	}
+	for _, secret := range []string{"filepass", "keypass"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("Masked shows the secret %q:\n%s", secret, got)
+		}
+	}
+}
+
+func TestMaskValue(t *testing.T) {
+	tests := []struct {
+		name, key, value, want string
+	}{
+		{"token file path", "admin_token_file", "/run/secrets/admin", "/run/secrets/admin"},
+		{"token file path, any case", "Admin_Token_File", "/run/secrets/admin", "/run/secrets/admin"},
+		{"secret path", "secret_path", "/etc/miffy/secret", "/etc/miffy/secret"},
+		{"key location", "ssl.key.location", "/etc/key.pem", "/etc/key.pem"},
+		{"token value", "admin_token", "t0ken", mask},
+		{"oauth token", "sasl.oauthbearer.token", "t0ken", mask},
+		{"sasl password", "sasl.password", "pw", mask},
+		{"key password", "ssl.key.password", "pw", mask},
+		{"secret", "client_secret", "s", mask},
+		{"a word with file in it is not a file key", "token_profile", "t", mask},
+		{"file key with a URL password", "ca_file", "https://u:pw@host/ca.pem", "https://u:********@host/ca.pem"},
+		{"plain", "topic", "diffs", "diffs"},
+		{"empty secret", "sasl.password", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := maskValue(tt.key, tt.value); got != tt.want {
+				t.Errorf("maskValue(%q, %q) = %q, want %q", tt.key, tt.value, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestRedactURL(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"http://h:1/p", "http://h:1/p"},

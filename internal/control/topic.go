@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -23,28 +25,49 @@ import (
 // topic's metadata (while the topic is missing, or a partition moves).
 const followMetadataAge = 250 * time.Millisecond
 
+// followCheckEvery is how often a follower checks that it can still read
+// the topic (and, before the first read, retries it). The fetch loop alone
+// cannot tell: the client retries a lost broker in silence, so without the
+// check an instance cut off from the topic would look healthy.
+const followCheckEvery = 2 * time.Second
+
+// followCheckTimeout bounds one check.
+const followCheckTimeout = 2 * time.Second
+
 // Follower applies a control topic to a Manager: first everything up to the
 // end of the topic as it was at start, then each new record as it arrives.
 // Until that first read is done, canary routes serve at weight 0 (the safe
-// state); a running follower that loses the broker keeps the last known
-// state while the client retries.
+// state) and Ready fails; a running follower that loses the topic keeps the
+// last known state while the client retries, and Ready reports it degraded
+// (not failed) until the topic can be read again.
 type Follower struct {
 	m     *Manager
 	topic string
 	cl    *kgo.Client
 	log   zerolog.Logger
+	every time.Duration // between checks
+
+	errs   prometheus.Counter
+	lastOK prometheus.Gauge
 
 	mu       sync.Mutex
 	caughtUp bool
-	lastErr  error
+	lastErr  error     // of the latest read or check; nil once one succeeds
+	okAt     time.Time // of the latest successful read or check
 	stop     context.CancelFunc
 	done     chan struct{}
 }
 
 // Follow starts following topic with a client made from opts (seed
-// brokers, SASL, TLS). It returns at once; Ready says when the topic has
-// been read up to its end at start.
-func Follow(m *Manager, topic string, opts []kgo.Opt, log zerolog.Logger) (*Follower, error) {
+// brokers, SASL, TLS); its metrics are registered with reg. It returns at
+// once; Ready says when the topic has been read up to its end at start, and
+// whether it can still be read.
+func Follow(m *Manager, topic string, opts []kgo.Opt, log zerolog.Logger, reg prometheus.Registerer) (*Follower, error) {
+	return follow(m, topic, opts, log, reg, followCheckEvery)
+}
+
+// follow is Follow with the time between checks (shorter in tests).
+func follow(m *Manager, topic string, opts []kgo.Opt, log zerolog.Logger, reg prometheus.Registerer, every time.Duration) (*Follower, error) {
 	opts = append(append([]kgo.Opt{}, opts...),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -58,22 +81,53 @@ func Follow(m *Manager, topic string, opts []kgo.Opt, log zerolog.Logger) (*Foll
 		return nil, fmt.Errorf("creating the control topic client: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &Follower{m: m, topic: topic, cl: cl, log: log, stop: cancel, done: make(chan struct{}),
-		lastErr: errors.New("not read yet")}
+	fm := promauto.With(reg)
+	f := &Follower{m: m, topic: topic, cl: cl, log: log, every: every, stop: cancel, done: make(chan struct{}),
+		errs: fm.NewCounter(prometheus.CounterOpts{
+			Name: "miffy_control_topic_errors_total",
+			Help: "Failed reads of the control topic (at start, by the fetch loop, or by the periodic check). While they go on, an instance that has read the topic keeps its last known state.",
+		}),
+		lastOK: fm.NewGauge(prometheus.GaugeOpts{
+			Name: "miffy_control_topic_last_success_timestamp_seconds",
+			Help: "When the control topic was last read or checked successfully (Unix time; 0 never). Alert on time() minus this.",
+		}),
+	}
 	m.safeState()
 	go f.run(ctx)
 	return f, nil
 }
 
-// Ready reports whether the control topic has been read up to its end.
+// Ready reports whether the control topic has been read up to its end
+// (an error while not: canary routes serve at weight 0) and can still be
+// read. Once read, a lost topic is an error whose Degraded method says true:
+// the instance serves on with its last known state, so a Kafka outage does
+// not take a whole fleet out of its load balancers (see mgmt.Check).
 func (f *Follower) Ready(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.caughtUp {
-		return nil
+	switch {
+	case !f.caughtUp:
+		reason := "not read to its end yet"
+		if f.lastErr != nil {
+			reason = f.lastErr.Error()
+		}
+		return fmt.Errorf("control topic %q: %s; canary routes serve at weight 0", f.topic, reason)
+	case f.lastErr != nil:
+		return staleError{fmt.Errorf("control topic %q: %w; keeping the state last read at %s, retrying",
+			f.topic, f.lastErr, f.okAt.UTC().Format(time.RFC3339))}
 	}
-	return fmt.Errorf("control topic %q: %v; canary routes serve at weight 0", f.topic, f.lastErr)
+	return nil
 }
+
+// staleError is Ready's error for a topic lost after it was read: a
+// warning, not a failure.
+type staleError struct{ err error }
+
+func (e staleError) Error() string { return e.err.Error() }
+func (e staleError) Unwrap() error { return e.err }
+
+// Degraded says that the instance still serves (with its last known state).
+func (staleError) Degraded() bool { return true }
 
 // Close stops following.
 func (f *Follower) Close() {
@@ -86,15 +140,19 @@ func (f *Follower) run(ctx context.Context) {
 	defer close(f.done)
 	end, err := f.endOffsets(ctx)
 	for err != nil {
-		f.setErr(err)
+		f.failed(err)
 		f.log.Warn().Err(err).Str("topic", f.topic).Msg("cannot read the control topic; canary routes stay at weight 0, retrying")
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(2 * time.Second):
+		case <-time.After(f.every):
 		}
 		end, err = f.endOffsets(ctx)
 	}
+	f.succeeded()
+	checked := make(chan struct{})
+	go f.check(ctx, checked)
+	defer func() { <-checked }()
 	if len(end) == 0 {
 		f.markCaughtUp()
 	}
@@ -105,10 +163,13 @@ func (f *Follower) run(ctx context.Context) {
 		}
 		fs.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, kerr.UnknownTopicOrPartition) {
-				f.setErr(err)
+				f.failed(err)
 				f.log.Warn().Err(err).Msg("reading the control topic; keeping the last known state")
 			}
 		})
+		if fs.NumRecords() > 0 {
+			f.succeeded()
+		}
 		fs.EachRecord(func(r *kgo.Record) {
 			f.apply(r)
 			if want, ok := end[r.Partition]; ok && r.Offset+1 >= want {
@@ -119,6 +180,46 @@ func (f *Follower) run(ctx context.Context) {
 			}
 		})
 	}
+}
+
+// check checks every f.every, until ctx is done, that the topic can still
+// be read: a broker answers and the topic's offsets can be listed. It logs
+// when the topic is lost and when it is back, not at every check.
+func (f *Follower) check(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(f.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := f.probe(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if f.failed(err) {
+				f.log.Warn().Err(err).Str("topic", f.topic).Msg("lost the control topic; keeping the last known state, retrying")
+			}
+		} else if f.succeeded() {
+			f.log.Info().Str("topic", f.topic).Msg("control topic readable again")
+		}
+	}
+}
+
+// probe is one check of the topic.
+func (f *Follower) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, followCheckTimeout)
+	defer cancel()
+	if err := f.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("reaching a broker: %w", err)
+	}
+	if _, err := f.endOffsets(ctx); err != nil {
+		return fmt.Errorf("listing offsets: %w", err)
+	}
+	return nil
 }
 
 // endOffsets returns, per partition, the offset the first read must reach
@@ -169,10 +270,28 @@ func (f *Follower) apply(r *kgo.Record) {
 	}
 }
 
-func (f *Follower) setErr(err error) {
+// failed counts a failed read or check; it returns whether the topic was
+// readable until then.
+func (f *Follower) failed(err error) (wasOK bool) {
+	f.errs.Inc()
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	wasOK = f.lastErr == nil
 	f.lastErr = err
-	f.mu.Unlock()
+	return wasOK
+}
+
+// succeeded records a successful read or check; it returns whether the
+// topic was failing until then.
+func (f *Follower) succeeded() (wasFailing bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	f.lastOK.Set(float64(now.UnixNano()) / 1e9)
+	wasFailing = f.lastErr != nil
+	f.lastErr = nil
+	f.okAt = now
+	return wasFailing
 }
 
 func (f *Follower) markCaughtUp() {

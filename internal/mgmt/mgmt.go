@@ -5,6 +5,7 @@ package mgmt
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/pprof"
 	"sync"
@@ -14,8 +15,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Check is one readiness condition; nil error means ready.
+// Check is one readiness condition; nil error means ready. An error that
+// has a method Degraded() bool returning true (found with errors.As) is a
+// warning, not a failure: /readyz stays 200 and shows the check as
+// "degraded: <error>" (e.g. the control topic lost after it was read: the
+// instance serves on with its last known state).
 type Check func(ctx context.Context) error
+
+// degraded is what a warning error implements; see Check.
+type degraded interface{ Degraded() bool }
+
+// isDegraded reports whether err is a warning rather than a failure.
+func isDegraded(err error) bool {
+	var d degraded
+	return errors.As(err, &d) && d.Degraded()
+}
 
 // Config says what the management handler serves.
 type Config struct {
@@ -78,8 +92,9 @@ func (s *Server) AddCheck(name string, c Check) {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// readyz answers 200 when every check passes, else 503; the body names each
-// check and its state as JSON.
+// readyz answers 200 when every check passes or is only degraded, else
+// 503; the body names each check and its state as JSON: "ok",
+// "degraded: <error>", or the error of a failing check.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	checks := make(map[string]Check, len(s.checks))
@@ -91,12 +106,14 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	out := map[string]string{}
 	ready := true
 	for name, c := range checks {
-		err := s.run(r.Context(), name, c)
-		if err != nil {
+		switch err := s.run(r.Context(), name, c); {
+		case err == nil:
+			out[name] = "ok"
+		case isDegraded(err):
+			out[name] = "degraded: " + err.Error()
+		default:
 			ready = false
 			out[name] = err.Error()
-		} else {
-			out[name] = "ok"
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")

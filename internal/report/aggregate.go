@@ -32,8 +32,8 @@ type Config struct {
 const OtherRoutes = "(other routes)"
 
 // maxErrorKinds bounds the error kinds counted per route; miffy writes five
-// (timeout, refused, reset, canceled, other), anything past the bound is
-// counted as "other".
+// (timeout, refused, reset, canceled, other) and the report adds
+// KindServerError; anything past the bound is counted as "other".
 const maxErrorKinds = 16
 
 // Aggregator counts records. Its memory is bounded by Config whatever the
@@ -90,7 +90,7 @@ func (a *Aggregator) Add(value []byte) bool {
 	s.compared++
 	s.ref.add(r.Reference.DurationMS)
 	s.cand.add(r.Candidate.DurationMS)
-	if kind, failed := r.Candidate.failed(); failed {
+	if kind, failed := r.candidateError(); failed {
 		s.candErrors++
 		if _, ok := s.errorKinds[kind]; !ok && len(s.errorKinds) >= maxErrorKinds {
 			kind = "other"
@@ -195,7 +195,8 @@ type RouteSummary struct {
 	Regressions int64 `json:"regressions"`
 	Noise       int64 `json:"noise"`
 	// CandidateErrors are records whose candidate gave no answer, by
-	// error_kind; the rate is over Compared.
+	// error_kind, or answered 5xx where the reference answered below 500
+	// (kind KindServerError); the rate is over Compared.
 	CandidateErrors     int64            `json:"candidate_errors"`
 	CandidateErrorRate  float64          `json:"candidate_error_rate"`
 	CandidateErrorKinds map[string]int64 `json:"candidate_error_kinds"`

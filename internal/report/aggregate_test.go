@@ -137,6 +137,87 @@ func TestCompactRecords(t *testing.T) {
 	}
 }
 
+// TestCandidateServerErrors: a candidate answering 5xx where the reference
+// answered below 500 is a candidate error of kind "5xx" (in the full and
+// the compact form), besides a mismatch; a 5xx on both sides is not.
+func TestCandidateServerErrors(t *testing.T) {
+	statuses := func(id string, ref, cand int, refErr, candErr error) *publish.Record {
+		r := rec(id, "/r", 1, 1, candErr, diff("status", compare.Regression))
+		r.Reference.Status, r.Candidate.Status, r.Reference.Err = ref, cand, refErr
+		return r
+	}
+	compact := func(ref, cand string) string {
+		return `{"schema_version":1,"id":"c","route":"/r","equal":true,"reference":` + ref + `,"candidate":` + cand + `}`
+	}
+	tests := []struct {
+		name      string
+		full      *publish.Record
+		value     string // compact form, if full is nil
+		wantKinds map[string]int64
+	}{
+		{"503 against 200", statuses("a", 200, 503, nil, nil), "", map[string]int64{"5xx": 1}},
+		{"500 against 404", statuses("b", 404, 500, nil, nil), "", map[string]int64{"5xx": 1}},
+		{"500 against 500", statuses("c", 500, 500, nil, nil), "", map[string]int64{}},
+		{"502 against 503", statuses("d", 503, 502, nil, nil), "", map[string]int64{}},
+		{"404 against 200", statuses("e", 200, 404, nil, nil), "", map[string]int64{}},
+		{"503 against a failed reference", statuses("f", 0, 503, context.DeadlineExceeded, nil), "", map[string]int64{}},
+		{"no answer against 200", statuses("g", 200, 0, nil, syscall.ECONNREFUSED), "", map[string]int64{"refused": 1}},
+		{"compact 503 against 200", nil, compact(`{"status":200,"duration_ms":1}`, `{"status":503,"duration_ms":1}`),
+			map[string]int64{"5xx": 1}},
+		{"compact 200 against 200", nil, compact(`{"status":200,"duration_ms":1}`, `{"status":200,"duration_ms":1}`),
+			map[string]int64{}},
+		{"compact timeout", nil, compact(`{"status":200,"duration_ms":1}`, `{"duration_ms":1,"error_kind":"timeout"}`),
+			map[string]int64{"timeout": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := NewAggregator(Config{})
+			if tt.full != nil {
+				add(t, a, encoder(t), tt.full)
+			} else if !a.Add([]byte(tt.value)) {
+				t.Fatalf("unreadable: %s", tt.value)
+			}
+			r := a.Summary().Routes[0]
+			if d := cmp.Diff(tt.wantKinds, r.CandidateErrorKinds); d != "" {
+				t.Errorf("candidate error kinds (-want +got):\n%s", d)
+			}
+			var n int64
+			for _, c := range tt.wantKinds {
+				n += c
+			}
+			if r.CandidateErrors != n || r.CandidateErrorRate != float64(n) {
+				t.Errorf("candidate errors %d (rate %v), want %d", r.CandidateErrors, r.CandidateErrorRate, n)
+			}
+			if tt.full != nil && r.Mismatches != 1 {
+				t.Errorf("mismatches %d, want 1 (a candidate error is a mismatch too)", r.Mismatches)
+			}
+		})
+	}
+
+	// Both outputs show the kind.
+	a := NewAggregator(Config{})
+	add(t, a, encoder(t), statuses("x1", 200, 503, nil, nil), statuses("x2", 200, 200, nil, nil),
+		statuses("x3", 200, 0, nil, context.DeadlineExceeded))
+	s := a.Summary()
+	var text, js strings.Builder
+	if err := WriteText(&text, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteJSON(&js, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"/r     3         0      3           100.0%*  3            0      2 (66.7%)", "/r                5xx      1      33.3%", "/r                timeout  1      33.3%"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, text.String())
+		}
+	}
+	for _, want := range []string{`"candidate_errors": 2`, `"5xx": 1`, `"timeout": 1`} {
+		if !strings.Contains(js.String(), want) {
+			t.Errorf("JSON lacks %s:\n%s", want, js.String())
+		}
+	}
+}
+
 func TestUnreadable(t *testing.T) {
 	tests := []struct{ name, value string }{
 		{"empty", ""},

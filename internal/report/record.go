@@ -27,14 +27,47 @@ type record struct {
 	Differences []difference `json:"differences"`
 }
 
-// side is one upstream's answer. The full form has response.error when the
-// call failed, both forms have error_kind then.
+// side is one upstream's answer. The status is at the top in the compact
+// form, in response in the full one. The full form has response.error when
+// the call failed, both forms have error_kind then.
 type side struct {
+	Status     int     `json:"status"`
 	DurationMS float64 `json:"duration_ms"`
 	ErrorKind  string  `json:"error_kind"`
 	Response   struct {
-		Error *string `json:"error"`
+		Status int     `json:"status"`
+		Error  *string `json:"error"`
 	} `json:"response"`
+}
+
+// status is the HTTP status received, in either form; 0 if none.
+func (s *side) status() int {
+	if s.Status != 0 {
+		return s.Status
+	}
+	return s.Response.Status
+}
+
+// KindServerError is the candidate error kind of a 5xx answer where the
+// reference answered below 500.
+const KindServerError = "5xx"
+
+// candidateError reports whether the record counts as a candidate error,
+// and its kind: the candidate gave no answer (its error_kind), or it
+// answered 5xx where the reference gave a complete answer below 500
+// (KindServerError). A 5xx from both sides is not the candidate's doing.
+func (r *record) candidateError() (kind string, ok bool) {
+	if kind, failed := r.Candidate.failed(); failed {
+		return kind, true
+	}
+	if _, failed := r.Reference.failed(); failed {
+		return "", false
+	}
+	cs, rs := r.Candidate.status(), r.Reference.status()
+	if cs >= 500 && cs <= 599 && rs > 0 && rs < 500 {
+		return KindServerError, true
+	}
+	return "", false
 }
 
 // failed reports whether the upstream gave no (complete) answer, and how.

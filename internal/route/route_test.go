@@ -2,6 +2,10 @@ package route
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -116,10 +120,11 @@ func TestDisjointMethodsCoexist(t *testing.T) {
 	}
 }
 
+// FuzzMatch: matching (and parsing) any path neither panics nor returns
+// values without a match, and a match captures the pattern's parameters.
+// Its seeds are in testdata/fuzz/FuzzMatch (run by every go test; see
+// TestFuzzMatchSeeds).
 func FuzzMatch(f *testing.F) {
-	for _, s := range []string{"/api/3", "/static/a/b", "/users/1/orders", "/", "//", "/%zz", "/a/b/c"} {
-		f.Add(s)
-	}
 	var tb Table[int]
 	for i, p := range []string{"/api/{v}", "/static/{*rest}", "/users/{id}/orders", "/a/{x}/c", "/"} {
 		if err := tb.Add(p, nil, i); err != nil {
@@ -143,6 +148,46 @@ func FuzzMatch(f *testing.F) {
 		// Parse must not panic on anything either.
 		Parse(path)
 	})
+}
+
+// TestFuzzMatchSeeds: the seed corpus of FuzzMatch is in testdata, in Go's
+// corpus format, with the paths each pattern of the fuzz table must see and
+// the hostile ones.
+func TestFuzzMatchSeeds(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzMatch")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("reading the seed corpus: %v", err)
+	}
+	seeds := map[string]bool{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		header, value, _ := strings.Cut(strings.TrimSuffix(string(b), "\n"), "\n")
+		inner, ok := strings.CutPrefix(value, "string(")
+		inner, ok2 := strings.CutSuffix(inner, ")")
+		if header != "go test fuzz v1" || !ok || !ok2 || strings.Contains(inner, "\n") {
+			t.Errorf("%s: not a one-string seed in Go's corpus format", e.Name())
+			continue
+		}
+		s, err := strconv.Unquote(inner)
+		if err != nil {
+			t.Errorf("%s: %v", e.Name(), err)
+			continue
+		}
+		seeds[s] = true
+	}
+	for _, want := range []string{
+		"/api/3", "/static/a/b", "/users/1/orders", "/", "//", "/%zz", "/a/b/c", // each pattern
+		"", "%", "/api/%", "/api/\xff\xfe", "/static/ü/ñ/😀", "/a/\x00/c\t\r\n", "api/3", "/{",
+		"/api/" + strings.Repeat("a", 8192),
+	} {
+		if !seeds[want] {
+			t.Errorf("no seed %q", want)
+		}
+	}
 }
 
 func BenchmarkMatch(b *testing.B) {
