@@ -188,3 +188,35 @@ func TestForwardReusesConnections(t *testing.T) {
 		t.Errorf("20 sequential requests opened %d connections to the reference, want 1", n)
 	}
 }
+
+// TestForwardedHeaders: X-Forwarded-* are added after what the client sent
+// (or, switched off, passed on as sent), and the role header is miffy's
+// own, whatever the client claims.
+func TestForwardedHeaders(t *testing.T) {
+	for _, forwarded := range []bool{true, false} {
+		ref := newUpstream(t, jsonHandler(`{}`))
+		f := newFixture(t, Config{ForwardedHeaders: forwarded}, ref.url(), ref.url(), nil)
+		req, _ := http.NewRequest("GET", f.front.URL+"/other", nil)
+		req.Header.Set("X-Forwarded-For", "192.0.2.7")
+		req.Header.Set(RoleHeader, "candidate")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		r := <-ref.seen
+		wantXFF, wantHost := "192.0.2.7", ""
+		if forwarded {
+			wantXFF, wantHost = "192.0.2.7, 127.0.0.1", strings.TrimPrefix(f.front.URL, "http://")
+		}
+		if got := r.Header.Values("X-Forwarded-For"); len(got) != 1 || got[0] != wantXFF {
+			t.Errorf("forwarded_headers=%v: X-Forwarded-For %q, want %q", forwarded, got, wantXFF)
+		}
+		if got := r.Header.Get("X-Forwarded-Host"); got != wantHost {
+			t.Errorf("forwarded_headers=%v: X-Forwarded-Host %q, want %q", forwarded, got, wantHost)
+		}
+		if got := r.Header.Values(RoleHeader); len(got) != 1 || got[0] != "upstream" {
+			t.Errorf("forwarded_headers=%v: role %q, want just upstream", forwarded, got)
+		}
+	}
+}
