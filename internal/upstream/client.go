@@ -296,7 +296,8 @@ func (pc *conn) fresh() bool {
 	return isTimeout(err)
 }
 
-// maxInterim bounds the 1xx answers read before the final one.
+// maxInterim bounds the 1xx answers read before the final one (as
+// net/http does).
 const maxInterim = 5
 
 // aLongTimeAgo is a deadline that makes blocked reads and writes return.
@@ -341,7 +342,7 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 	pc.head.Method = req.Method
 	before := pc.nread + int64(pc.br.Buffered())
 	for interim := 0; ; interim++ {
-		if interim == maxInterim {
+		if interim > maxInterim {
 			return fail(errors.New("reading response: too many 1xx answers"), false)
 		}
 		resp, err = http.ReadResponse(pc.br, &pc.head)

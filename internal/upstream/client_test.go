@@ -1157,6 +1157,33 @@ func TestInterim(t *testing.T) {
 	}
 }
 
+// TestTooManyInterim: maxInterim 1xx answers are fine; an upstream that
+// sends more is cut off, not read forever.
+func TestTooManyInterim(t *testing.T) {
+	for _, n := range []int{maxInterim, maxInterim + 1} {
+		srv := newRawServer(t, func(_ int, nc net.Conn, br *bufio.Reader) {
+			if _, err := readRequest(br); err != nil {
+				return
+			}
+			io.WriteString(nc, strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", n)+"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		})
+		c := newClient(t, Config{})
+		var err error
+		within(t, bound, func() {
+			var resp *http.Response
+			if resp, err = c.Do(t.Context(), &Request{Method: http.MethodGet, Scheme: "http", Addr: srv.addr, Target: "/"}); err == nil {
+				resp.Body.Close()
+			}
+		})
+		switch {
+		case n <= maxInterim && err != nil:
+			t.Errorf("after %d interim answers: %v, want the final answer", n, err)
+		case n > maxInterim && (err == nil || !strings.Contains(err.Error(), "1xx")):
+			t.Errorf("after %d interim answers: %v, want an error naming the 1xx answers", n, err)
+		}
+	}
+}
+
 func TestUpgrade(t *testing.T) {
 	srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
 		for {
