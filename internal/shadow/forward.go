@@ -69,17 +69,9 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 
 	dst := w.Header()
 	for name, values := range resp.Header {
-		if !isHopHeader(name) {
-			dst[name] = values
-		}
+		dst[name] = values
 	}
-	for _, v := range resp.Header["Connection"] {
-		for tok := range strings.SplitSeq(v, ",") {
-			if tok = strings.TrimSpace(tok); tok != "" {
-				dst.Del(tok)
-			}
-		}
-	}
+	removeHopHeaders(dst)
 	if len(resp.Trailer) > 0 {
 		names := make([]string, 0, len(resp.Trailer))
 		for name := range resp.Trailer {
@@ -159,16 +151,6 @@ func appendForwarded(fields []upstream.Field, r *http.Request) []upstream.Field 
 	return append(fields,
 		upstream.Field{Name: "X-Forwarded-Host", Value: r.Host},
 		upstream.Field{Name: "X-Forwarded-Proto", Value: proto})
-}
-
-// isHopHeader reports whether a canonical header name is hop-by-hop.
-func isHopHeader(name string) bool {
-	for _, h := range hopHeaders {
-		if h == name {
-			return true
-		}
-	}
-	return false
 }
 
 // joinTarget is the request target for an escaped request path on an

@@ -285,7 +285,7 @@ func (p *Proxy) decide(c *call, r *http.Request, params route.Params) int {
 		return 0
 	}
 	c.target, c.role = c.route.Candidate, "candidate"
-	if idempotent(r.Method) && r.ContentLength <= p.cfg.MaxBodyBytes {
+	if upstream.Idempotent(r.Method) && r.ContentLength <= p.cfg.MaxBodyBytes {
 		if _, err := canary.BufferBody(r, p.cfg.MaxBodyBytes); err != nil {
 			return bodyStatus(err)
 		}
@@ -300,15 +300,6 @@ func bodyStatus(err error) int {
 		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusBadRequest
-}
-
-// idempotent methods may be sent again (RFC 9110 section 9.2.2).
-func idempotent(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
 }
 
 // replayable reports whether r's body can be sent again.
@@ -420,7 +411,7 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, c *call, err error)
 func (p *Proxy) fallBack(w http.ResponseWriter, r *http.Request, c *call, err error) bool {
 	var tooBig *http.MaxBytesError
 	if c.role != "candidate" || c.retried || r.Context().Err() != nil || errors.As(err, &tooBig) ||
-		!idempotent(r.Method) || !replayable(r) {
+		!upstream.Idempotent(r.Method) || !replayable(r) {
 		return false
 	}
 	rt := c.route

@@ -226,7 +226,7 @@ func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role s
 		Method: x.method,
 		Scheme: base.Scheme,
 		Addr:   base.Host,
-		Target: joinTarget(base, x.path, x.rawQuery),
+		Target: s.url[len(base.Scheme)+len("://")+len(base.Host):], // joinURL's own
 		Host:   x.route.hostHeader(role),
 		Header: x.header,
 		Fields: []upstream.Field{{Name: RoleHeader, Value: role}},

@@ -331,7 +331,7 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 		// A write to a connection the upstream had closed fails; part of
 		// the request may have gone out all the same, so only an
 		// idempotent one is sent again.
-		return fail(fmt.Errorf("writing request: %w", err), idempotent(req.Method))
+		return fail(fmt.Errorf("writing request: %w", err), Idempotent(req.Method))
 	}
 	if req.HeaderTimeout > 0 {
 		d := time.Now().Add(req.HeaderTimeout)
@@ -352,7 +352,7 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 			// idempotent request is sent again: the upstream may have
 			// acted on it all the same.
 			silent := pc.nread == before && pc.br.Buffered() == 0
-			return fail(fmt.Errorf("reading response: %w", err), silent && idempotent(req.Method))
+			return fail(fmt.Errorf("reading response: %w", err), silent && Idempotent(req.Method))
 		}
 		if resp.StatusCode == http.StatusSwitchingProtocols {
 			return fail(ErrUpgrade, false)
@@ -407,8 +407,9 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// idempotent methods may be sent again (RFC 9110 section 9.2.2).
-func idempotent(m string) bool {
+// Idempotent reports whether a request with method m may be sent again
+// (RFC 9110 section 9.2.2).
+func Idempotent(m string) bool {
 	switch m {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true
