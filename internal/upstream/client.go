@@ -345,7 +345,7 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 		if interim > maxInterim {
 			return fail(errors.New("reading response: too many 1xx answers"), false)
 		}
-		resp, err = http.ReadResponse(pc.br, &pc.head)
+		resp, err = readResponse(pc.br, &pc.head)
 		if err != nil {
 			// Closed or reset before a byte of the answer: a pooled
 			// connection that the upstream had let go of. Only an

@@ -1,0 +1,253 @@
+package upstream
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strconv"
+)
+
+// readResponse reads a response head. The common kind (HTTP/1.1, a final
+// status, framed by one Content-Length, a head within the read buffer, no
+// field net/http might read otherwise) is parsed here, with a few
+// allocations; anything else, and any error, is left to
+// http.ReadResponse, on the same buffered bytes.
+func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	if resp := readCommon(br, req.Method); resp != nil {
+		return resp, nil
+	}
+	return http.ReadResponse(br, req)
+}
+
+// readCommon returns the response if its head is of the common kind, and
+// nil (having consumed nothing) if not.
+func readCommon(br *bufio.Reader, method string) *http.Response {
+	if method == "HEAD" {
+		return nil
+	}
+	n := 0
+	for from := 0; ; {
+		b, _ := br.Peek(br.Buffered())
+		i := bytes.Index(b[from:], []byte("\r\n\r\n"))
+		if i >= 0 {
+			n = from + i + 4
+			break
+		}
+		if len(b) >= br.Size() {
+			return nil
+		}
+		if from = len(b) - 3; from < 0 {
+			from = 0
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			return nil
+		}
+	}
+	raw, _ := br.Peek(n)
+	resp := parseCommon(raw)
+	if resp == nil {
+		return nil
+	}
+	br.Discard(n)
+	if resp.ContentLength == 0 {
+		resp.Body = http.NoBody
+	} else {
+		resp.Body = &clBody{br: br, remain: resp.ContentLength}
+	}
+	return resp
+}
+
+// parseCommon parses a whole head, or returns nil if it is not of the
+// common kind.
+func parseCommon(raw []byte) *http.Response {
+	if bytes.IndexByte(raw, 0) >= 0 || bytes.Count(raw, []byte("\n")) != bytes.Count(raw, []byte("\r\n")) ||
+		bytes.Count(raw, []byte("\r")) != bytes.Count(raw, []byte("\r\n")) {
+		return nil // bare CR or LF, NUL: net/http's reading decides
+	}
+	s := string(raw) // one copy; the strings below point into it
+	le := indexOf(s, "\r\n")
+	line := s[:le]
+	// "HTTP/1.1 200 OK": three digits, then a space or the end.
+	if len(line) < 12 || line[:9] != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') {
+		return nil
+	}
+	code := 0
+	for _, c := range []byte(line[9:12]) {
+		if c < '0' || c > '9' {
+			return nil
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 200 || code == 204 || code == 304 {
+		return nil
+	}
+	rest := s[le+2 : len(s)-2]
+	nf := countByte(rest, '\n')
+	vals := make([]string, nf)
+	resp := &http.Response{
+		Status:        line[9:],
+		StatusCode:    code,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        make(http.Header, nf),
+		ContentLength: -1,
+	}
+	for len(rest) > 0 {
+		e := indexOf(rest, "\r\n")
+		f := rest[:e]
+		rest = rest[e+2:]
+		colon := indexOf(f, ":")
+		if colon <= 0 {
+			return nil
+		}
+		name := f[:colon]
+		for i := 0; i < len(name); i++ {
+			if !tchar[name[i]] {
+				return nil
+			}
+		}
+		value := trimOWS(f[colon+1:])
+		for i := 0; i < len(value); i++ {
+			if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
+				return nil
+			}
+		}
+		key := textproto.CanonicalMIMEHeaderKey(name)
+		switch key {
+		case "Content-Length":
+			if resp.ContentLength >= 0 {
+				return nil
+			}
+			cl, err := strconv.ParseInt(value, 10, 64)
+			if err != nil || cl < 0 || value[0] == '+' {
+				return nil
+			}
+			resp.ContentLength = cl
+		case "Transfer-Encoding", "Trailer":
+			return nil
+		case "Connection":
+			if hasToken(value, "close") {
+				resp.Close = true
+			}
+		}
+		if prior, ok := resp.Header[key]; ok {
+			resp.Header[key] = append(prior, value)
+			continue
+		}
+		vals[0] = value
+		resp.Header[key] = vals[:1:1]
+		vals = vals[1:]
+	}
+	if resp.ContentLength < 0 {
+		return nil // read to the close: net/http's
+	}
+	if resp.Close {
+		delete(resp.Header, "Connection") // as net/http does
+	}
+	return resp
+}
+
+// clBody is a body framed by Content-Length.
+type clBody struct {
+	br     *bufio.Reader
+	remain int64
+}
+
+func (b *clBody) Read(p []byte) (int, error) {
+	if b.remain <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.remain {
+		p = p[:b.remain]
+	}
+	n, err := b.br.Read(p)
+	b.remain -= int64(n)
+	if b.remain == 0 {
+		return n, io.EOF
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (b *clBody) Close() error { return nil }
+
+func indexOf(s, sep string) int {
+	for i := 0; i+len(sep) <= len(s); i++ {
+		if s[i:i+len(sep)] == sep {
+			return i
+		}
+	}
+	return -1
+}
+
+func countByte(s string, c byte) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			n++
+		}
+	}
+	return n
+}
+
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// hasToken reports whether a comma-separated list holds tok (any case).
+func hasToken(v, tok string) bool {
+	for len(v) > 0 {
+		el := v
+		if i := indexOf(v, ","); i >= 0 {
+			el, v = v[:i], v[i+1:]
+		} else {
+			v = ""
+		}
+		el = trimOWS(el)
+		if len(el) == len(tok) && asciiLower(el) == tok {
+			return true
+		}
+	}
+	return false
+}
+
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// tchar is RFC 9110's token characters.
+var tchar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
