@@ -16,6 +16,8 @@
 #   BENCH_SLOW_SET=mirror  configurations run with the slow candidate:
 #                          "mirror" (the two that call it: nginx-mirror,
 #                          miffy-shadow) or "all"
+#                          (miffy-nethttp is miffy-plain on net/http's
+#                          server alone: proxy.fast_server = false)
 #   BENCH_DIFFER_EVERY=10  the candidate differs on every Nth value (10%)
 #   BENCH_PROFILE=1        CPU and allocation profiles of miffy-shadow
 #   BENCH_PROFILE_SECONDS=10
@@ -206,7 +208,7 @@ http {
 EOF
 }
 
-# write_miffy_conf NAME PORT MGMT_PORT ROUTES
+# write_miffy_conf NAME PORT MGMT_PORT ROUTES [FAST_SERVER]
 write_miffy_conf() {
 	cat >"$OUT/$1.toml" <<EOF
 # Written by bench/run.sh.
@@ -220,6 +222,7 @@ routes = $4
 
 [proxy]
 host = "127.0.0.1"
+fast_server = ${5:-true}
 
 [management]
 port = $3
@@ -236,9 +239,10 @@ EOF
 # start_servers CANDIDATE_DELAY: upstreams, broker, nginx and two miffys.
 start_servers() {
 	local delay=$1 ports i
-	mapfile -t ports < <("$BT" freeports 8)
+	mapfile -t ports < <("$BT" freeports 10)
 	REF_PORT=${ports[0]} CAND_PORT=${ports[1]} NGINX_PORT=${ports[2]} MIRROR_PORT=${ports[3]}
 	PLAIN_PORT=${ports[4]} PLAIN_MGMT=${ports[5]} SHADOW_PORT=${ports[6]} SHADOW_MGMT=${ports[7]}
+	NETHTTP_PORT=${ports[8]} NETHTTP_MGMT=${ports[9]}
 
 	start reference "$BT" upstream -addr "127.0.0.1:$REF_PORT" -role reference
 	start candidate "$BT" upstream -addr "127.0.0.1:$CAND_PORT" -role candidate \
@@ -258,7 +262,9 @@ start_servers() {
 
 	write_miffy_conf miffy-plain "$PLAIN_PORT" "$PLAIN_MGMT" '[]'
 	write_miffy_conf miffy-shadow "$SHADOW_PORT" "$SHADOW_MGMT" '[{ path = "/api/{value}", key = "value" }]'
+	write_miffy_conf miffy-nethttp "$NETHTTP_PORT" "$NETHTTP_MGMT" '[]' false
 	start miffy-plain "$MIFFY" -config "$OUT/miffy-plain.toml"
+	start miffy-nethttp "$MIFFY" -config "$OUT/miffy-nethttp.toml"
 	start miffy-shadow "$MIFFY" -config "$OUT/miffy-shadow.toml"
 
 	ready reference "http://127.0.0.1:$REF_PORT/api/1"
@@ -266,6 +272,7 @@ start_servers() {
 	ready nginx "http://127.0.0.1:$NGINX_PORT/api/1"
 	ready nginx "http://127.0.0.1:$MIRROR_PORT/api/1"
 	ready miffy-plain "http://127.0.0.1:$PLAIN_MGMT/readyz"
+	ready miffy-nethttp "http://127.0.0.1:$NETHTTP_MGMT/readyz"
 	ready miffy-shadow "http://127.0.0.1:$SHADOW_MGMT/readyz"
 	ready miffy-shadow "http://127.0.0.1:$SHADOW_PORT/api/1"
 }
@@ -276,6 +283,7 @@ url_of() {
 	nginx) echo "http://127.0.0.1:$NGINX_PORT/" ;;
 	nginx-mirror) echo "http://127.0.0.1:$MIRROR_PORT/" ;;
 	miffy-plain) echo "http://127.0.0.1:$PLAIN_PORT/" ;;
+	miffy-nethttp) echo "http://127.0.0.1:$NETHTTP_PORT/" ;;
 	miffy-shadow) echo "http://127.0.0.1:$SHADOW_PORT/" ;;
 	esac
 }
@@ -283,6 +291,7 @@ url_of() {
 mgmt_of() {
 	case $1 in
 	miffy-plain) echo "http://127.0.0.1:$PLAIN_MGMT" ;;
+	miffy-nethttp) echo "http://127.0.0.1:$NETHTTP_MGMT" ;;
 	miffy-shadow) echo "http://127.0.0.1:$SHADOW_MGMT" ;;
 	esac
 }
@@ -382,7 +391,7 @@ run_set() {
 			measure "$mode" "$cand" "$cfg" "$run"
 		done
 	done
-	for cfg in miffy-plain miffy-shadow; do alive "$cfg"; done
+	for cfg in miffy-plain miffy-nethttp miffy-shadow; do alive "$cfg"; done
 	if [[ $PROFILE == 1 && $cand == fast && $mode == "$PROFILE_MODE" ]]; then
 		profile
 	fi
@@ -402,7 +411,7 @@ log "building miffy and benchtool"
 go build -o "$MIFFY" ./cmd/miffy
 go build -o "$BT" ./bench/benchtool
 
-CONFIGS=(direct nginx nginx-mirror miffy-plain miffy-shadow)
+CONFIGS=(direct nginx nginx-mirror miffy-plain miffy-nethttp miffy-shadow)
 read -r -a MODE_LIST <<<"$MODES"
 read -r -a CAND_LIST <<<"$CANDIDATES"
 ((${#MODE_LIST[@]})) || die "no mode to run"

@@ -20,7 +20,7 @@ import (
 type result struct {
 	Mode      string             `json:"mode"`      // pinned | unpinned | paced
 	Candidate string             `json:"candidate"` // fast | slow
-	Config    string             `json:"config"`    // direct, nginx, nginx-mirror, miffy-plain, miffy-shadow
+	Config    string             `json:"config"`    // direct, nginx, nginx-mirror, miffy-plain, miffy-nethttp, miffy-shadow
 	Run       int                `json:"run"`
 	Wrk       wrkResult          `json:"wrk"`
 	Before    map[string]float64 `json:"before"`
@@ -54,14 +54,15 @@ func (w wrkResult) rps() float64 {
 func (r result) delta(name string) float64 { return r.After[name] - r.Before[name] }
 
 // configs in the order they are reported.
-var configs = []string{"direct", "nginx", "nginx-mirror", "miffy-plain", "miffy-shadow"}
+var configs = []string{"direct", "nginx", "nginx-mirror", "miffy-plain", "miffy-nethttp", "miffy-shadow"}
 
 var configDesc = map[string]string{
-	"direct":       "wrk → reference (the limit)",
-	"nginx":        "nginx proxy_pass → reference",
-	"nginx-mirror": "nginx proxy_pass + mirror → candidate",
-	"miffy-plain":  "miffy, no routes (plain proxy)",
-	"miffy-shadow": "miffy, route /api/{value} shadowed",
+	"direct":        "wrk → reference (the limit)",
+	"nginx":         "nginx proxy_pass → reference",
+	"nginx-mirror":  "nginx proxy_pass + mirror → candidate",
+	"miffy-plain":   "miffy, no routes (plain proxy)",
+	"miffy-nethttp": "miffy, no routes, net/http's server alone (proxy.fast_server = false)",
+	"miffy-shadow":  "miffy, route /api/{value} shadowed",
 }
 
 // summary is one configuration's runs folded into one row.
@@ -316,6 +317,8 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 		{"miffy-plain / nginx, req/s", k("fast", "miffy-plain"), k("fast", "nginx"), rps},
 		{"miffy-plain / nginx, p50", k("fast", "miffy-plain"), k("fast", "nginx"), p50},
 		{"miffy-plain / nginx, p99", k("fast", "miffy-plain"), k("fast", "nginx"), p99},
+		{"miffy-plain / miffy-nethttp, req/s", k("fast", "miffy-plain"), k("fast", "miffy-nethttp"), rps},
+		{"miffy-nethttp / nginx, req/s", k("fast", "miffy-nethttp"), k("fast", "nginx"), rps},
 		{"miffy-shadow / miffy-plain, req/s", k("fast", "miffy-shadow"), k("fast", "miffy-plain"), rps},
 		{"miffy-shadow slow / fast candidate, p99", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), p99},
 		{"miffy-shadow slow / fast candidate, req/s", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), rps},

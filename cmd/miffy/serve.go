@@ -18,6 +18,7 @@ import (
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/control"
+	"github.com/miffy-proxy/miffy/internal/front"
 	"github.com/miffy-proxy/miffy/internal/logging"
 	"github.com/miffy-proxy/miffy/internal/mgmt"
 	"github.com/miffy-proxy/miffy/internal/publish"
@@ -149,10 +150,27 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 		ErrorLog:          errLog,
 	}
 	mgmtSrv := &http.Server{Handler: mg, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
-	clientLn := shadow.Harden(proxySrv, proxyLn)
-
-	errc := make(chan error, 2)
-	go func() { errc <- proxySrv.Serve(clientLn) }()
+	errc := make(chan error, 3)
+	var fast *front.Server
+	if cfg.Proxy.FastServer {
+		// net/http's server gets what the fast path hands off; both
+		// serve the same hardened handler.
+		clientLn := shadow.Harden(proxySrv, nil)
+		fast = front.New(proxySrv.Handler, front.Config{
+			ReadHeaderTimeout: cfg.Proxy.ReadHeaderTimeout,
+			ReadTimeout:       cfg.Proxy.ReadTimeout,
+			IdleTimeout:       cfg.Proxy.IdleTimeout,
+			MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
+			ErrorLog:          errLog,
+		})
+		registerHandoffs(reg, fast)
+		clientLn = shadow.GuardListener(fast.Handoff())
+		go func() { errc <- proxySrv.Serve(clientLn) }()
+		go func() { errc <- fast.Serve(proxyLn) }()
+	} else {
+		clientLn := shadow.Harden(proxySrv, proxyLn)
+		go func() { errc <- proxySrv.Serve(clientLn) }()
+	}
 	go func() { errc <- mgmtSrv.Serve(mgmtLn) }()
 	log.Info().Str("proxy", proxyLn.Addr().String()).Str("management", mgmtLn.Addr().String()).
 		Str("reference", cfg.Reference).Str("candidate", cfg.Candidate).Int("routes", len(table.Routes())).
@@ -186,7 +204,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := proxySrv.Shutdown(shutCtx); err != nil {
+	if err := shutdownProxy(shutCtx, proxySrv, fast); err != nil {
 		log.Warn().Err(err).Msg("client requests still open at the shutdown deadline")
 	}
 	canarySvc.Close()
@@ -202,6 +220,30 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 		runErr = nil
 	}
 	return runErr
+}
+
+// shutdownProxy shuts the client-facing servers down together: the fast
+// path (if on) and net/http's.
+func shutdownProxy(ctx context.Context, srv *http.Server, fast *front.Server) error {
+	if fast == nil {
+		return srv.Shutdown(ctx)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- fast.Shutdown(ctx) }()
+	err := srv.Shutdown(ctx)
+	return errors.Join(err, <-errc)
+}
+
+// registerHandoffs exports how many client connections the fast path
+// handed to net/http, by reason.
+func registerHandoffs(reg prometheus.Registerer, fast *front.Server) {
+	for _, reason := range front.Reasons {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "miffy_proxy_handoffs_total",
+			Help:        "Client connections the fast HTTP/1.1 path handed to net/http's server (proxy.fast_server), by reason.",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 { return float64(fast.Handoffs(reason)) }))
+	}
 }
 
 // httpErrorLog sends net/http's server log lines (TLS errors, bad requests

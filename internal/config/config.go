@@ -116,6 +116,7 @@ type Proxy struct {
 	ReadTimeout         time.Duration `koanf:"read_timeout"`
 	IdleTimeout         time.Duration `koanf:"idle_timeout"`
 	MaxHeaderBytes      int           `koanf:"max_header_bytes"`
+	FastServer          bool          `koanf:"fast_server"`
 	MaxRequestBodyBytes int64         `koanf:"max_request_body_bytes"`
 	DialTimeout         time.Duration `koanf:"dial_timeout"`
 	ReferenceTimeout    time.Duration `koanf:"reference_timeout"`

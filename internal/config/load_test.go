@@ -75,7 +75,7 @@ func TestLoad(t *testing.T) {
 					Routes: []Route{},
 					Proxy: Proxy{
 						ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
-						MaxHeaderBytes: 1 << 20, DialTimeout: 5 * time.Second, ReferenceTimeout: 30 * time.Second,
+						MaxHeaderBytes: 1 << 20, FastServer: true, DialTimeout: 5 * time.Second, ReferenceTimeout: 30 * time.Second,
 						MaxIdleConnsPerHost: 512, UpstreamIdleTimeout: 90 * time.Second, ForwardedHeaders: true,
 					},
 					Shadow: Shadow{

@@ -25,7 +25,7 @@ import (
 //     base path miffy chose. The client gets 400.
 //
 // It sets srv.ConnContext and wraps srv.Handler; serve on the listener it
-// returns.
+// returns (nil for a nil ln: see GuardListener).
 func Harden(srv *http.Server, ln net.Listener) net.Listener {
 	next := srv.Handler
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -50,8 +50,15 @@ func Harden(srv *http.Server, ln net.Listener) net.Listener {
 		}
 		return ctx
 	}
+	if ln == nil {
+		return nil
+	}
 	return guardListener{ln}
 }
+
+// GuardListener is the listener of Harden, for a server whose handler
+// Harden already wrapped (Harden with a nil listener).
+func GuardListener(ln net.Listener) net.Listener { return guardListener{ln} }
 
 type guardKey struct{}
 

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+
+	"github.com/miffy-proxy/miffy/internal/httpsyntax"
 )
 
 // readResponse reads a response head. The common kind (HTTP/1.1, a final
@@ -105,15 +107,13 @@ func parseCommon(raw []byte) *http.Response {
 		}
 		name := f[:colon]
 		for i := 0; i < len(name); i++ {
-			if !tchar[name[i]] {
+			if !httpsyntax.IsToken(name[i]) {
 				return nil
 			}
 		}
-		value := trimOWS(f[colon+1:])
-		for i := 0; i < len(value); i++ {
-			if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
-				return nil
-			}
+		value := httpsyntax.TrimOWS(f[colon+1:])
+		if !httpsyntax.ValidValue(value) {
+			return nil
 		}
 		key := textproto.CanonicalMIMEHeaderKey(name)
 		switch key {
@@ -129,7 +129,7 @@ func parseCommon(raw []byte) *http.Response {
 		case "Transfer-Encoding", "Trailer":
 			return nil
 		case "Connection":
-			if hasToken(value, "close") {
+			if httpsyntax.HasToken(value, "close") {
 				resp.Close = true
 			}
 		}
@@ -194,60 +194,3 @@ func countByte(s string, c byte) int {
 	}
 	return n
 }
-
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// hasToken reports whether a comma-separated list holds tok (any case).
-func hasToken(v, tok string) bool {
-	for len(v) > 0 {
-		el := v
-		if i := indexOf(v, ","); i >= 0 {
-			el, v = v[:i], v[i+1:]
-		} else {
-			v = ""
-		}
-		el = trimOWS(el)
-		if len(el) == len(tok) && asciiLower(el) == tok {
-			return true
-		}
-	}
-	return false
-}
-
-func asciiLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if 'A' <= b[j] && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
-}
-
-// tchar is RFC 9110's token characters.
-var tchar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()

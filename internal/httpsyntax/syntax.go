@@ -1,0 +1,103 @@
+// Package httpsyntax holds the pieces of HTTP/1.1's grammar (RFC 9110,
+// RFC 9112) that miffy's own server side (internal/front) and client
+// (internal/upstream) both read heads with.
+package httpsyntax
+
+// IsToken reports whether c is a tchar: a byte of a field name or method.
+func IsToken(c byte) bool { return tchar[c] }
+
+var tchar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// ValidToken reports whether s is a non-empty token.
+func ValidToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !tchar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidValue reports whether a field value (trimmed) holds no control
+// byte but HTAB.
+func ValidValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// TrimOWS trims the optional white space (spaces, tabs) around a field
+// value or a list element.
+func TrimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// HasToken reports whether the comma-separated list v holds tok, in any
+// case.
+func HasToken(v, tok string) bool {
+	for len(v) > 0 {
+		el := v
+		if i := indexByte(v, ','); i >= 0 {
+			el, v = v[:i], v[i+1:]
+		} else {
+			v = ""
+		}
+		if EqualFold(TrimOWS(el), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+// EqualFold reports whether a and b are equal in ASCII, ignoring case.
+func EqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
