@@ -68,6 +68,10 @@ type Server struct {
 	lns     map[net.Listener]struct{}
 	conns   map[*conn]struct{}
 	loops   sync.WaitGroup
+
+	watchOnce sync.Once
+	stop      chan struct{} // closed by Shutdown: ends watchLoop
+	stopOnce  sync.Once
 }
 
 // New returns a server for h.
@@ -82,6 +86,7 @@ func New(h http.Handler, cfg Config) *Server {
 		counts:  map[string]*atomic.Uint64{},
 		lns:     map[net.Listener]struct{}{},
 		conns:   map[*conn]struct{}{},
+		stop:    make(chan struct{}),
 	}
 	for _, r := range Reasons {
 		s.counts[r] = new(atomic.Uint64)
@@ -115,6 +120,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.handoff.setAddr(ln.Addr())
 	s.loops.Add(1)
 	s.mu.Unlock()
+	s.watchOnce.Do(func() { go s.watchLoop() })
 	defer func() {
 		s.mu.Lock()
 		delete(s.lns, ln)
@@ -163,6 +169,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ln.Close()
 	}
 	s.mu.Unlock()
+	defer s.stopOnce.Do(func() { close(s.stop) })
 	wait := time.Millisecond
 	for {
 		if s.closeIdle() {
@@ -179,6 +186,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if wait *= 2; wait > 500*time.Millisecond {
 			wait = 500 * time.Millisecond
 		}
+	}
+}
+
+// watchLoop ticks every WatchAfter: a request found running at two ticks
+// in a row has run for at least WatchAfter, and its connection is watched
+// (startWatch). Per request this costs two atomic adds, no timer.
+func (s *Server) watchLoop() {
+	t := time.NewTicker(s.cfg.WatchAfter)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		for c := range s.conns {
+			seq := c.seq.Load()
+			if seq%2 == 1 && seq == c.seen {
+				c.startWatch()
+			}
+			c.seen = seq
+		}
+		s.mu.Unlock()
 	}
 }
 
@@ -244,8 +275,12 @@ type conn struct {
 	state     atomic.Int32
 
 	// The watch for a client going away mid-request (see watch).
-	mu        sync.Mutex
-	timer     *time.Timer
+	mu sync.Mutex
+	// seq counts request starts and ends (odd: one is running); the
+	// server's watch loop starts the watch for a request it finds
+	// running at two ticks (seen is the seq of its last tick).
+	seq       atomic.Uint64
+	seen      uint64
 	cancel    context.CancelFunc // the running request's; nil between requests
 	watchable bool               // the request body is read and nothing more is buffered
 	watchDue  bool               // WatchAfter has passed for the running request
@@ -321,9 +356,6 @@ func (c *conn) serve() {
 			}
 		}
 		c.nc.Close()
-		if c.timer != nil {
-			c.timer.Stop()
-		}
 	}()
 	for n := 0; ; n++ {
 		// Wait for the next request, idle, unless it is already buffered
@@ -350,8 +382,11 @@ func (c *conn) serve() {
 				return // Shutdown closed it as idle
 			}
 		}
-		t0 := time.Now()
-		if n > 0 {
+		// The header deadline, unless the whole head came with the first
+		// read (the common case: then no deadline is moved for it).
+		var t0 time.Time
+		if b, _ := c.br.Peek(c.br.Buffered()); n > 0 && !headWhole(b) {
+			t0 = time.Now()
 			d := c.s.cfg.ReadHeaderTimeout
 			if d == 0 {
 				d = c.s.cfg.ReadTimeout
@@ -371,7 +406,15 @@ func (c *conn) serve() {
 			return
 		}
 		c.br.Discard(len(raw))
-		c.setReadDeadline(c.s.cfg.ReadTimeout, t0)
+		// ReadTimeout bounds the body's reading too. A request without a
+		// body reads nothing more: the deadline set before stays (the idle
+		// or header one) until the next wait sets its own.
+		if h.contentLength > 0 {
+			if t0.IsZero() {
+				t0 = time.Now()
+			}
+			c.setReadDeadline(c.s.cfg.ReadTimeout, t0)
+		}
 		if !c.serveOne(&h) {
 			return
 		}
@@ -385,6 +428,13 @@ func (c *conn) setReadDeadline(d time.Duration, from time.Time) {
 	} else {
 		c.nc.SetReadDeadline(time.Time{})
 	}
+}
+
+// headWhole reports whether b starts with a whole head (or with bytes
+// that will be handed off).
+func headWhole(b []byte) bool {
+	n, _, reason := headEnd(b, 0)
+	return n > 0 || reason != ""
 }
 
 // readHead returns the next head, still buffered, or a reason to hand
@@ -457,16 +507,12 @@ func (c *conn) serveOne(h *head) bool {
 	c.watchable = body == nil && c.br.Buffered() == 0
 	c.watchDue = false
 	c.mu.Unlock()
-	if c.timer == nil {
-		c.timer = time.AfterFunc(c.s.cfg.WatchAfter, c.startWatch)
-	} else {
-		c.timer.Reset(c.s.cfg.WatchAfter)
-	}
+	c.seq.Add(1)
 
 	w := &response{c: c, req: r, body: body, header: make(http.Header), cl: -1}
 	panicked := c.run(w, r)
 
-	c.timer.Stop()
+	c.seq.Add(1)
 	c.mu.Lock()
 	c.cancel = nil
 	c.watchable = false
@@ -551,6 +597,12 @@ func (c *conn) watchLocked() {
 	}
 	c.watching = true
 	c.watchDone = make(chan struct{})
+	// No deadline for the watch: the deadline left from reading the
+	// request (idle, header) is not meant for it, and a long request is
+	// not the client's fault (net/http's background read keeps ReadTimeout
+	// and cancels a handler that runs past it). Set here, under c.mu,
+	// before serveOne can see watching and abort the read.
+	c.nc.SetReadDeadline(time.Time{})
 	go c.watch(c.watchDone)
 }
 

@@ -551,3 +551,29 @@ func TestShutdownNewConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestLongRequestNotCanceled: a handler that runs past the deadlines left
+// from reading its request (the first request's header deadline, then the
+// idle one) while its connection is watched keeps its context, and its
+// answer arrives.
+func TestLongRequestNotCanceled(t *testing.T) {
+	const d = 100 * time.Millisecond
+	errs := make(chan error, 2)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(3 * d) // the behaviour under test: outliving the deadlines
+		errs <- r.Context().Err()
+		io.WriteString(w, "done")
+	})
+	b := startFront(t, h, Config{ReadHeaderTimeout: d, IdleTimeout: d, WatchAfter: d / 10}, nil)
+	c := dial(t, b.addr)
+	br := bufio.NewReader(c)
+	for i := 0; i < 2; i++ { // the first request, then one after an idle wait
+		send(t, c, get("/"))
+		if a := mustAnswer(t, br, "GET"); a.Status != "200 OK" || a.Body != "done" {
+			t.Fatalf("request %d: %s %q", i, a.Status, a.Body)
+		}
+		if err := receive(t, errs, "the handler's end"); err != nil {
+			t.Fatalf("request %d: context ended: %v", i, err)
+		}
+	}
+}
