@@ -97,3 +97,54 @@ func newEchoUpstream(t *testing.T, bodies chan<- string) string {
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
 }
+
+// TestFastServerStreamedUpload: an upload over [shadow] max_body_bytes,
+// framed by Content-Length, stays on the fast path and is streamed to the
+// reference through net/http's reverse proxy; it arrives whole, and the
+// answer comes back on the same connection, which carries on.
+func TestFastServerStreamedUpload(t *testing.T) {
+	checkLeaks(t)
+	bodies := make(chan string, 4)
+	ref := newEchoUpstream(t, bodies)
+	in := startMiffy(t, `
+port = %[1]d
+management_port = %[2]d
+access_log = false
+reference = "`+ref+`"
+candidate = "`+ref+`"
+routes = [{ path = "/up/{v}", key = "v", allow_side_effects = true }]
+[shadow]
+max_body_bytes = 1024
+[kafka]
+"bootstrap.servers" = "`+deadAddr(t)+`"
+require_broker = false
+`)
+	c, err := net.Dial("tcp", strings.TrimPrefix(in.proxy, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	big := strings.Repeat("0123456789", 50_000) // 500 kB
+	for _, path := range []string{"/up/1", "/plain"} {
+		if _, err := io.WriteString(c, "POST "+path+" HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n"+big); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "ok" {
+			t.Fatalf("%s: %d %q", path, resp.StatusCode, b)
+		}
+		if got := <-bodies; got != big {
+			t.Fatalf("%s: the reference got %d bytes, want %d", path, len(got), len(big))
+		}
+	}
+	if n := metricTotal(scrapeMetrics(t, in), "miffy_proxy_handoffs_total"); n != 0 {
+		t.Errorf("handoffs = %v, want 0 (the fast path serves these)", n)
+	}
+}
