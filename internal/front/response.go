@@ -53,7 +53,6 @@ type response struct {
 	declared  []string
 	pending   []byte // body held back, in c.pend
 	err       error  // the first write error
-	clInvalid bool
 	// The handler's own Content-Length field: net/http writes it as
 	// set (unless it drops it), and adds none of its own then.
 	hasCLField bool
