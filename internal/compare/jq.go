@@ -14,8 +14,12 @@ import (
 )
 
 // jqTimeout bounds one run of a canonicalize filter, so that a pathological
-// filter (an endless recursion, a huge range) cannot hang a comparison.
-const jqTimeout = 100 * time.Millisecond
+// filter (an endless recursion, a huge range) cannot hang a comparison. It is
+// wall-clock time, so it is set far above what a sane filter needs (well
+// under a millisecond on a typical body): on a loaded machine a comparison
+// worker can be descheduled for tens of milliseconds, and a tighter bound
+// would turn that into a false difference.
+const jqTimeout = time.Second
 
 // jqFilter is a compiled canonicalize filter. It is safe for concurrent use.
 type jqFilter struct {
@@ -39,7 +43,7 @@ func compileJQ(src string) (*jqFilter, error) {
 }
 
 // errJQTimeout is returned when a filter runs past jqTimeout.
-var errJQTimeout = errors.New("jq: filter ran longer than 100ms")
+var errJQTimeout = errors.New("jq: filter ran longer than 1s")
 
 // run applies the filter to v, a value as decoded by decodeJSON, and returns
 // its first output converted back to decodeJSON's types. A filter with no
