@@ -154,6 +154,34 @@ rss_sampler() {
 	done
 }
 
+# cpu_ticks PID: CPU time (user + system, in clock ticks) of PID and of its
+# children (nginx's workers), so far.
+cpu_ticks() {
+	local pids=("$1") p total=0 t
+	[[ -n $1 ]] || { echo 0; return; }
+	mapfile -t -O 1 pids < <(pgrep -P "$1" 2>/dev/null || true)
+	for p in "${pids[@]}"; do
+		# Fields after the command name, which is in parentheses and may hold spaces.
+		t=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
+		total=$((total + ${t:-0}))
+	done
+	echo "$total"
+}
+
+# proxy_pid CONFIG: the process that proxies for CONFIG (none for direct).
+proxy_pid() {
+	case $1 in
+	nginx | nginx-mirror) echo "${PID[nginx]}" ;;
+	miffy-*) echo "${PID[$1]}" ;;
+	esac
+}
+
+# cpu_snapshot CONFIG: JSON of the CPU ticks of the proxy, reference and candidate.
+cpu_snapshot() {
+	printf '{"proxy":%d,"reference":%d,"candidate":%d}' "$(cpu_ticks "$(proxy_pid "$1")")" \
+		"$(cpu_ticks "${PID[reference]}")" "$(cpu_ticks "${PID[candidate]}")"
+}
+
 # ready NAME URL: wait until URL answers 200, or stop.
 ready() {
 	"$BT" wait "$2" && return 0
@@ -316,10 +344,11 @@ scrape() {
 # measure MODE CAND CONFIG RUN: one wrk run, appended to results.jsonl.
 measure() {
 	local mode=$1 cand=$2 cfg=$3 run=$4
-	local url mgmt before after out json rss=0 rssfile=$OUT/rss.tmp
+	local url mgmt before after out json rss=0 rssfile=$OUT/rss.tmp cpu0 cpu1
 	url=$(url_of "$cfg")
 	mgmt=$(mgmt_of "$cfg")
 	before=$(scrape "$mgmt")
+	cpu0=$(cpu_snapshot "$cfg")
 	if [[ -n $mgmt ]]; then
 		echo 0 >"$rssfile"
 		rss_sampler "${PID[$cfg]}" "$rssfile" &
@@ -334,11 +363,12 @@ measure() {
 	elif [[ $cfg == nginx-mirror ]]; then
 		sleep 0.5 # mirror subrequests still on their way to a slow candidate
 	fi
+	cpu1=$(cpu_snapshot "$cfg")
 	after=$(scrape "$mgmt")
 	json=$(sed -n 's/^WRKJSON //p' <<<"$out")
 	[[ -n $json ]] || { echo "$out" >&2; die "no WRKJSON line from wrk (bench/wrk-report.lua)"; }
-	printf '{"mode":"%s","candidate":"%s","config":"%s","run":%d,"wrk":%s,"before":%s,"after":%s,"rss_kb":%d}\n' \
-		"$mode" "$cand" "$cfg" "$run" "$json" "$before" "$after" "${rss:-0}" >>"$RESULTS"
+	printf '{"mode":"%s","candidate":"%s","config":"%s","run":%d,"wrk":%s,"before":%s,"after":%s,"rss_kb":%d,"cpu_before":%s,"cpu_after":%s,"clk_tck":%d}\n' \
+		"$mode" "$cand" "$cfg" "$run" "$json" "$before" "$after" "${rss:-0}" "$cpu0" "$cpu1" "$CLK_TCK" >>"$RESULTS"
 	awk -v m="$mode" -v c="$cand" -v g="$cfg" -v r="$run" '/^WRKJSON/ {
 		match($0, /"requests":[0-9]+/); n = substr($0, RSTART + 11, RLENGTH - 11)
 		match($0, /"duration_us":[0-9]+/); d = substr($0, RSTART + 14, RLENGTH - 14)
@@ -412,6 +442,7 @@ go build -o "$MIFFY" ./cmd/miffy
 go build -o "$BT" ./bench/benchtool
 
 CONFIGS=(direct nginx nginx-mirror miffy-plain miffy-nethttp miffy-shadow)
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 read -r -a MODE_LIST <<<"$MODES"
 read -r -a CAND_LIST <<<"$CANDIDATES"
 ((${#MODE_LIST[@]})) || die "no mode to run"

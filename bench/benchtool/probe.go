@@ -107,11 +107,12 @@ func runScrape(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if _, err := get(ctx, url, &b); err != nil {
 			return fmt.Errorf("reading %s: %w", url, err)
 		}
-		var st struct{ Requests float64 }
+		var st struct{ Requests, Connections float64 }
 		if err := json.Unmarshal([]byte(b.String()), &st); err != nil {
 			return fmt.Errorf("reading %s: %w", url, err)
 		}
 		out["upstream/"+name] = st.Requests
+		out["upstream/"+name+"/connections"] = st.Connections
 	}
 	return json.NewEncoder(stdout).Encode(out)
 }

@@ -26,6 +26,21 @@ type result struct {
 	Before    map[string]float64 `json:"before"`
 	After     map[string]float64 `json:"after"`
 	RSSKB     int64              `json:"rss_kb"`
+	// CPU time (user + system, in clock ticks of ClkTck a second) of the
+	// proxy, reference and candidate processes, read before and after the
+	// run ("proxy" is 0 for direct).
+	CPUBefore map[string]float64 `json:"cpu_before"`
+	CPUAfter  map[string]float64 `json:"cpu_after"`
+	ClkTck    float64            `json:"clk_tck"`
+}
+
+// cpuSeconds is the CPU time process ("proxy", "reference", "candidate")
+// used during the run, and false when the run has no CPU figures.
+func (r result) cpuSeconds(process string) (float64, bool) {
+	if r.ClkTck <= 0 || r.CPUBefore == nil || r.CPUAfter == nil {
+		return 0, false
+	}
+	return (r.CPUAfter[process] - r.CPUBefore[process]) / r.ClkTck, true
 }
 
 // wrkResult is what bench/wrk-report.lua prints.
@@ -77,6 +92,10 @@ type summary struct {
 	cut                 float64 // reference answers cut short (wrk stopping mid-request): not comparable
 	accepted, delivered float64
 	rssKB               int64
+	// CPU µs per request the client made, over all runs; -1 without figures.
+	cpuProxy, cpuRef, cpuCand float64
+	// connections the candidate accepted per request it got; -1 if none.
+	candConns float64
 }
 
 type key struct{ mode, cand, config string }
@@ -153,9 +172,10 @@ func summarize(results []result) (map[key]*summary, []string) {
 		}
 	}
 	for k, rs := range groups {
-		s := &summary{n: len(rs), candShare: -1}
+		s := &summary{n: len(rs), candShare: -1, cpuProxy: -1, cpuRef: -1, cpuCand: -1, candConns: -1}
 		var rps, p50, p99, p999 []float64
 		var ref, cand float64
+		var cpuReqs, cpuProxy, cpuRef, cpuCand, candConns float64
 		for _, r := range rs {
 			rps = append(rps, r.Wrk.rps())
 			p50 = append(p50, r.Wrk.LatencyUS.P50)
@@ -166,6 +186,7 @@ func summarize(results []result) (map[key]*summary, []string) {
 			s.non2xx += e.Status
 			ref += r.delta("upstream/reference")
 			cand += r.delta("upstream/candidate")
+			candConns += r.delta("upstream/candidate/connections")
 			s.replayed += r.delta("miffy_replays_total")
 			s.eligible += r.delta("miffy_requests_total") - r.delta("miffy_shadow_skipped_total/method") -
 				r.delta("miffy_shadow_skipped_total/sample") - r.delta("miffy_shadow_skipped_total/body_too_large")
@@ -175,11 +196,25 @@ func summarize(results []result) (map[key]*summary, []string) {
 			s.accepted += r.delta("miffy_publish_records_total/accepted")
 			s.delivered += r.delta("miffy_publish_records_total/delivered")
 			s.rssKB = max(s.rssKB, r.RSSKB)
+			if p, ok := r.cpuSeconds("proxy"); ok {
+				cpuReqs += float64(r.Wrk.Requests)
+				cpuProxy += p
+				v, _ := r.cpuSeconds("reference")
+				cpuRef += v
+				v, _ = r.cpuSeconds("candidate")
+				cpuCand += v
+			}
+		}
+		if cpuReqs > 0 {
+			s.cpuProxy, s.cpuRef, s.cpuCand = cpuProxy/cpuReqs*1e6, cpuRef/cpuReqs*1e6, cpuCand/cpuReqs*1e6
 		}
 		s.rpsAll = rps
 		s.rps, s.p50, s.p99, s.p999 = median(rps), median(p50), median(p99), median(p999)
 		if ref > 0 && (k.config == "nginx-mirror" || k.config == "miffy-shadow") {
 			s.candShare = cand / ref
+			if cand > 0 {
+				s.candConns = candConns / cand
+			}
 		}
 		sums[k] = s
 	}
@@ -291,6 +326,8 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 		fmt.Fprintln(w)
 	}
 
+	writeCPU(w, sums, modes)
+
 	fmt.Fprintln(w, "## Ratios")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "| ratio |")
@@ -306,6 +343,8 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 	rps := func(s *summary) float64 { return s.rps }
 	p50 := func(s *summary) float64 { return s.p50 }
 	p99 := func(s *summary) float64 { return s.p99 }
+	cpuProxy := func(s *summary) float64 { return max(s.cpuProxy, 0) }
+	cpuCand := func(s *summary) float64 { return max(s.cpuCand, 0) }
 	k := func(cand, c string) key { return key{"", cand, c} }
 	rows := []ratioRow{
 		{"miffy-shadow / direct, req/s", k("fast", "miffy-shadow"), k("fast", "direct"), rps},
@@ -317,11 +356,15 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 		{"miffy-plain / nginx, req/s", k("fast", "miffy-plain"), k("fast", "nginx"), rps},
 		{"miffy-plain / nginx, p50", k("fast", "miffy-plain"), k("fast", "nginx"), p50},
 		{"miffy-plain / nginx, p99", k("fast", "miffy-plain"), k("fast", "nginx"), p99},
+		{"miffy-plain / nginx, proxy CPU per request", k("fast", "miffy-plain"), k("fast", "nginx"), cpuProxy},
+		{"miffy-shadow / nginx-mirror, proxy CPU per request", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), cpuProxy},
 		{"miffy-plain / miffy-nethttp, req/s", k("fast", "miffy-plain"), k("fast", "miffy-nethttp"), rps},
 		{"miffy-nethttp / nginx, req/s", k("fast", "miffy-nethttp"), k("fast", "nginx"), rps},
 		{"miffy-shadow / miffy-plain, req/s", k("fast", "miffy-shadow"), k("fast", "miffy-plain"), rps},
 		{"miffy-shadow slow / fast candidate, p99", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), p99},
 		{"miffy-shadow slow / fast candidate, req/s", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), rps},
+		{"miffy-shadow slow / fast candidate, proxy CPU per request", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), cpuProxy},
+		{"miffy-shadow slow / fast candidate, candidate's own CPU per request", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), cpuCand},
 		{"nginx-mirror slow / fast candidate, p99", k("slow", "nginx-mirror"), k("fast", "nginx-mirror"), p99},
 		{"nginx-mirror slow / fast candidate, req/s", k("slow", "nginx-mirror"), k("fast", "nginx-mirror"), rps},
 		{"miffy-shadow / nginx-mirror, slow candidate, req/s", k("slow", "miffy-shadow"), k("slow", "nginx-mirror"), rps},
@@ -399,6 +442,56 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 		fmt.Fprintln(w, "```")
 		fmt.Fprintln(w)
 	}
+}
+
+// writeCPU prints the CPU each process used per request, the figure that a
+// busy neighbour disturbs least: req/s falls when the machine is shared, CPU
+// per request much less.
+func writeCPU(w io.Writer, sums map[key]*summary, modes []string) {
+	have := false
+	for _, s := range sums {
+		have = have || s.cpuProxy >= 0
+	}
+	if !have {
+		return
+	}
+	fmt.Fprintln(w, "## CPU per request")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "User + system CPU time of each process during the runs (from `/proc/PID/stat`, nginx with its")
+	fmt.Fprintln(w, "workers), divided by the requests the client made, in µs. miffy's figure includes its replays,")
+	fmt.Fprintln(w, "comparisons and Kafka producer up to the moment the replays in flight reached zero; the broker")
+	fmt.Fprintln(w, "process is not counted (in production Kafka runs elsewhere). A slow candidate costs the")
+	fmt.Fprintln(w, "*candidate* process CPU too (hundreds of requests held open), on the same CPUs as the proxies.")
+	fmt.Fprintln(w, "*candidate conns*: connections the candidate accepted per request it got. nginx's `mirror`")
+	fmt.Fprintln(w, "reads only the head of the mirror's answer (the subrequest is `header_only`), so it cannot")
+	fmt.Fprintln(w, "reuse the connection and opens a new one for every mirrored request, whatever `keepalive` says;")
+	fmt.Fprintln(w, "miffy reads the whole answer (it compares it) and keeps its connections.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| mode | configuration | candidate | proxy | reference | candidate process | all three | candidate conns |")
+	fmt.Fprintln(w, "|---|---|---|--:|--:|--:|--:|--:|")
+	us := func(v float64) string {
+		if v < 0 {
+			return "—"
+		}
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	for _, m := range modes {
+		for _, cand := range []string{"fast", "slow"} {
+			for _, c := range configs {
+				s := sums[key{m, cand, c}]
+				if s == nil || s.cpuProxy < 0 {
+					continue
+				}
+				conns := "—"
+				if s.candConns >= 0 {
+					conns = strconv.FormatFloat(s.candConns, 'f', 3, 64)
+				}
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", m, c, cand,
+					us(s.cpuProxy), us(s.cpuRef), us(s.cpuCand), us(s.cpuProxy+s.cpuRef+s.cpuCand), conns)
+			}
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 // totalRe finds pprof's "of 123.45MB total" / "Total samples = 12.3s".
@@ -480,7 +573,7 @@ func writeConsole(w io.Writer, results []result) {
 	sums, modes := summarize(results)
 	for _, mode := range modes {
 		fmt.Fprintf(w, "\n%s\n", mode)
-		fmt.Fprintf(w, "  %-13s %-5s %9s %9s %9s  %s\n", "config", "cand", "req/s", "p50 ms", "p99 ms", "coverage / drops")
+		fmt.Fprintf(w, "  %-13s %-5s %9s %9s %9s %12s  %s\n", "config", "cand", "req/s", "p50 ms", "p99 ms", "proxy µs CPU", "coverage / drops")
 		for _, cand := range []string{"fast", "slow"} {
 			for _, c := range configs {
 				s := sums[key{mode, cand, c}]
@@ -491,7 +584,11 @@ func writeConsole(w io.Writer, results []result) {
 				if c == "miffy-shadow" {
 					extra = fmt.Sprintf("%s / %.0f", pct(s.replayed, s.eligible), s.dropped)
 				}
-				fmt.Fprintf(w, "  %-13s %-5s %9.0f %9s %9s  %s\n", c, cand, s.rps, ms(s.p50), ms(s.p99), extra)
+				cpu := "—"
+				if s.cpuProxy > 0 {
+					cpu = strconv.FormatFloat(s.cpuProxy, 'f', 1, 64)
+				}
+				fmt.Fprintf(w, "  %-13s %-5s %9.0f %9s %9s %12s  %s\n", c, cand, s.rps, ms(s.p50), ms(s.p99), cpu, extra)
 			}
 		}
 	}

@@ -27,6 +27,7 @@ type upstream struct {
 	delay time.Duration
 	body  [bodies][]byte
 	count atomic.Int64
+	conns atomic.Int64 // connections accepted
 }
 
 func runUpstream(ctx context.Context, args []string, stderr io.Writer) error {
@@ -48,7 +49,12 @@ func runUpstream(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
-	srv := &http.Server{Handler: u, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute}
+	srv := &http.Server{Handler: u, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				u.conns.Add(1)
+			}
+		}}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -86,7 +92,7 @@ func newUpstream(candidate bool, delay time.Duration, every int) *upstream {
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/_stats" {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"requests":%d}`, u.count.Load())
+		fmt.Fprintf(w, `{"requests":%d,"connections":%d}`, u.count.Load(), u.conns.Load())
 		return
 	}
 	u.count.Add(1)

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestSummarizeCPUAndConnections(t *testing.T) {
+	run := func(cfg string, reqs int64, proxy, ref, cand, candReqs, candConns float64) result {
+		r := result{Mode: "pinned", Candidate: "fast", Config: cfg, ClkTck: 100,
+			CPUBefore: map[string]float64{"proxy": 1000, "reference": 2000, "candidate": 3000},
+			CPUAfter:  map[string]float64{"proxy": 1000 + proxy, "reference": 2000 + ref, "candidate": 3000 + cand},
+			Before:    map[string]float64{"upstream/reference": 0, "upstream/candidate": 0, "upstream/candidate/connections": 5},
+			After: map[string]float64{"upstream/reference": float64(reqs), "upstream/candidate": candReqs,
+				"upstream/candidate/connections": 5 + candConns},
+		}
+		r.Wrk.Requests, r.Wrk.DurationUS = reqs, 1e6
+		return r
+	}
+	results := []result{
+		// 2 runs of 10 000 requests: 0.5 s and 0.7 s of proxy CPU = 60 µs a request.
+		run("nginx-mirror", 10000, 50, 20, 30, 10000, 10000),
+		run("nginx-mirror", 10000, 70, 20, 30, 10000, 10000),
+		run("miffy-shadow", 10000, 90, 20, 10, 10000, 2),
+		// A run written before CPU figures existed counts for neither.
+		{Mode: "pinned", Candidate: "fast", Config: "nginx", Wrk: wrkResult{Requests: 5000, DurationUS: 1e6}},
+	}
+	sums, _ := summarize(results)
+	mirror := sums[key{"pinned", "fast", "nginx-mirror"}]
+	if !near(mirror.cpuProxy, 60) || !near(mirror.cpuRef, 20) || !near(mirror.cpuCand, 30) {
+		t.Errorf("nginx-mirror CPU µs per request = %v / %v / %v, want 60 / 20 / 30", mirror.cpuProxy, mirror.cpuRef, mirror.cpuCand)
+	}
+	if !near(mirror.candConns, 1) {
+		t.Errorf("nginx-mirror candidate connections per request = %v, want 1", mirror.candConns)
+	}
+	if shadow := sums[key{"pinned", "fast", "miffy-shadow"}]; !near(shadow.candConns, 0.0002) || !near(shadow.cpuProxy, 90) {
+		t.Errorf("miffy-shadow = %v conns, %v µs, want 0.0002 and 90", shadow.candConns, shadow.cpuProxy)
+	}
+	if n := sums[key{"pinned", "fast", "nginx"}]; n.cpuProxy != -1 {
+		t.Errorf("a run without CPU figures gave %v µs, want -1 (none)", n.cpuProxy)
+	}
+
+	var md bytes.Buffer
+	writeReport(&md, results, "", "", "")
+	for _, want := range []string{
+		"## CPU per request",
+		"| pinned | nginx-mirror | fast | 60.0 | 20.0 | 30.0 | 110.0 | 1.000 |",
+		"| miffy-shadow / nginx-mirror, proxy CPU per request | 1.50 |",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+}
