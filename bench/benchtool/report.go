@@ -486,8 +486,12 @@ func writeCPU(w io.Writer, sums map[key]*summary, modes []string) {
 				if s.candConns >= 0 {
 					conns = strconv.FormatFloat(s.candConns, 'f', 3, 64)
 				}
+				proxy := us(s.cpuProxy)
+				if c == "direct" {
+					proxy = "—" // no proxy between wrk and the reference
+				}
 				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", m, c, cand,
-					us(s.cpuProxy), us(s.cpuRef), us(s.cpuCand), us(s.cpuProxy+s.cpuRef+s.cpuCand), conns)
+					proxy, us(s.cpuRef), us(s.cpuCand), us(s.cpuProxy+s.cpuRef+s.cpuCand), conns)
 			}
 		}
 	}
