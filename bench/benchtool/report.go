@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -221,6 +222,26 @@ func summarize(results []result) (map[key]*summary, []string) {
 	return sums, modes
 }
 
+// row is one configuration's summary in a mode.
+type row struct {
+	cand, config string
+	s            *summary
+}
+
+// rowsOf yields the configurations run in mode, the fast candidate's first,
+// each in the order of configs.
+func rowsOf(sums map[key]*summary, mode string) iter.Seq[row] {
+	return func(yield func(row) bool) {
+		for _, cand := range []string{"fast", "slow"} {
+			for _, c := range configs {
+				if s := sums[key{mode, cand, c}]; s != nil && !yield(row{cand, c, s}) {
+					return
+				}
+			}
+		}
+	}
+}
+
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
@@ -291,37 +312,32 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 		fmt.Fprintf(w, "## %s\n\n", cmp.Or(modeDesc[mode], mode))
 		fmt.Fprintln(w, "| configuration | candidate | runs | req/s | p50 | p99 | p99.9 | errors | non-2xx | candidate got | coverage | drops | mismatches | published | miffy RSS max |")
 		fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
-		for _, cand := range []string{"fast", "slow"} {
-			for _, c := range configs {
-				s := sums[key{mode, cand, c}]
-				if s == nil {
-					continue
+		for r := range rowsOf(sums, mode) {
+			cand, c, s := r.cand, r.config, r.s
+			cov, drops, mism, pub, rss := "—", "—", "—", "—", "—"
+			if c == "miffy-shadow" {
+				cov = fmt.Sprintf("%s (%.0f/%.0f", pct(s.replayed, s.eligible), s.replayed, s.eligible)
+				if s.cut > 0 {
+					cov += fmt.Sprintf(", %.0f cut", s.cut)
 				}
-				cov, drops, mism, pub, rss := "—", "—", "—", "—", "—"
-				if c == "miffy-shadow" {
-					cov = fmt.Sprintf("%s (%.0f/%.0f", pct(s.replayed, s.eligible), s.replayed, s.eligible)
-					if s.cut > 0 {
-						cov += fmt.Sprintf(", %.0f cut", s.cut)
-					}
-					cov += ")"
-					drops = strconv.FormatFloat(s.dropped, 'f', 0, 64)
-					mism = strconv.FormatFloat(s.mismatches, 'f', 0, 64)
-					pub = fmt.Sprintf("%.0f (%.0f delivered)", s.accepted, s.delivered)
-				}
-				if strings.HasPrefix(c, "miffy") && s.rssKB > 0 {
-					rss = fmt.Sprintf("%.1f MiB", float64(s.rssKB)/1024)
-				}
-				share := "—"
-				if s.candShare >= 0 {
-					share = pct(s.candShare, 1)
-				}
-				candDesc := "fast"
-				if cand == "slow" {
-					candDesc = "**slow**"
-				}
-				fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n",
-					c, candDesc, s.n, s.rps, ms(s.p50), ms(s.p99), ms(s.p999), s.errors, s.non2xx, share, cov, drops, mism, pub, rss)
+				cov += ")"
+				drops = strconv.FormatFloat(s.dropped, 'f', 0, 64)
+				mism = strconv.FormatFloat(s.mismatches, 'f', 0, 64)
+				pub = fmt.Sprintf("%.0f (%.0f delivered)", s.accepted, s.delivered)
 			}
+			if strings.HasPrefix(c, "miffy") && s.rssKB > 0 {
+				rss = fmt.Sprintf("%.1f MiB", float64(s.rssKB)/1024)
+			}
+			share := "—"
+			if s.candShare >= 0 {
+				share = pct(s.candShare, 1)
+			}
+			candDesc := "fast"
+			if cand == "slow" {
+				candDesc = "**slow**"
+			}
+			fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n",
+				c, candDesc, s.n, s.rps, ms(s.p50), ms(s.p99), ms(s.p999), s.errors, s.non2xx, share, cov, drops, mism, pub, rss)
 		}
 		fmt.Fprintln(w)
 	}
@@ -393,18 +409,13 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 	fmt.Fprintln(w, "| mode | candidate | configuration | req/s per run |")
 	fmt.Fprintln(w, "|---|---|---|---|")
 	for _, m := range modes {
-		for _, cand := range []string{"fast", "slow"} {
-			for _, c := range configs {
-				s := sums[key{m, cand, c}]
-				if s == nil {
-					continue
-				}
-				var vs []string
-				for _, v := range s.rpsAll {
-					vs = append(vs, strconv.FormatFloat(v, 'f', 0, 64))
-				}
-				fmt.Fprintf(w, "| %s | %s | %s | %s |\n", m, cand, c, strings.Join(vs, " · "))
+		for r := range rowsOf(sums, m) {
+			cand, c, s := r.cand, r.config, r.s
+			var vs []string
+			for _, v := range s.rpsAll {
+				vs = append(vs, strconv.FormatFloat(v, 'f', 0, 64))
 			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", m, cand, c, strings.Join(vs, " · "))
 		}
 	}
 	fmt.Fprintln(w)
@@ -476,23 +487,21 @@ func writeCPU(w io.Writer, sums map[key]*summary, modes []string) {
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	}
 	for _, m := range modes {
-		for _, cand := range []string{"fast", "slow"} {
-			for _, c := range configs {
-				s := sums[key{m, cand, c}]
-				if s == nil || s.cpuProxy < 0 {
-					continue
-				}
-				conns := "—"
-				if s.candConns >= 0 {
-					conns = strconv.FormatFloat(s.candConns, 'f', 3, 64)
-				}
-				proxy := us(s.cpuProxy)
-				if c == "direct" {
-					proxy = "—" // no proxy between wrk and the reference
-				}
-				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", m, c, cand,
-					proxy, us(s.cpuRef), us(s.cpuCand), us(s.cpuProxy+s.cpuRef+s.cpuCand), conns)
+		for r := range rowsOf(sums, m) {
+			cand, c, s := r.cand, r.config, r.s
+			if s.cpuProxy < 0 {
+				continue
 			}
+			conns := "—"
+			if s.candConns >= 0 {
+				conns = strconv.FormatFloat(s.candConns, 'f', 3, 64)
+			}
+			proxy := us(s.cpuProxy)
+			if c == "direct" {
+				proxy = "—" // no proxy between wrk and the reference
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", m, c, cand,
+				proxy, us(s.cpuRef), us(s.cpuCand), us(s.cpuProxy+s.cpuRef+s.cpuCand), conns)
 		}
 	}
 	fmt.Fprintln(w)
@@ -578,22 +587,17 @@ func writeConsole(w io.Writer, results []result) {
 	for _, mode := range modes {
 		fmt.Fprintf(w, "\n%s\n", mode)
 		fmt.Fprintf(w, "  %-13s %-5s %9s %9s %9s %12s  %s\n", "config", "cand", "req/s", "p50 ms", "p99 ms", "proxy µs CPU", "coverage / drops")
-		for _, cand := range []string{"fast", "slow"} {
-			for _, c := range configs {
-				s := sums[key{mode, cand, c}]
-				if s == nil {
-					continue
-				}
-				extra := ""
-				if c == "miffy-shadow" {
-					extra = fmt.Sprintf("%s / %.0f", pct(s.replayed, s.eligible), s.dropped)
-				}
-				cpu := "—"
-				if s.cpuProxy > 0 {
-					cpu = strconv.FormatFloat(s.cpuProxy, 'f', 1, 64)
-				}
-				fmt.Fprintf(w, "  %-13s %-5s %9.0f %9s %9s %12s  %s\n", c, cand, s.rps, ms(s.p50), ms(s.p99), cpu, extra)
+		for r := range rowsOf(sums, mode) {
+			cand, c, s := r.cand, r.config, r.s
+			extra := ""
+			if c == "miffy-shadow" {
+				extra = fmt.Sprintf("%s / %.0f", pct(s.replayed, s.eligible), s.dropped)
 			}
+			cpu := "—"
+			if s.cpuProxy > 0 {
+				cpu = strconv.FormatFloat(s.cpuProxy, 'f', 1, 64)
+			}
+			fmt.Fprintf(w, "  %-13s %-5s %9.0f %9s %9s %12s  %s\n", c, cand, s.rps, ms(s.p50), ms(s.p99), cpu, extra)
 		}
 	}
 }
