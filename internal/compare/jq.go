@@ -13,24 +13,17 @@ import (
 	"github.com/itchyny/gojq"
 )
 
-// jqTimeout bounds one run of a canonicalize filter, so that a pathological
-// filter (an endless recursion, a huge range) cannot hang a comparison. It is
-// wall-clock time, so it is set far above what a sane filter needs (well
-// under a millisecond on a typical body): on a loaded machine a comparison
-// worker can be descheduled for tens of milliseconds, and a tighter bound
-// would turn that into a false difference.
-const jqTimeout = time.Second
-
 // jqFilter is a compiled canonicalize filter. It is safe for concurrent use.
 type jqFilter struct {
-	src  string
-	code *gojq.Code
+	src     string
+	code    *gojq.Code
+	timeout time.Duration // bounds one run
 }
 
 // compileJQ parses and compiles a jq filter. The filter sees no environment
 // variables ($ENV and env are empty) and has no input iterator (input and
 // inputs fail), so it can only transform the body it is given.
-func compileJQ(src string) (*jqFilter, error) {
+func compileJQ(src string, timeout time.Duration) (*jqFilter, error) {
 	q, err := gojq.Parse(src)
 	if err != nil {
 		return nil, fmt.Errorf("jq: %w", err)
@@ -39,11 +32,15 @@ func compileJQ(src string) (*jqFilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jq: %w", err)
 	}
-	return &jqFilter{src: src, code: code}, nil
+	return &jqFilter{src: src, code: code, timeout: timeout}, nil
 }
 
-// errJQTimeout is returned when a filter runs past jqTimeout.
-var errJQTimeout = errors.New("jq: filter ran longer than 1s")
+// jqTimeoutError is returned when a run takes longer than the filter's timeout.
+type jqTimeoutError struct{ timeout time.Duration }
+
+func (e jqTimeoutError) Error() string {
+	return fmt.Sprintf("jq: filter ran longer than %v (canonicalize_timeout)", e.timeout)
+}
 
 // run applies the filter to v, a value as decoded by decodeJSON, and returns
 // its first output converted back to decodeJSON's types. A filter with no
@@ -55,7 +52,7 @@ var errJQTimeout = errors.New("jq: filter ran longer than 1s")
 // into json.Number here (floats in the shortest form that round-trips; NaN
 // becomes null and ±Inf the largest finite float64, as jq prints them).
 func (f *jqFilter) run(ctx context.Context, v any) (out any, err error) {
-	ctx, cancel := context.WithTimeout(ctx, jqTimeout)
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	defer func() {
 		// gojq is not expected to panic, but it runs on hostile bodies.
@@ -70,7 +67,7 @@ func (f *jqFilter) run(ctx context.Context, v any) (out any, err error) {
 	}
 	if e, isErr := got.(error); isErr {
 		if errors.Is(e, context.DeadlineExceeded) {
-			return nil, errJQTimeout
+			return nil, jqTimeoutError{f.timeout}
 		}
 		var halt *gojq.HaltError
 		if errors.As(e, &halt) && halt.Value() == nil {

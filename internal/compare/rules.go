@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 )
 
 // Rules say what counts when two responses are compared. They come from the
@@ -31,7 +32,18 @@ type Rules struct {
 	// side only; when set they replace Canonicalize for that side.
 	CanonicalizeReference string `koanf:"canonicalize_reference"`
 	CanonicalizeCandidate string `koanf:"canonicalize_candidate"`
+	// CanonicalizeTimeout bounds one run of a canonicalize filter on one
+	// body; a run that takes longer is stopped and the pair is reported as a
+	// difference on "body". If zero, DefaultCanonicalizeTimeout.
+	CanonicalizeTimeout time.Duration `koanf:"canonicalize_timeout"`
 }
+
+// DefaultCanonicalizeTimeout is CanonicalizeTimeout when unset. It is
+// wall-clock time, so it is set far above what a sane filter needs (well
+// under a millisecond on a typical body): on a loaded machine a comparison
+// can be descheduled for tens of milliseconds, and a tighter bound would turn
+// that into a false difference.
+const DefaultCanonicalizeTimeout = time.Second
 
 // Validate checks the rules (paths parse, jq filters compile). An error names
 // the key it is about, e.g. `canonicalize: ...` or `ignore[1]: ...`, so that
@@ -44,8 +56,9 @@ func (r Rules) Validate() error {
 // Merge returns the rules for a route: r (the global rules) with route's
 // added or overriding. Ignore and Unordered are unions (global first,
 // duplicates dropped); CompareHeaders of the route replaces the global list
-// when it is non-nil; FloatTolerance and each Canonicalize* of the route
-// replace the global value when non-zero or non-empty. Neither r nor route is
+// when it is non-nil; FloatTolerance, CanonicalizeTimeout and each
+// Canonicalize* filter of the route replace the global value when non-zero or
+// non-empty. Neither r nor route is
 // modified.
 func (r Rules) Merge(route Rules) Rules {
 	out := r
@@ -67,6 +80,9 @@ func (r Rules) Merge(route Rules) Rules {
 	}
 	if route.CanonicalizeCandidate != "" {
 		out.CanonicalizeCandidate = route.CanonicalizeCandidate
+	}
+	if route.CanonicalizeTimeout != 0 {
+		out.CanonicalizeTimeout = route.CanonicalizeTimeout
 	}
 	return out
 }
@@ -119,6 +135,13 @@ func compileRules(r Rules) (*compiled, error) {
 	if math.IsNaN(r.FloatTolerance) || math.IsInf(r.FloatTolerance, 0) || r.FloatTolerance < 0 {
 		return nil, fmt.Errorf("float_tolerance: must be a finite number >= 0, got %v", r.FloatTolerance)
 	}
+	timeout := r.CanonicalizeTimeout
+	switch {
+	case timeout < 0:
+		return nil, fmt.Errorf("canonicalize_timeout: must be > 0 (or unset for %v), got %v", DefaultCanonicalizeTimeout, timeout)
+	case timeout == 0:
+		timeout = DefaultCanonicalizeTimeout
+	}
 	for i, p := range r.Ignore {
 		steps, err := parsePath(strings.TrimSpace(p))
 		if err != nil {
@@ -142,7 +165,7 @@ func compileRules(r Rules) (*compiled, error) {
 	refKey, refSrc := sideFilter("canonicalize_reference", r.CanonicalizeReference, r.Canonicalize)
 	candKey, candSrc := sideFilter("canonicalize_candidate", r.CanonicalizeCandidate, r.Canonicalize)
 	if refSrc != "" {
-		f, err := compileJQ(refSrc)
+		f, err := compileJQ(refSrc, timeout)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", refKey, err)
 		}
@@ -153,7 +176,7 @@ func compileRules(r Rules) (*compiled, error) {
 	case candSrc == refSrc:
 		c.canonCand = c.canonRef // one filter: equal bodies stay equal
 	default:
-		f, err := compileJQ(candSrc)
+		f, err := compileJQ(candSrc, timeout)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", candKey, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -35,6 +36,8 @@ func TestRulesValidate(t *testing.T) {
 		{name: "bad reference jq", rules: Rules{CanonicalizeReference: "]"}, wantErr: "canonicalize_reference: jq: "},
 		{name: "bad candidate jq", rules: Rules{Canonicalize: ".", CanonicalizeCandidate: "{"}, wantErr: "canonicalize_candidate: jq: "},
 		{name: "bad header", rules: Rules{CompareHeaders: []string{"X Bad"}}, wantErr: `compare_headers[0]: invalid header name "X Bad"`},
+		{name: "negative jq timeout", rules: Rules{Canonicalize: ".", CanonicalizeTimeout: -time.Second}, wantErr: "canonicalize_timeout: must be > 0"},
+		{name: "jq timeout", rules: Rules{Canonicalize: ".", CanonicalizeTimeout: 50 * time.Millisecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,6 +99,14 @@ func TestRulesMerge(t *testing.T) {
 				FloatTolerance: 0.1, Canonicalize: ".y", CanonicalizeReference: ".r",
 			},
 		},
+		{
+			name:  "route jq timeout replaces",
+			route: Rules{CanonicalizeTimeout: 3 * time.Second},
+			want: Rules{
+				Ignore: []string{"$.a", "$.b"}, Unordered: []string{"$.u"}, CompareHeaders: []string{"X-Global"},
+				FloatTolerance: 0.1, Canonicalize: ".", CanonicalizeTimeout: 3 * time.Second,
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,4 +131,19 @@ func TestRulesMerge(t *testing.T) {
 			t.Errorf("global Ignore changed to %q", g.Ignore[0])
 		}
 	})
+}
+
+func TestCanonicalizeTimeoutDefault(t *testing.T) {
+	for _, tt := range []struct {
+		set, want time.Duration
+	}{{0, DefaultCanonicalizeTimeout}, {250 * time.Millisecond, 250 * time.Millisecond}} {
+		c, err := compileRules(Rules{Canonicalize: ".", CanonicalizeCandidate: ".x", CanonicalizeTimeout: tt.set})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.canonRef.timeout != tt.want || c.canonCand.timeout != tt.want {
+			t.Errorf("canonicalize_timeout %v: filters stop after %v and %v, want %v",
+				tt.set, c.canonRef.timeout, c.canonCand.timeout, tt.want)
+		}
+	}
 }

@@ -97,6 +97,7 @@ func TestLoad(t *testing.T) {
 				want.Compare.CompareHeaders = []string{"Content-Type"}
 				want.Compare.Ignore = []string{}
 				want.Compare.Unordered = []string{}
+				want.Compare.CanonicalizeTimeout = time.Second
 				if diff := cmp.Diff(want, *c); diff != "" {
 					t.Errorf("(-want +got)\n%s", diff)
 				}
@@ -359,6 +360,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad comparison rules", "[compare]\ncanonicalize = \"del(\"\n[[routes]]\npath = \"/a\"\nignore = [\"$.[\"]\n", nil,
 			[]string{"compare.canonicalize: ", "routes[0].ignore[0]: "}},
 		{"empty management host", "[management]\nhost = \"\"\n", nil, []string{"management.host"}},
+		{"negative jq timeout", "[compare]\ncanonicalize_timeout = \"-1s\"\n", nil, []string{"compare.canonicalize_timeout: must be > 0"}},
+		{"bad route jq timeout", "[[routes]]\npath = \"/a\"\ncanonicalize_timeout = \"soon\"\n", nil, []string{"routes[0].canonicalize_timeout"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
