@@ -58,8 +58,7 @@ func (r Rules) Validate() error {
 // duplicates dropped); CompareHeaders of the route replaces the global list
 // when it is non-nil; FloatTolerance, CanonicalizeTimeout and each
 // Canonicalize* filter of the route replace the global value when non-zero or
-// non-empty. Neither r nor route is
-// modified.
+// non-empty. Neither r nor route is modified.
 func (r Rules) Merge(route Rules) Rules {
 	out := r
 	out.Ignore = union(r.Ignore, route.Ignore)
