@@ -178,10 +178,13 @@ func (w *response) writeHead(first []byte) {
 	// An unread request body: read it away (up to net/http's bound) so
 	// that the next request can be read, or close after this answer.
 	tooBig := false
-	if w.body != nil && !w.closeAfter && !w.body.discardRest() {
-		w.closeAfter = true
-		tooBig = w.body.err == nil && !w.body.closed
-		w.c.lingers = w.body.err == nil
+	if w.body != nil && !w.closeAfter {
+		keep, big, err := w.body.discardRest()
+		if !keep {
+			// Linger unless the body failed: the client may still be
+			// sending it.
+			w.closeAfter, tooBig, w.c.lingers = true, big, err == nil
+		}
 	}
 	hasCL := w.cl >= 0
 	dropCL := false

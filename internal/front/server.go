@@ -534,12 +534,17 @@ func (c *conn) serveOne(h *head) bool {
 		return false
 	}
 	keep := w.finish()
-	if body != nil && (body.err != nil || (body.remain > 0 && w.closeAfter)) {
-		keep = false
-	}
-	if body != nil && body.early {
-		// As net/http after a Close that read its whole bound.
-		keep, c.lingers = false, true
+	if body != nil {
+		body.mu.Lock()
+		failed, left, early := body.err != nil, body.remain > 0, body.early
+		body.mu.Unlock()
+		if failed || (left && w.closeAfter) {
+			keep = false
+		}
+		if early {
+			// As net/http after a Close that read its whole bound.
+			keep, c.lingers = false, true
+		}
 	}
 	c.mu.Lock()
 	if c.bgErr != nil {
@@ -628,9 +633,15 @@ func (c *conn) watch(done chan struct{}) {
 	close(done)
 }
 
-// reqBody is a request body framed by Content-Length.
+// reqBody is a request body framed by Content-Length. Its mutex
+// serialises the handler's goroutine and any other that reads the body:
+// net/http's Transport goes on reading a request body on its own
+// goroutine (its writeLoop, for the end of the body) while the handler
+// already writes the answer, whose head reads the rest away (as
+// net/http's body, which has a mutex for the same reason).
 type reqBody struct {
 	c      *conn
+	mu     sync.Mutex
 	remain int64
 	closed bool
 	early  bool // closed with net/http's whole bound left: the connection closes
@@ -638,6 +649,8 @@ type reqBody struct {
 }
 
 func (b *reqBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.closed {
 		return 0, http.ErrBodyReadAfterClose
 	}
@@ -668,6 +681,8 @@ func (b *reqBody) Read(p []byte) (int, error) {
 // Close reads what is left of the body, as net/http does, unless that is
 // more than its bound: then the connection closes after the answer.
 func (b *reqBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.closed {
 		return nil
 	}
@@ -692,27 +707,32 @@ func (b *reqBody) Close() error {
 // discardRest reads what the handler left of the body, up to
 // maxPostHandlerReadBytes, so that the connection can carry the next
 // request, and closes the body (as net/http, when the head goes out). It
-// reports false if the connection must close instead.
-func (b *reqBody) discardRest() bool {
-	if b.err != nil {
-		return false
-	}
-	if b.remain == 0 {
+// reports keep false if the connection must close instead: tooBig if more
+// than the bound is left unread, err if reading the body failed (else the
+// handler closed it unread).
+func (b *reqBody) discardRest() (keep, tooBig bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.err != nil:
+		return false, false, b.err
+	case b.remain == 0:
 		b.closed = true
-		return true
-	}
-	if b.closed || b.remain >= maxPostHandlerReadBytes {
-		return false
+		return true, false, nil
+	case b.closed:
+		return false, false, nil
+	case b.remain >= maxPostHandlerReadBytes:
+		return false, true, nil
 	}
 	n, err := io.CopyN(io.Discard, b.c.br, b.remain)
 	b.remain -= n
 	if err != nil {
 		b.err = err
-		return false
+		return false, false, err
 	}
 	b.closed = true
 	b.c.bodyRead()
-	return true
+	return true, false, nil
 }
 
 // maxPostHandlerReadBytes is net/http's bound on an unread request body

@@ -577,3 +577,43 @@ func TestLongRequestNotCanceled(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyReadOnAnotherGoroutine: a handler whose request body is read on
+// a goroutine of its own while it writes the answer, as net/http's
+// Transport does in a reverse proxy (its writeLoop reads the end of the
+// body after the upstream may have answered). The head reads the rest of
+// the body away at the same time; under -race, the two must not race, and
+// the connection carries the next request.
+func TestBodyReadOnAnotherGoroutine(t *testing.T) {
+	servers(t, Config{}, func(t *testing.T, start func(h http.Handler) string) {
+		read := make(chan string, 1)
+		addr := start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != "POST" {
+				io.WriteString(w, "second")
+				return
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				b, _ := io.ReadAll(r.Body)
+				r.Body.Read(make([]byte, 1)) // EOF, or read after close
+				read <- string(b)
+			}()
+			io.WriteString(w, "ok")
+			w.(http.Flusher).Flush()
+			<-done
+		}))
+		c := dial(t, addr)
+		br := bufio.NewReader(c)
+		send(t, c, post("/", "hello")+get("/second"))
+		if a := mustAnswer(t, br, "POST"); a.Status != "200 OK" || a.Body != "ok" {
+			t.Fatalf("answer: %s %q; want 200 OK %q", a.Status, a.Body, "ok")
+		}
+		if got := receive(t, read, "the body read"); got != "hello" && got != "" {
+			t.Errorf("the goroutine read %q; want %q, or nothing if the head read it away", got, "hello")
+		}
+		if a := mustAnswer(t, br, "GET"); a.Body != "second" {
+			t.Fatalf("the next answer: %s %q; want %q", a.Status, a.Body, "second")
+		}
+	})
+}
