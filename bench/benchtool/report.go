@@ -84,8 +84,8 @@ var configDesc = map[string]string{
 // summary is one configuration's runs folded into one row.
 type summary struct {
 	n                   int
-	rps, p50, p99, p999 float64 // medians over runs
-	rpsAll              []float64
+	rps, p50, p99, p999 float64   // medians over runs
+	rpsAll, p99All      []float64 // every run's, in order
 	errors, non2xx      int64
 	candShare           float64 // requests the candidate got / requests the reference got; -1 if none
 	replayed, eligible  float64
@@ -209,7 +209,7 @@ func summarize(results []result) (map[key]*summary, []string) {
 		if cpuReqs > 0 {
 			s.cpuProxy, s.cpuRef, s.cpuCand = cpuProxy/cpuReqs*1e6, cpuRef/cpuReqs*1e6, cpuCand/cpuReqs*1e6
 		}
-		s.rpsAll = rps
+		s.rpsAll, s.p99All = rps, slices.Clone(p99)
 		s.rps, s.p50, s.p99, s.p999 = median(rps), median(p50), median(p99), median(p999)
 		if ref > 0 && (k.config == "nginx-mirror" || k.config == "miffy-shadow") {
 			s.candShare = cand / ref
@@ -263,6 +263,15 @@ func ms(us float64) string {
 	default:
 		return strconv.FormatFloat(us/1000, 'f', 2, 64)
 	}
+}
+
+// p99Spread is the p99 of a configuration's slowest run over its fastest
+// one's: how far the same configuration moves from run to run here.
+func p99Spread(s *summary) float64 {
+	if len(s.p99All) < 2 {
+		return 0
+	}
+	return slices.Max(s.p99All) / slices.Min(s.p99All)
 }
 
 func ratio(a, b float64) string {
@@ -351,63 +360,21 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 		fmt.Fprintf(w, " %s |", m)
 	}
 	fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("--:|", len(modes)))
-	type ratioRow struct {
-		name   string
-		a, b   key
-		metric func(*summary) float64
-	}
-	rps := func(s *summary) float64 { return s.rps }
-	p50 := func(s *summary) float64 { return s.p50 }
-	p99 := func(s *summary) float64 { return s.p99 }
-	cpuProxy := func(s *summary) float64 { return max(s.cpuProxy, 0) }
-	cpuCand := func(s *summary) float64 { return max(s.cpuCand, 0) }
-	k := func(cand, c string) key { return key{"", cand, c} }
-	rows := []ratioRow{
-		{"miffy-shadow / direct, req/s", k("fast", "miffy-shadow"), k("fast", "direct"), rps},
-		{"miffy-shadow / direct, p50", k("fast", "miffy-shadow"), k("fast", "direct"), p50},
-		{"miffy-shadow / direct, p99", k("fast", "miffy-shadow"), k("fast", "direct"), p99},
-		{"miffy-shadow / nginx-mirror, req/s", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), rps},
-		{"miffy-shadow / nginx-mirror, p50", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), p50},
-		{"miffy-shadow / nginx-mirror, p99", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), p99},
-		{"miffy-plain / nginx, req/s", k("fast", "miffy-plain"), k("fast", "nginx"), rps},
-		{"miffy-plain / nginx, p50", k("fast", "miffy-plain"), k("fast", "nginx"), p50},
-		{"miffy-plain / nginx, p99", k("fast", "miffy-plain"), k("fast", "nginx"), p99},
-		{"miffy-plain / nginx, proxy CPU per request", k("fast", "miffy-plain"), k("fast", "nginx"), cpuProxy},
-		{"miffy-shadow / nginx-mirror, proxy CPU per request", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), cpuProxy},
-		{"miffy-plain / miffy-nethttp, req/s", k("fast", "miffy-plain"), k("fast", "miffy-nethttp"), rps},
-		{"miffy-nethttp / nginx, req/s", k("fast", "miffy-nethttp"), k("fast", "nginx"), rps},
-		{"miffy-shadow / miffy-plain, req/s", k("fast", "miffy-shadow"), k("fast", "miffy-plain"), rps},
-		{"miffy-shadow slow / fast candidate, p99", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), p99},
-		{"miffy-shadow slow / fast candidate, req/s", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), rps},
-		{"miffy-shadow slow / fast candidate, proxy CPU per request", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), cpuProxy},
-		{"miffy-shadow slow / fast candidate, candidate's own CPU per request", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), cpuCand},
-		{"nginx-mirror slow / fast candidate, p99", k("slow", "nginx-mirror"), k("fast", "nginx-mirror"), p99},
-		{"nginx-mirror slow / fast candidate, req/s", k("slow", "nginx-mirror"), k("fast", "nginx-mirror"), rps},
-		{"miffy-shadow / nginx-mirror, slow candidate, req/s", k("slow", "miffy-shadow"), k("slow", "nginx-mirror"), rps},
-		{"miffy-shadow / nginx-mirror, slow candidate, p99", k("slow", "miffy-shadow"), k("slow", "nginx-mirror"), p99},
-	}
-	for _, r := range rows {
+	for _, r := range ratioRows() {
 		fmt.Fprintf(w, "| %s |", r.name)
 		for _, m := range modes {
-			a, b := r.a, r.b
-			a.mode, b.mode = m, m
-			sa, sb := sums[a], sums[b]
-			if sa == nil || sb == nil {
-				fmt.Fprint(w, " — |")
-				continue
-			}
-			fmt.Fprintf(w, " %s |", ratio(r.metric(sa), r.metric(sb)))
+			fmt.Fprintf(w, " %s |", ratioIn(sums, r, m))
 		}
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "## Spread: req/s of every run")
+	fmt.Fprintln(w, "## Spread: req/s and p99 of every run")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Runs alternate round-robin over the configurations, so a noisy neighbour hits all of them alike.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| mode | candidate | configuration | req/s per run |")
-	fmt.Fprintln(w, "|---|---|---|---|")
+	fmt.Fprintln(w, "| mode | candidate | configuration | req/s per run | p99 ms per run |")
+	fmt.Fprintln(w, "|---|---|---|---|---|")
 	for _, m := range modes {
 		for r := range rowsOf(sums, m) {
 			cand, c, s := r.cand, r.config, r.s
@@ -415,7 +382,11 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 			for _, v := range s.rpsAll {
 				vs = append(vs, strconv.FormatFloat(v, 'f', 0, 64))
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", m, cand, c, strings.Join(vs, " · "))
+			var ps []string
+			for _, v := range s.p99All {
+				ps = append(ps, ms(v))
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", m, cand, c, strings.Join(vs, " · "), strings.Join(ps, " · "))
 		}
 	}
 	fmt.Fprintln(w)
@@ -582,6 +553,66 @@ func pprofTotal(top string) (float64, bool) {
 }
 
 // writeConsole prints the short table run.sh shows at the end.
+// ratioRow is one line of the ratios: a configuration's figure over
+// another's, both of the same mode.
+type ratioRow struct {
+	name   string
+	a, b   key                    // mode left empty
+	metric func(*summary) float64 // of a over b; of a alone if b is the zero key
+}
+
+// ratioRows are the ratios the report gives, in order.
+func ratioRows() []ratioRow {
+	rps := func(s *summary) float64 { return s.rps }
+	p50 := func(s *summary) float64 { return s.p50 }
+	p99 := func(s *summary) float64 { return s.p99 }
+	cpuProxy := func(s *summary) float64 { return max(s.cpuProxy, 0) }
+	cpuCand := func(s *summary) float64 { return max(s.cpuCand, 0) }
+	k := func(cand, c string) key { return key{"", cand, c} }
+	return []ratioRow{
+		{"miffy-shadow / direct, req/s", k("fast", "miffy-shadow"), k("fast", "direct"), rps},
+		{"miffy-shadow / direct, p50", k("fast", "miffy-shadow"), k("fast", "direct"), p50},
+		{"miffy-shadow / direct, p99", k("fast", "miffy-shadow"), k("fast", "direct"), p99},
+		{"miffy-shadow / nginx-mirror, req/s", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), rps},
+		{"miffy-shadow / nginx-mirror, p50", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), p50},
+		{"miffy-shadow / nginx-mirror, p99", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), p99},
+		{"miffy-plain / nginx, req/s", k("fast", "miffy-plain"), k("fast", "nginx"), rps},
+		{"miffy-plain / nginx, p50", k("fast", "miffy-plain"), k("fast", "nginx"), p50},
+		{"miffy-plain / nginx, p99", k("fast", "miffy-plain"), k("fast", "nginx"), p99},
+		{"miffy-plain / nginx, proxy CPU per request", k("fast", "miffy-plain"), k("fast", "nginx"), cpuProxy},
+		{"miffy-shadow / nginx-mirror, proxy CPU per request", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), cpuProxy},
+		{"miffy-plain / miffy-nethttp, req/s", k("fast", "miffy-plain"), k("fast", "miffy-nethttp"), rps},
+		{"miffy-nethttp / nginx, req/s", k("fast", "miffy-nethttp"), k("fast", "nginx"), rps},
+		{"miffy-shadow / miffy-plain, req/s", k("fast", "miffy-shadow"), k("fast", "miffy-plain"), rps},
+		{"miffy-shadow slow / fast candidate, p99", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), p99},
+		{"miffy-shadow fast candidate, p99 of its slowest / fastest run (the noise the line above sits in)",
+			k("fast", "miffy-shadow"), key{}, p99Spread},
+		{"miffy-shadow slow / fast candidate, req/s", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), rps},
+		{"miffy-shadow slow / fast candidate, proxy CPU per request", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), cpuProxy},
+		{"miffy-shadow slow / fast candidate, candidate's own CPU per request", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), cpuCand},
+		{"nginx-mirror slow / fast candidate, p99", k("slow", "nginx-mirror"), k("fast", "nginx-mirror"), p99},
+		{"nginx-mirror slow / fast candidate, req/s", k("slow", "nginx-mirror"), k("fast", "nginx-mirror"), rps},
+		{"miffy-shadow / nginx-mirror, slow candidate, req/s", k("slow", "miffy-shadow"), k("slow", "nginx-mirror"), rps},
+		{"miffy-shadow / nginx-mirror, slow candidate, p99", k("slow", "miffy-shadow"), k("slow", "nginx-mirror"), p99},
+	}
+}
+
+// ratioIn formats r for one mode, or "—" where a figure is missing.
+func ratioIn(sums map[key]*summary, r ratioRow, mode string) string {
+	a, b := r.a, r.b
+	a.mode, b.mode = mode, mode
+	sa, sb := sums[a], sums[b]
+	switch {
+	case sa == nil:
+		return "—"
+	case r.b == (key{}):
+		return ratio(r.metric(sa), 1)
+	case sb == nil:
+		return "—"
+	}
+	return ratio(r.metric(sa), r.metric(sb))
+}
+
 func writeConsole(w io.Writer, results []result) {
 	sums, modes := summarize(results)
 	for _, mode := range modes {
@@ -598,6 +629,12 @@ func writeConsole(w io.Writer, results []result) {
 				cpu = strconv.FormatFloat(s.cpuProxy, 'f', 1, 64)
 			}
 			fmt.Fprintf(w, "  %-13s %-5s %9.0f %9s %9s %12s  %s\n", c, cand, s.rps, ms(s.p50), ms(s.p99), cpu, extra)
+		}
+		fmt.Fprintln(w, "  ratios, this mode's runs:")
+		for _, r := range ratioRows() {
+			if v := ratioIn(sums, r, mode); v != "—" {
+				fmt.Fprintf(w, "    %6s  %s\n", v, r.name)
+			}
 		}
 	}
 }

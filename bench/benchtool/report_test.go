@@ -56,3 +56,46 @@ func TestSummarizeCPUAndConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestReportRatiosAndSpread: the console prints the ratios after each
+// mode's table, and both reports give every run's p99 and the fast
+// candidate's own run-to-run p99 spread beside the slow/fast ratio.
+func TestReportRatiosAndSpread(t *testing.T) {
+	run := func(cand, cfg string, rps, p99 float64) result {
+		r := result{Mode: "paced", Candidate: cand, Config: cfg}
+		r.Wrk.Requests, r.Wrk.DurationUS = int64(rps), 1e6
+		r.Wrk.LatencyUS.P99 = p99
+		return r
+	}
+	results := []result{
+		run("fast", "miffy-shadow", 2000, 8000),
+		run("fast", "miffy-shadow", 2000, 20000),
+		run("fast", "miffy-shadow", 2000, 10000),
+		run("slow", "miffy-shadow", 2000, 12000),
+		run("fast", "nginx-mirror", 1000, 5000),
+	}
+	var console, md bytes.Buffer
+	writeConsole(&console, results)
+	writeReport(&md, results, "", "", "")
+	for _, want := range []string{
+		"  ratios, this mode's runs:",
+		"      2.00  miffy-shadow / nginx-mirror, req/s",
+		"      1.20  miffy-shadow slow / fast candidate, p99", // 12 / median 10
+		"      2.50  miffy-shadow fast candidate, p99 of its slowest / fastest run",
+	} {
+		if !strings.Contains(console.String(), want) {
+			t.Errorf("console lacks %q:\n%s", want, console.String())
+		}
+	}
+	if strings.Contains(console.String(), "miffy-plain / nginx") {
+		t.Errorf("console prints a ratio of configurations that did not run:\n%s", console.String())
+	}
+	for _, want := range []string{
+		"| miffy-shadow fast candidate, p99 of its slowest / fastest run (the noise the line above sits in) | 2.50 |",
+		"| paced | fast | miffy-shadow | 2000 · 2000 · 2000 | 8.00 · 20.0 · 10.0 |",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+}
