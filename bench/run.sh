@@ -22,6 +22,9 @@
 #   BENCH_PROFILE=1        CPU and allocation profiles of miffy-shadow
 #   BENCH_PROFILE_SECONDS=10
 #   BENCH_GO=1             run the Go micro-benchmarks too (BENCH_GO_TIME=1s)
+#   BENCH_MIFFY_ENV=""     environment for the miffy processes, e.g.
+#                          "GOGC=off GOMEMLIMIT=96MiB" (README: tuning Go's GC)
+#   BENCH_REPORT=bench/RESULTS.md  where the report goes
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,6 +46,8 @@ PROFILE=${BENCH_PROFILE:-1}
 PROFILE_SECONDS=${BENCH_PROFILE_SECONDS:-10}
 GO_BENCH=${BENCH_GO:-1}
 GO_BENCH_TIME=${BENCH_GO_TIME:-1s}
+read -r -a MIFFY_ENV <<<"${BENCH_MIFFY_ENV:-}"
+REPORT=${BENCH_REPORT:-bench/RESULTS.md}
 
 OUT=bench/out
 LOGS=$OUT/logs
@@ -291,9 +296,9 @@ start_servers() {
 	write_miffy_conf miffy-plain "$PLAIN_PORT" "$PLAIN_MGMT" '[]'
 	write_miffy_conf miffy-shadow "$SHADOW_PORT" "$SHADOW_MGMT" '[{ path = "/api/{value}", key = "value" }]'
 	write_miffy_conf miffy-nethttp "$NETHTTP_PORT" "$NETHTTP_MGMT" '[]' false
-	start miffy-plain "$MIFFY" -config "$OUT/miffy-plain.toml"
-	start miffy-nethttp "$MIFFY" -config "$OUT/miffy-nethttp.toml"
-	start miffy-shadow "$MIFFY" -config "$OUT/miffy-shadow.toml"
+	start miffy-plain env ${MIFFY_ENV[@]+"${MIFFY_ENV[@]}"} "$MIFFY" -config "$OUT/miffy-plain.toml"
+	start miffy-nethttp env ${MIFFY_ENV[@]+"${MIFFY_ENV[@]}"} "$MIFFY" -config "$OUT/miffy-nethttp.toml"
+	start miffy-shadow env ${MIFFY_ENV[@]+"${MIFFY_ENV[@]}"} "$MIFFY" -config "$OUT/miffy-shadow.toml"
 
 	ready reference "http://127.0.0.1:$REF_PORT/api/1"
 	ready candidate "http://127.0.0.1:$CAND_PORT/api/1"
@@ -459,7 +464,7 @@ PROFILE_MODE=unpinned
 	echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
 	echo "wrk: $(wrk -v 2>&1 | head -n 1 | sed 's/ Copyright.*//' || true)"
 	echo "miffy: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- cmd internal 2>/dev/null || echo ' (+ uncommitted changes)')"
-	echo "settings: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $RUNS rounds, warm-up $WARMUP, slow candidate +$SLOW_DELAY, candidate differs on 1 value in $DIFFER_EVERY, modes: ${MODE_LIST[*]}, paced rate $PACED_RPS req/s"
+	echo "settings: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $RUNS rounds, warm-up $WARMUP, slow candidate +$SLOW_DELAY, candidate differs on 1 value in $DIFFER_EVERY, modes: ${MODE_LIST[*]}, paced rate $PACED_RPS req/s, miffy environment: ${BENCH_MIFFY_ENV:-none (Go defaults)}"
 } >"$OUT/machine.txt"
 
 for mode in "${MODE_LIST[@]}"; do
@@ -475,5 +480,5 @@ if [[ $GO_BENCH == 1 ]]; then
 fi
 
 "$BT" report -results "$RESULTS" -machine "$OUT/machine.txt" -profile-dir "$OUT" \
-	-go-bench "$OUT/gobench.txt" -out bench/RESULTS.md
-log "wrote bench/RESULTS.md"
+	-go-bench "$OUT/gobench.txt" -out "$REPORT"
+log "wrote $REPORT"
