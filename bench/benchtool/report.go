@@ -552,7 +552,6 @@ func pprofTotal(top string) (float64, bool) {
 	return v * f, true
 }
 
-// writeConsole prints the short table run.sh shows at the end.
 // ratioRow is one line of the ratios: a configuration's figure over
 // another's, both of the same mode.
 type ratioRow struct {
@@ -613,6 +612,8 @@ func ratioIn(sums map[key]*summary, r ratioRow, mode string) string {
 	return ratio(r.metric(sa), r.metric(sb))
 }
 
+// writeConsole prints the short tables run.sh shows at the end: per mode,
+// the configurations, then the ratios whose figures that mode has.
 func writeConsole(w io.Writer, results []result) {
 	sums, modes := summarize(results)
 	for _, mode := range modes {
