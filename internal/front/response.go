@@ -59,7 +59,25 @@ type response struct {
 	clField    []string
 }
 
-func (w *response) Header() http.Header { return w.header }
+func (w *response) Header() http.Header {
+	if w.header == nil {
+		w.header = make(http.Header)
+	}
+	return w.header
+}
+
+// SetHeader makes h the response's header, in place of the map Header
+// returns, and reports whether it did: a proxy hands over its upstream's
+// fields rather than copy them. It does only before WriteHeader and while
+// that map is empty (nobody has set a field in it). h is the response's
+// from then on; the handler sets its fields through h or Header.
+func (w *response) SetHeader(h http.Header) bool {
+	if w.wroteHeader || len(w.header) > 0 || h == nil {
+		return false
+	}
+	w.header = h
+	return true
+}
 
 var errAfterHandler = errors.New("front: write after the handler returned")
 

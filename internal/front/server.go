@@ -509,7 +509,7 @@ func (c *conn) serveOne(h *head) bool {
 	c.mu.Unlock()
 	c.seq.Add(1)
 
-	w := &response{c: c, req: r, body: body, header: make(http.Header), cl: -1}
+	w := &response{c: c, req: r, body: body, cl: -1} // header: made by Header, or set by SetHeader
 	panicked := c.run(w, r)
 
 	c.seq.Add(1)

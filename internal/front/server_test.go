@@ -617,3 +617,64 @@ func TestBodyReadOnAnotherGoroutine(t *testing.T) {
 		}
 	})
 }
+
+// TestSetHeader: a handler hands the response a whole header map, which
+// goes out as if set field by field; the map is not taken once a field
+// is set the usual way or the head is written.
+func TestSetHeader(t *testing.T) {
+	type setter interface{ SetHeader(http.Header) bool }
+	took := make(chan [3]bool, 1)
+	b := startFront(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, ok := w.(setter)
+		if !ok {
+			t.Error("the fast path's writer has no SetHeader")
+			return
+		}
+		var got [3]bool
+		switch r.URL.Path {
+		case "/handed":
+			h := http.Header{"X-Up": {"1", "2"}, "Content-Type": {"text/x-up"}}
+			got[0] = s.SetHeader(h)
+			h.Set("X-Later", "set through the map after")
+			w.Header().Add("X-Up", "3") // the same map
+		case "/set-first":
+			w.Header().Set("X-Own", "own")
+			got[1] = s.SetHeader(http.Header{"X-Up": {"1"}})
+		case "/after-head":
+			w.WriteHeader(http.StatusAccepted)
+			got[2] = s.SetHeader(http.Header{"X-Up": {"1"}})
+		}
+		took <- got
+		io.WriteString(w, "body")
+	}), Config{}, nil)
+	c := dial(t, b.addr)
+	br := bufio.NewReader(c)
+
+	send(t, c, get("/handed"))
+	a := mustAnswer(t, br, "GET")
+	if got := receive(t, took, "the handler"); !got[0] {
+		t.Error("SetHeader on a fresh response = false; want true")
+	}
+	want := http.Header{"X-Up": {"1", "2", "3"}, "Content-Type": {"text/x-up"}, "X-Later": {"set through the map after"}, "Content-Length": {"4"}}
+	if diff := cmp.Diff(want, a.Header); diff != "" || a.Body != "body" {
+		t.Errorf("handed map: body %q, fields (-want +got):\n%s", a.Body, diff)
+	}
+
+	send(t, c, get("/set-first"))
+	a = mustAnswer(t, br, "GET")
+	if got := receive(t, took, "the handler"); got[1] {
+		t.Error("SetHeader after a field was set = true; want false")
+	}
+	if a.Header.Get("X-Own") != "own" || a.Header.Get("X-Up") != "" {
+		t.Errorf("fields set first: got %v; want X-Own kept, no X-Up", a.Header)
+	}
+
+	send(t, c, get("/after-head"))
+	a = mustAnswer(t, br, "GET")
+	if got := receive(t, took, "the handler"); got[2] {
+		t.Error("SetHeader after WriteHeader = true; want false")
+	}
+	if a.Status != "202 Accepted" || a.Header.Get("X-Up") != "" {
+		t.Errorf("after the head: %s %v; want 202 without X-Up", a.Status, a.Header)
+	}
+}

@@ -30,7 +30,7 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 	if path == "" {
 		path = r.URL.EscapedPath()
 	}
-	req := upstream.Request{
+	c.req = upstream.Request{
 		Method:        r.Method,
 		Scheme:        c.target.Scheme,
 		Addr:          c.target.Host,
@@ -39,6 +39,7 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 		Body:          c.body,
 		HeaderTimeout: p.cfg.ReferenceTimeout,
 	}
+	req := &c.req // in the call: one allocation for both
 	if r.Header["Connection"] != nil {
 		h := r.Header.Clone()
 		removeHopHeaders(h)
@@ -47,8 +48,7 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 	if c.route != nil {
 		req.Host = c.route.hostHeader(c.role)
 	}
-	var fields [4]upstream.Field
-	req.Fields = append(fields[:0], upstream.Field{Name: RoleHeader, Value: c.role})
+	req.Fields = append(c.fields[:0], upstream.Field{Name: RoleHeader, Value: c.role})
 	if p.cfg.ForwardedHeaders {
 		req.Fields = appendForwarded(req.Fields, r)
 	}
@@ -60,18 +60,27 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 		p.debugRequest(c.role, r.Method, c.target.Scheme+"://"+c.target.Host+req.Target, host, r)
 	}
 
-	resp, err := p.up.Do(r.Context(), &req)
+	resp, err := p.up.Do(r.Context(), req)
 	if err != nil {
 		p.fail(w, r, c, err)
 		return
 	}
 	p.onResponse(resp, c)
 
-	dst := w.Header()
-	for name, values := range resp.Header {
-		dst[name] = values
+	// The upstream's fields become the answer's: handed over whole where
+	// the writer takes them (miffy's own server), else copied.
+	var dst http.Header
+	if hs, ok := w.(headerSetter); ok && hs.SetHeader(resp.Header) {
+		dst = resp.Header
+	} else {
+		dst = w.Header()
+		for name, values := range resp.Header {
+			dst[name] = values
+		}
 	}
-	removeHopHeaders(dst)
+	if hasHopHeaders(dst) {
+		removeHopHeaders(dst)
+	}
 	if len(resp.Trailer) > 0 {
 		names := make([]string, 0, len(resp.Trailer))
 		for name := range resp.Trailer {
@@ -106,6 +115,12 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 		dst[name] = values
 	}
 	resp.Body.Close()
+}
+
+// headerSetter is a ResponseWriter that takes a whole header map (see
+// front's SetHeader).
+type headerSetter interface {
+	SetHeader(h http.Header) bool
 }
 
 // copyBody copies an upstream's body to the client with a pooled buffer,

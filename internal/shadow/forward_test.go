@@ -2,6 +2,7 @@ package shadow
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -10,7 +11,28 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miffy-proxy/miffy/internal/front"
 )
+
+// serveFront serves h with miffy's own server (as cmd/miffy does, with
+// net/http behind it for what is handed off) and returns its base URL.
+func serveFront(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := front.New(h, front.Config{})
+	hs := &http.Server{Handler: h}
+	go fs.Serve(ln)
+	go hs.Serve(fs.Handoff())
+	t.Cleanup(func() {
+		fs.Shutdown(context.Background())
+		hs.Close()
+	})
+	return "http://" + ln.Addr().String()
+}
 
 // TestForwardStreams: a body of unannounced length reaches the client as
 // the upstream sends it, not when it ends.
@@ -63,36 +85,54 @@ func TestForwardStreams(t *testing.T) {
 }
 
 // TestForwardTrailersAndResponseHopHeaders: trailers pass; hop-by-hop
-// response headers and those named by Connection do not.
+// response headers and those named by Connection do not, in a chunked
+// answer with trailers and in one framed by Content-Length (?cl).
 func TestForwardTrailersAndResponseHopHeaders(t *testing.T) {
 	ref := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Trailer", "X-Checksum")
+		cl := r.URL.Query().Has("cl")
+		if !cl {
+			w.Header().Set("Trailer", "X-Checksum")
+		}
 		w.Header().Set("Connection", "X-Private")
 		w.Header().Set("X-Private", "secret")
 		w.Header().Set("Keep-Alive", "timeout=5")
 		w.Header().Set("X-Kept", "yes")
+		if cl {
+			w.Header().Set("Content-Length", "4")
+		}
 		io.WriteString(w, "body")
-		w.Header().Set("X-Checksum", "abc")
+		if !cl {
+			w.Header().Set("X-Checksum", "abc")
+		}
 	})
 	f := newFixture(t, Config{}, ref.url(), ref.url(), nil)
-	for _, path := range []string{"/api/1", "/other"} { // shadowed and not
-		resp, err := http.Get(f.front.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(b) != "body" {
-			t.Errorf("%s: body %q", path, b)
-		}
-		if got := resp.Trailer.Get("X-Checksum"); got != "abc" {
-			t.Errorf("%s: trailer %q, want abc", path, got)
-		}
-		if resp.Header.Get("X-Private") != "" || resp.Header.Get("Keep-Alive") != "" {
-			t.Errorf("%s: hop-by-hop response headers reached the client: %v", path, resp.Header)
-		}
-		if resp.Header.Get("X-Kept") != "yes" {
-			t.Errorf("%s: end-to-end response header lost", path)
+	// Behind net/http's server (the fixture's) and miffy's own, which
+	// takes the upstream's header map whole.
+	fast := serveFront(t, f.proxy)
+	for _, base := range []string{f.front.URL, fast} {
+		for _, path := range []string{"/api/1", "/other", "/api/2?cl", "/other?cl"} { // shadowed and not
+			resp, err := http.Get(base + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != "body" {
+				t.Errorf("%s%s: body %q", base, path, b)
+			}
+			wantTrailer := "abc"
+			if strings.HasSuffix(path, "?cl") {
+				wantTrailer = ""
+			}
+			if got := resp.Trailer.Get("X-Checksum"); got != wantTrailer {
+				t.Errorf("%s%s: trailer %q, want %q", base, path, got, wantTrailer)
+			}
+			if resp.Header.Get("X-Private") != "" || resp.Header.Get("Keep-Alive") != "" || resp.Header.Get("Connection") != "" {
+				t.Errorf("%s%s: hop-by-hop response headers reached the client: %v", base, path, resp.Header)
+			}
+			if resp.Header.Get("X-Kept") != "yes" {
+				t.Errorf("%s%s: end-to-end response header lost", base, path)
+			}
 		}
 	}
 }
@@ -218,5 +258,23 @@ func TestForwardedHeaders(t *testing.T) {
 		if got := r.Header.Values(RoleHeader); len(got) != 1 || got[0] != "upstream" {
 			t.Errorf("forwarded_headers=%v: role %q, want just upstream", forwarded, got)
 		}
+	}
+}
+
+// TestHasHopHeaders: the quick check knows every field removeHopHeaders
+// removes, and only those.
+func TestHasHopHeaders(t *testing.T) {
+	for _, name := range hopHeaders {
+		h := http.Header{"X-Kept": {"1"}, name: {"x"}}
+		if !hasHopHeaders(h) {
+			t.Errorf("hasHopHeaders misses %s", name)
+		}
+		removeHopHeaders(h)
+		if len(h) != 1 {
+			t.Errorf("removeHopHeaders left %v", h)
+		}
+	}
+	if hasHopHeaders(http.Header{"X-Kept": {"1"}, "Content-Type": {"a/b"}, "Content-Length": {"1"}}) {
+		t.Error("hasHopHeaders on end-to-end fields = true")
 	}
 }

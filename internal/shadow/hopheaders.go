@@ -38,3 +38,18 @@ func removeHopHeaders(h http.Header) {
 		h.Del(name)
 	}
 }
+
+// hasHopHeaders reports whether h holds a field that removeHopHeaders
+// removes: one of hopHeaders (Connection among them, which alone names
+// any others). One pass over h, no deletes, for the common answer that has
+// none.
+func hasHopHeaders(h http.Header) bool {
+	for name := range h {
+		switch name {
+		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+			"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+			return true
+		}
+	}
+	return false
+}

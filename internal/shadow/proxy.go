@@ -211,6 +211,9 @@ type call struct {
 	body    []byte           // the request body, when read into memory
 	status  int
 	err     error
+
+	req    upstream.Request // what forwardFast sends
+	fields [4]upstream.Field
 }
 
 type callKey struct{}

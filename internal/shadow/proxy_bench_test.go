@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -178,12 +179,10 @@ func benchProxy(b *testing.B, ref, cand *url.URL) (*Proxy, *discard, string) {
 	}
 	pub := &discard{}
 	p := New(Config{ForwardedHeaders: true}, table, compare.NewJudge(compare.NoiseConfig{}, time.Now), pub, zerolog.Nop(), prometheus.NewRegistry())
-	front := httptest.NewServer(p)
-	b.Cleanup(func() {
-		front.Close()
-		p.Close(context.Background())
-	})
-	return p, pub, front.Listener.Addr().String()
+	// miffy's own server, as cmd/miffy runs it by default.
+	addr := strings.TrimPrefix(serveFront(b, p), "http://")
+	b.Cleanup(func() { p.Close(context.Background()) })
+	return p, pub, addr
 }
 
 func benchRoundTrips(b *testing.B, bc *benchClient, wantBody string) {

@@ -225,6 +225,7 @@ func (p *pool) dial(ctx context.Context, c *Client) (*conn, error) {
 	pc := &conn{pool: p, nc: nc, bw: bufio.NewWriterSize(nc, 4<<10)}
 	pc.br = bufio.NewReaderSize(countingReader{pc}, 4<<10)
 	pc.quiet = quietCheck(nc)
+	pc.abort = func() { nc.SetDeadline(aLongTimeAgo) }
 	return pc, nil
 }
 
@@ -233,7 +234,7 @@ func (p *pool) put(pc *conn) {
 	pc.idleSince = time.Now()
 	// The last request's deadline would fail the next quiet check once
 	// it has passed.
-	pc.nc.SetDeadline(time.Time{})
+	pc.setDeadline(time.Time{})
 	p.mu.Lock()
 	if len(p.idle) < p.cfg.MaxIdlePerHost && pc.br.Buffered() == 0 {
 		p.idle = append(p.idle, pc)
@@ -265,6 +266,8 @@ type conn struct {
 	quiet     func() bool  // see quietCheck
 	nread     int64        // bytes received on nc
 	head      http.Request // what ReadResponse needs to know of the request
+	abort     func()       // fails the exchange's reads and writes now
+	deadlines bool         // a deadline may be set on nc (see setDeadline)
 }
 
 // countingReader counts what a connection receives, so that a failed
@@ -308,13 +311,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 // request may be sent again on another connection.
 func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Response, retry bool, err error) {
 	deadline, hasDeadline := ctx.Deadline()
-	if hasDeadline {
-		pc.nc.SetDeadline(deadline)
-	} else {
-		pc.nc.SetDeadline(time.Time{})
-	}
+	pc.setDeadline(deadline)
 	// Cancelling ctx unblocks reads and writes by moving the deadline.
-	stop := context.AfterFunc(ctx, func() { pc.nc.SetDeadline(aLongTimeAgo) })
+	stop := context.AfterFunc(ctx, pc.abort)
 	fail := func(err error, retry bool) (*http.Response, bool, error) {
 		stop()
 		// A timeout is no stale connection: the upstream has the request
@@ -340,12 +339,13 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 		}
 	}
 	pc.head.Method = req.Method
+	x := new(exch)
 	before := pc.nread + int64(pc.br.Buffered())
 	for interim := 0; ; interim++ {
 		if interim > maxInterim {
 			return fail(errors.New("reading response: too many 1xx answers"), false)
 		}
-		resp, err = readResponse(pc.br, &pc.head)
+		resp, err = readResponse(pc.br, &pc.head, x)
 		if err != nil {
 			// Closed or reset before a byte of the answer: a pooled
 			// connection that the upstream had let go of. Only an
@@ -363,7 +363,11 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 		// 1xx interim answers (100 Continue, 103 Early Hints) are not
 		// passed on.
 	}
-	if req.HeaderTimeout > 0 {
+	// The head's deadline is lifted for the body, unless the body is
+	// already buffered whole (the common case): reading it then waits on
+	// nothing, and the pool lifts the deadline when the connection is put
+	// back, one deadline change instead of two.
+	if req.HeaderTimeout > 0 && !bodyBuffered(resp, x, pc.br) {
 		if hasDeadline {
 			pc.setReadDeadline(ctx, deadline)
 		} else {
@@ -372,7 +376,8 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 	}
 	keep := !resp.Close
 	resp.Request = nil
-	b := &body{rc: resp.Body, pc: pc, ctx: ctx, stop: stop, keep: keep}
+	b := &x.body
+	*b = body{rc: resp.Body, pc: pc, ctx: ctx, stop: stop, keep: keep}
 	if resp.Body == http.NoBody {
 		b.eof = true
 	}
@@ -380,10 +385,32 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 	return resp, false, nil
 }
 
+// bodyBuffered reports whether resp's body needs no more reading from the
+// network: it has none, or it is framed by Content-Length and in br.
+func bodyBuffered(resp *http.Response, x *exch, br *bufio.Reader) bool {
+	if resp.Body == http.NoBody {
+		return true
+	}
+	return resp.Body == &x.cl && x.cl.remain <= int64(br.Buffered())
+}
+
+// setDeadline sets the read and write deadline, or lifts them (t zero),
+// skipping the change when none is set.
+func (pc *conn) setDeadline(t time.Time) {
+	if t.IsZero() && !pc.deadlines {
+		return
+	}
+	pc.nc.SetDeadline(t)
+	pc.deadlines = !t.IsZero()
+}
+
 // setReadDeadline moves the read deadline without undoing a cancellation:
 // ctx's AfterFunc may have moved it to aLongTimeAgo just before.
 func (pc *conn) setReadDeadline(ctx context.Context, t time.Time) {
 	pc.nc.SetReadDeadline(t)
+	if !t.IsZero() {
+		pc.deadlines = true
+	}
 	if ctx.Err() != nil {
 		pc.nc.SetDeadline(aLongTimeAgo)
 	}

@@ -705,6 +705,40 @@ func TestHeaderTimeoutNotOnBody(t *testing.T) {
 	}
 }
 
+// TestHeaderTimeoutBufferedBody: a body that came with its head is read
+// whole however late the caller reads it, though the head's deadline is
+// left on for it (the pool lifts it), and the connection carries the next
+// request.
+func TestHeaderTimeoutBufferedBody(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := readRequest(br); err != nil {
+				return
+			}
+			io.WriteString(nc, keepAliveOK)
+		}
+	})
+	c := newClient(t, Config{})
+	req := get(srv.addr, "/")
+	req.HeaderTimeout = timeout
+	for i := range 2 {
+		resp, err := c.Do(t.Context(), req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		// Past the head's deadline before the body is read.
+		time.Sleep(3 * timeout)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(b) != "ok" {
+			t.Fatalf("request %d: body %q, %v; want \"ok\"", i, b, err)
+		}
+	}
+	if got := srv.accepts.Load(); got != 1 {
+		t.Errorf("server saw %d connections, want 1", got)
+	}
+}
 func TestContext(t *testing.T) {
 	cancelled := func(arrived <-chan struct{}) (context.Context, context.CancelFunc) {
 		ctx, cancel := context.WithCancel(context.Background())

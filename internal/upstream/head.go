@@ -16,18 +16,28 @@ import (
 // field net/http might read otherwise) is parsed here, with a few
 // allocations; anything else, and any error, is left to
 // http.ReadResponse, on the same buffered bytes.
-func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
-	if resp := readCommon(br, req.Method); resp != nil {
-		return resp, nil
+// A common response lives in x, with its body: one allocation for the
+// exchange.
+func readResponse(br *bufio.Reader, req *http.Request, x *exch) (*http.Response, error) {
+	if readCommon(br, req.Method, x) {
+		return &x.resp, nil
 	}
 	return http.ReadResponse(br, req)
 }
 
-// readCommon returns the response if its head is of the common kind, and
-// nil (having consumed nothing) if not.
-func readCommon(br *bufio.Reader, method string) *http.Response {
+// exch is what one exchange allocates for a response of the common kind:
+// the response, the body handed to the caller and the framing under it.
+type exch struct {
+	resp http.Response
+	body body
+	cl   clBody
+}
+
+// readCommon reads the response into x if its head is of the common kind,
+// and reports false (having consumed nothing) if not.
+func readCommon(br *bufio.Reader, method string, x *exch) bool {
 	if method == "HEAD" {
-		return nil
+		return false
 	}
 	n := 0
 	for from := 0; ; {
@@ -38,57 +48,78 @@ func readCommon(br *bufio.Reader, method string) *http.Response {
 			break
 		}
 		if len(b) >= br.Size() {
-			return nil
+			return false
 		}
 		if from = len(b) - 3; from < 0 {
 			from = 0
 		}
 		if _, err := br.Peek(len(b) + 1); err != nil {
-			return nil
+			return false
 		}
 	}
 	raw, _ := br.Peek(n)
-	resp := parseCommon(raw)
-	if resp == nil {
-		return nil
+	resp := &x.resp
+	if !parseCommon(raw, resp) {
+		*resp = http.Response{}
+		return false
 	}
 	br.Discard(n)
 	if resp.ContentLength == 0 {
 		resp.Body = http.NoBody
 	} else {
-		resp.Body = &clBody{br: br, remain: resp.ContentLength}
+		x.cl = clBody{br: br, remain: resp.ContentLength}
+		resp.Body = &x.cl
 	}
-	return resp
+	return true
 }
 
-// parseCommon parses a whole head, or returns nil if it is not of the
-// common kind.
-func parseCommon(raw []byte) *http.Response {
-	if bytes.IndexByte(raw, 0) >= 0 || bytes.Count(raw, []byte("\n")) != bytes.Count(raw, []byte("\r\n")) ||
-		bytes.Count(raw, []byte("\r")) != bytes.Count(raw, []byte("\r\n")) {
-		return nil // bare CR or LF, NUL: net/http's reading decides
+// plainLines reports whether every CR and LF in b is part of a CRLF, and
+// b holds no NUL.
+func plainLines(b []byte) bool {
+	for i, c := range b {
+		switch c {
+		case 0:
+			return false
+		case '\r':
+			if i+1 == len(b) || b[i+1] != '\n' {
+				return false
+			}
+		case '\n':
+			if i == 0 || b[i-1] != '\r' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// parseCommon parses a whole head into resp, or reports false if it is
+// not of the common kind.
+func parseCommon(raw []byte, resp *http.Response) bool {
+	if !plainLines(raw) {
+		return false // bare CR or LF, NUL: net/http's reading decides
 	}
 	s := string(raw) // one copy; the strings below point into it
 	le := indexOf(s, "\r\n")
 	line := s[:le]
 	// "HTTP/1.1 200 OK": three digits, then a space or the end.
 	if len(line) < 12 || line[:9] != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') {
-		return nil
+		return false
 	}
 	code := 0
 	for _, c := range []byte(line[9:12]) {
 		if c < '0' || c > '9' {
-			return nil
+			return false
 		}
 		code = code*10 + int(c-'0')
 	}
 	if code < 200 || code == 204 || code == 304 {
-		return nil
+		return false
 	}
 	rest := s[le+2 : len(s)-2]
 	nf := countByte(rest, '\n')
 	vals := make([]string, nf)
-	resp := &http.Response{
+	*resp = http.Response{
 		Status:        line[9:],
 		StatusCode:    code,
 		Proto:         "HTTP/1.1",
@@ -103,31 +134,31 @@ func parseCommon(raw []byte) *http.Response {
 		rest = rest[e+2:]
 		colon := indexOf(f, ":")
 		if colon <= 0 {
-			return nil
+			return false
 		}
 		name := f[:colon]
 		for i := 0; i < len(name); i++ {
 			if !httpsyntax.IsToken(name[i]) {
-				return nil
+				return false
 			}
 		}
 		value := httpsyntax.TrimOWS(f[colon+1:])
 		if !httpsyntax.ValidValue(value) {
-			return nil
+			return false
 		}
 		key := textproto.CanonicalMIMEHeaderKey(name)
 		switch key {
 		case "Content-Length":
 			if resp.ContentLength >= 0 {
-				return nil
+				return false
 			}
 			cl, err := strconv.ParseInt(value, 10, 64)
 			if err != nil || cl < 0 || value[0] == '+' {
-				return nil
+				return false
 			}
 			resp.ContentLength = cl
 		case "Transfer-Encoding", "Trailer":
-			return nil
+			return false
 		case "Connection":
 			if httpsyntax.HasToken(value, "close") {
 				resp.Close = true
@@ -142,12 +173,12 @@ func parseCommon(raw []byte) *http.Response {
 		vals = vals[1:]
 	}
 	if resp.ContentLength < 0 {
-		return nil // read to the close: net/http's
+		return false // read to the close: net/http's
 	}
 	if resp.Close {
 		delete(resp.Header, "Connection") // as net/http does
 	}
-	return resp
+	return true
 }
 
 // clBody is a body framed by Content-Length.

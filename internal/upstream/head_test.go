@@ -34,10 +34,11 @@ func FuzzReadCommon(f *testing.F) {
 		if head {
 			method = "HEAD"
 		}
-		got := readCommon(bufio.NewReaderSize(bytes.NewReader(in), 4096), method)
-		if got == nil {
+		x := new(exch)
+		if !readCommon(bufio.NewReaderSize(bytes.NewReader(in), 4096), method, x) {
 			return
 		}
+		got := &x.resp
 		want, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(in)), &http.Request{Method: method})
 		if err != nil {
 			t.Fatalf("accepted %q, net/http: %v", in, err)
@@ -78,7 +79,7 @@ func TestReadCommonDeclines(t *testing.T) {
 		"HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 5000) + "\r\nContent-Length: 0\r\n\r\n",
 	} {
 		br := bufio.NewReaderSize(strings.NewReader(s), 4096)
-		if resp := readCommon(br, "GET"); resp != nil {
+		if readCommon(br, "GET", new(exch)) {
 			t.Errorf("%.60q: taken, want left to net/http", s)
 			continue
 		}
@@ -87,7 +88,7 @@ func TestReadCommonDeclines(t *testing.T) {
 			t.Errorf("%.60q: bytes consumed", s)
 		}
 	}
-	if readCommon(bufio.NewReader(strings.NewReader("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")), "HEAD") != nil {
+	if readCommon(bufio.NewReader(strings.NewReader("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")), "HEAD", new(exch)) {
 		t.Error("HEAD taken")
 	}
 }
