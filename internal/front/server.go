@@ -281,9 +281,9 @@ type conn struct {
 	// running at two ticks (seen is the seq of its last tick).
 	seq       atomic.Uint64
 	seen      uint64
-	cancel    context.CancelFunc // the running request's; nil between requests
-	watchable bool               // the request body is read and nothing more is buffered
-	watchDue  bool               // WatchAfter has passed for the running request
+	ctx       *reqCtx // the running request's; nil between requests
+	watchable bool    // the request body is read and nothing more is buffered
+	watchDue  bool    // WatchAfter has passed for the running request
 	watching  bool
 	aborting  bool
 	watchDone chan struct{}
@@ -331,8 +331,8 @@ func (w checkWriter) Write(p []byte) (int, error) {
 	n, err := w.c.nc.Write(p)
 	if err != nil {
 		w.c.mu.Lock()
-		if w.c.cancel != nil {
-			w.c.cancel()
+		if w.c.ctx != nil {
+			w.c.ctx.cancel()
 		}
 		w.c.mu.Unlock()
 	}
@@ -478,8 +478,8 @@ func (c *conn) handOff(reason string) bool {
 // serveOne runs the handler for one request and answers it; it reports
 // whether the connection can carry another.
 func (c *conn) serveOne(h *head) bool {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := new(reqCtx)
+	defer ctx.cancel()
 	var body *reqBody
 	c.tmpl = http.Request{
 		Method:     h.method,
@@ -503,7 +503,7 @@ func (c *conn) serveOne(h *head) bool {
 	c.tmpl = http.Request{}
 
 	c.mu.Lock()
-	c.cancel = cancel
+	c.ctx = ctx
 	c.watchable = body == nil && c.br.Buffered() == 0
 	c.watchDue = false
 	c.mu.Unlock()
@@ -514,7 +514,7 @@ func (c *conn) serveOne(h *head) bool {
 
 	c.seq.Add(1)
 	c.mu.Lock()
-	c.cancel = nil
+	c.ctx = nil
 	c.watchable = false
 	watching, done := c.watching, c.watchDone
 	if watching {
@@ -580,7 +580,7 @@ func (c *conn) run(w *response, r *http.Request) (panicked bool) {
 func (c *conn) startWatch() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cancel != nil {
+	if c.ctx != nil {
 		c.watchDue = true
 	}
 	c.watchLocked()
@@ -597,7 +597,7 @@ func (c *conn) bodyRead() {
 }
 
 func (c *conn) watchLocked() {
-	if c.cancel == nil || !c.watchDue || !c.watchable || c.watching || c.bgPending.Load() {
+	if c.ctx == nil || !c.watchDue || !c.watchable || c.watching || c.bgPending.Load() {
 		return
 	}
 	c.watching = true
@@ -623,8 +623,8 @@ func (c *conn) watch(done chan struct{}) {
 		if !(c.aborting && errors.As(err, &ne) && ne.Timeout()) {
 			c.bgErr = err
 			c.bgPending.Store(true)
-			if c.cancel != nil {
-				c.cancel()
+			if c.ctx != nil {
+				c.ctx.cancel()
 			}
 		}
 	}

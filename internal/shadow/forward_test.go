@@ -278,3 +278,37 @@ func TestHasHopHeaders(t *testing.T) {
 		t.Error("hasHopHeaders on end-to-end fields = true")
 	}
 }
+
+// TestClientGoneAbortsReference: a client that leaves while the reference
+// is still thinking ends the reference's request too (its connection is
+// closed, which the reference sees as its request's context ending),
+// behind net/http's server and miffy's own.
+func TestClientGoneAbortsReference(t *testing.T) {
+	ended := make(chan struct{}, 4)
+	ref := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			ended <- struct{}{}
+		case <-time.After(10 * time.Second):
+		}
+	})
+	cand := newUpstream(t, jsonHandler(`{}`)) // answers the replays at once
+	f := newFixture(t, Config{}, ref.url(), cand.url(), nil)
+	fast := serveFront(t, f.proxy)
+	for _, base := range []string{f.front.URL, fast} {
+		for _, path := range []string{"/other", "/api/1"} { // not shadowed and shadowed
+			c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: example.test\r\n\r\n")
+			<-ref.seen // the reference has the request
+			c.Close()
+			select {
+			case <-ended:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s%s: the reference's request went on after the client left", base, path)
+			}
+		}
+	}
+}

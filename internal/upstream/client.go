@@ -313,7 +313,7 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 	deadline, hasDeadline := ctx.Deadline()
 	pc.setDeadline(deadline)
 	// Cancelling ctx unblocks reads and writes by moving the deadline.
-	stop := context.AfterFunc(ctx, pc.abort)
+	stop := afterFunc(ctx, pc.abort)
 	fail := func(err error, retry bool) (*http.Response, bool, error) {
 		stop()
 		// A timeout is no stale connection: the upstream has the request
@@ -402,6 +402,16 @@ func (pc *conn) setDeadline(t time.Time) {
 	}
 	pc.nc.SetDeadline(t)
 	pc.deadlines = !t.IsZero()
+}
+
+// afterFunc is context.AfterFunc, through the context's own AfterFunc
+// method where it has one (miffy's server's request contexts): that saves
+// the child context context.AfterFunc makes to call it.
+func afterFunc(ctx context.Context, f func()) (stop func() bool) {
+	if a, ok := ctx.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(ctx, f)
 }
 
 // setReadDeadline moves the read deadline without undoing a cancellation:

@@ -739,6 +739,19 @@ func TestHeaderTimeoutBufferedBody(t *testing.T) {
 		t.Errorf("server saw %d connections, want 1", got)
 	}
 }
+
+// ownAfterFunc is a context with its own AfterFunc method (as miffy's
+// server's request contexts have); used counts its calls.
+type ownAfterFunc struct {
+	context.Context
+	used *atomic.Int32
+}
+
+func (c ownAfterFunc) AfterFunc(f func()) func() bool {
+	c.used.Add(1)
+	return context.AfterFunc(c.Context, f)
+}
+
 func TestContext(t *testing.T) {
 	cancelled := func(arrived <-chan struct{}) (context.Context, context.CancelFunc) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -747,6 +760,11 @@ func TestContext(t *testing.T) {
 			cancel()
 		}()
 		return ctx, cancel
+	}
+	var ownUsed atomic.Int32
+	cancelledOwn := func(arrived <-chan struct{}) (context.Context, context.CancelFunc) {
+		ctx, cancel := cancelled(arrived)
+		return ownAfterFunc{ctx, &ownUsed}, cancel
 	}
 	deadline := func(<-chan struct{}) (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -764,6 +782,7 @@ func TestContext(t *testing.T) {
 	}{
 		{name: "cancelled", ctx: cancelled, want: context.Canceled, repeat: 1},
 		{name: "cancelled, reused connection", answered: 1, ctx: cancelled, want: context.Canceled, repeat: 1},
+		{name: "cancelled, the context's own AfterFunc", answered: 1, ctx: cancelledOwn, want: context.Canceled, repeat: 1},
 		{name: "deadline", ctx: deadline, want: context.DeadlineExceeded, repeat: 10},
 		{name: "deadline, reused connection", answered: 1, ctx: deadline, want: context.DeadlineExceeded, repeat: 10},
 	}
@@ -803,6 +822,11 @@ func TestContext(t *testing.T) {
 				}
 			}
 		})
+	}
+	// Once, for the exchange on that context (the one before it had
+	// another context).
+	if got := ownUsed.Load(); got != 1 {
+		t.Errorf("the context's own AfterFunc was called %d times, want 1", got)
 	}
 }
 
