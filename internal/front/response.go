@@ -503,10 +503,10 @@ func appendField(b []byte, k string, vv []string) []byte {
 }
 
 func cleanValue(v string) string {
-	if strings.ContainsAny(v, "\r\n") {
+	if httpsyntax.HasLineBreak(v) {
 		v = strings.NewReplacer("\n", " ", "\r", " ").Replace(v)
 	}
-	return strings.Trim(v, " \t")
+	return httpsyntax.TrimOWS(v)
 }
 
 // httpDate is the Date field's value, formatted once a second.

@@ -42,3 +42,11 @@ func TestTokensAndValues(t *testing.T) {
 		t.Error("EqualFold")
 	}
 }
+
+func TestHasLineBreak(t *testing.T) {
+	for s, want := range map[string]bool{"": false, "plain value": false, "a\rb": true, "a\nb": true, "\r\n": true, "tab\tok": false} {
+		if got := HasLineBreak(s); got != want {
+			t.Errorf("HasLineBreak(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/miffy-proxy/miffy/internal/httpsyntax"
 )
 
 // Config tunes a Client. Zero values take the defaults stated per field.
@@ -518,7 +520,7 @@ func replaced(name string, fields []Field) bool {
 func writeField(w *bufio.Writer, name, value string) {
 	w.WriteString(name)
 	w.WriteString(": ")
-	if strings.ContainsAny(value, "\r\n") {
+	if httpsyntax.HasLineBreak(value) {
 		value = strings.NewReplacer("\r", " ", "\n", " ").Replace(value)
 	}
 	w.WriteString(value)

@@ -74,23 +74,10 @@ func readCommon(br *bufio.Reader, method string, x *exch) bool {
 }
 
 // plainLines reports whether every CR and LF in b is part of a CRLF, and
-// b holds no NUL.
+// b holds no NUL (vectorised counts: quicker than a loop over the bytes).
 func plainLines(b []byte) bool {
-	for i, c := range b {
-		switch c {
-		case 0:
-			return false
-		case '\r':
-			if i+1 == len(b) || b[i+1] != '\n' {
-				return false
-			}
-		case '\n':
-			if i == 0 || b[i-1] != '\r' {
-				return false
-			}
-		}
-	}
-	return true
+	crlf := bytes.Count(b, []byte("\r\n"))
+	return bytes.IndexByte(b, 0) < 0 && bytes.Count(b, []byte("\n")) == crlf && bytes.Count(b, []byte("\r")) == crlf
 }
 
 // parseCommon parses a whole head into resp, or reports false if it is
