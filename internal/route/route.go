@@ -237,26 +237,52 @@ func (t *Table[T]) Match(method, path string) (v T, params Params, pattern strin
 	if t.n == 0 || !strings.HasPrefix(path, "/") {
 		return v, nil, "", false
 	}
-	var caps [8]string
-	f := t.root.match(method, path[1:], caps[:0])
-	if f.e == nil {
+	var caps capBuf // on the stack: a match allocates only its Params
+	e := t.root.match(method, path[1:], &caps)
+	if e == nil {
 		return v, nil, "", false
 	}
-	return f.e.value, f.params(), f.e.pattern.raw, true
+	return e.value, e.params(&caps), e.pattern.raw, true
 }
 
-type found[T any] struct {
-	e    *entry[T]
-	caps []string
+// capBuf holds the segments a match captures: the first few in place, any
+// more in a slice of their own.
+type capBuf struct {
+	first [8]string
+	n     int
+	more  []string
 }
 
-func (f found[T]) params() Params {
-	if len(f.caps) == 0 {
+func (c *capBuf) push(s string) {
+	if c.n < len(c.first) {
+		c.first[c.n] = s
+	} else {
+		c.more = append(c.more, s)
+	}
+	c.n++
+}
+
+// truncate drops the captures from the k-th on.
+func (c *capBuf) truncate(k int) {
+	c.n = k
+	c.more = c.more[:max(0, k-len(c.first))]
+}
+
+func (c *capBuf) at(i int) string {
+	if i < len(c.first) {
+		return c.first[i]
+	}
+	return c.more[i-len(c.first)]
+}
+
+// params names the captured values, unescaped.
+func (e *entry[T]) params(caps *capBuf) Params {
+	if caps.n == 0 {
 		return nil
 	}
-	ps := make(Params, len(f.e.names))
-	for i, name := range f.e.names {
-		val := f.caps[i]
+	ps := make(Params, len(e.names))
+	for i, name := range e.names {
+		val := caps.at(i)
 		if strings.IndexByte(val, '%') >= 0 {
 			if u, err := url.PathUnescape(val); err == nil {
 				val = u
@@ -267,41 +293,48 @@ func (f found[T]) params() Params {
 	return ps
 }
 
-// match walks the rest of the path (without its leading "/").
-func (n *node[T]) match(method, rest string, caps []string) found[T] {
+// match walks the rest of the path (without its leading "/"), pushing
+// the captured segments on caps; a branch that fails takes its own off
+// again.
+func (n *node[T]) match(method, rest string, caps *capBuf) *entry[T] {
 	seg, tail, more := strings.Cut(rest, "/")
 	if child := n.literal[seg]; child != nil {
-		if f := child.next(method, tail, more, caps); f.e != nil {
-			return f
+		if e := child.next(method, tail, more, caps); e != nil {
+			return e
 		}
 	}
 	if n.param != nil && seg != "" {
-		if f := n.param.next(method, tail, more, append(caps, seg)); f.e != nil {
-			return f
+		k := caps.n
+		caps.push(seg)
+		if e := n.param.next(method, tail, more, caps); e != nil {
+			return e
 		}
+		caps.truncate(k)
 	}
 	for _, e := range n.catchAll {
 		if e.allows(method) {
-			return found[T]{e: e, caps: append(caps, rest)}
+			caps.push(rest)
+			return e
 		}
 	}
-	return found[T]{}
+	return nil
 }
 
-func (n *node[T]) next(method, tail string, more bool, caps []string) found[T] {
+func (n *node[T]) next(method, tail string, more bool, caps *capBuf) *entry[T] {
 	if more {
 		return n.match(method, tail, caps)
 	}
 	for _, e := range n.entries {
 		if e.allows(method) {
-			return found[T]{e: e, caps: caps}
+			return e
 		}
 	}
 	// "/static/{*rest}" also matches "/static" itself, with rest empty.
 	for _, e := range n.catchAll {
 		if e.allows(method) {
-			return found[T]{e: e, caps: append(caps, "")}
+			caps.push("")
+			return e
 		}
 	}
-	return found[T]{}
+	return nil
 }

@@ -70,6 +70,44 @@ func TestMatch(t *testing.T) {
 	}
 }
 
+// TestMatchManyParams: past the captures kept in place, and with a
+// branch that captured past them failing and a shallower one matching.
+func TestMatchManyParams(t *testing.T) {
+	var tb Table[string]
+	nine := "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}"
+	for _, p := range []string{nine + "/{j}/{k}/end", nine + "/{*rest}"} {
+		if err := tb.Add(p, nil, p); err != nil {
+			t.Fatalf("Add(%q): %v", p, err)
+		}
+	}
+	params := func(vals ...string) Params {
+		ps := Params{}
+		for i, v := range vals {
+			ps = append(ps, Param{Key: string(rune('a' + i)), Value: v})
+		}
+		return ps
+	}
+	withRest := params("1", "2", "3", "4", "5", "6", "7", "8", "9")
+	withRest = append(withRest, Param{Key: "rest", Value: "10/11/other"})
+	for _, tt := range []struct {
+		path, want string
+		params     Params
+	}{
+		{"/1/2/3/4/5/6/7/8/9/10/11/end", nine + "/{j}/{k}/end", params("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11")},
+		// {j} and {k} capture, then "end" fails: the catch-all after {i}
+		// must see neither.
+		{"/1/2/3/4/5/6/7/8/9/10/11/other", nine + "/{*rest}", withRest},
+	} {
+		_, ps, pattern, ok := tb.Match("GET", tt.path)
+		if !ok || pattern != tt.want {
+			t.Fatalf("%s: matched %q (%v), want %q", tt.path, pattern, ok, tt.want)
+		}
+		if diff := cmp.Diff(tt.params, ps); diff != "" {
+			t.Errorf("%s: params (-want +got):\n%s", tt.path, diff)
+		}
+	}
+}
+
 func TestAddErrors(t *testing.T) {
 	tests := []struct {
 		name     string
