@@ -462,11 +462,15 @@ func boundedToken(v, tok string) bool {
 	return false
 }
 
+// writeStatusLine writes the status line for code (100 to 999, as
+// WriteHeader checks).
 func writeStatusLine(bw *bufio.Writer, code int) {
-	var nb [8]byte
 	bw.WriteString("HTTP/1.1 ")
 	if text := http.StatusText(code); text != "" {
-		bw.Write(strconv.AppendInt(nb[:0], int64(code), 10))
+		// Three digits, byte by byte: no buffer that could escape.
+		bw.WriteByte(byte('0' + code/100))
+		bw.WriteByte(byte('0' + code/10%10))
+		bw.WriteByte(byte('0' + code%10))
 		bw.WriteByte(' ')
 		bw.WriteString(text)
 		bw.WriteString("\r\n")
