@@ -172,6 +172,12 @@ func appendForwarded(fields []upstream.Field, r *http.Request) []upstream.Field 
 // upstream: the base's path and the request's joined with one slash, the
 // queries merged.
 func joinTarget(base *url.URL, rp, rawQuery string) string {
+	// The common case, an upstream at its root: the path as it came.
+	if base.RawQuery == "" && rawQuery == "" && strings.HasPrefix(rp, "/") {
+		if bp := base.EscapedPath(); bp == "" || bp == "/" {
+			return rp
+		}
+	}
 	var b strings.Builder
 	b.Grow(len(base.Path) + len(rp) + len(base.RawQuery) + len(rawQuery) + 3)
 	writeTarget(&b, base, rp, rawQuery)

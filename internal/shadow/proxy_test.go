@@ -505,11 +505,19 @@ func TestJoinURL(t *testing.T) {
 		{"http://h/v1", "/a", "", "http://h/v1/a"},
 		{"http://h/v1/", "/a%2Fb", "", "http://h/v1/a%2Fb"},
 		{"http://h/v1?k=v", "/a", "q=1", "http://h/v1/a?k=v&q=1"},
+		{"http://h/", "/a/b", "", "http://h/a/b"},
+		{"http://h", "", "", "http://h/"},
+		{"http://h?k=v", "/a", "", "http://h/a?k=v"},
 	}
 	for _, tt := range tests {
 		u, _ := url.Parse(tt.base)
 		if got := joinURL(u, tt.path, tt.query); got != tt.want {
 			t.Errorf("joinURL(%q, %q, %q) = %q, want %q", tt.base, tt.path, tt.query, got, tt.want)
+		}
+		// The request target is the same URL less scheme and host.
+		want := strings.TrimPrefix(tt.want, "http://h")
+		if got := joinTarget(u, tt.path, tt.query); got != want {
+			t.Errorf("joinTarget(%q, %q, %q) = %q, want %q", tt.base, tt.path, tt.query, got, want)
 		}
 	}
 }
