@@ -165,7 +165,8 @@ type discard struct{ n atomic.Int64 }
 
 func (d *discard) Publish(*publish.Record) bool { d.n.Add(1); return true }
 
-// benchProxy serves a one-route table (/api/{value}) on a real listener.
+// benchProxy serves a one-route table (/api/{value}) on a real listener,
+// with miffy's own server in front (as cmd/miffy runs it by default).
 func benchProxy(b *testing.B, ref, cand *url.URL) (*Proxy, *discard, string) {
 	b.Helper()
 	cmp, err := compare.New(compare.Rules{})
@@ -179,7 +180,6 @@ func benchProxy(b *testing.B, ref, cand *url.URL) (*Proxy, *discard, string) {
 	}
 	pub := &discard{}
 	p := New(Config{ForwardedHeaders: true}, table, compare.NewJudge(compare.NoiseConfig{}, time.Now), pub, zerolog.Nop(), prometheus.NewRegistry())
-	// miffy's own server, as cmd/miffy runs it by default.
 	addr := strings.TrimPrefix(serveFront(b, p), "http://")
 	b.Cleanup(func() { p.Close(context.Background()) })
 	return p, pub, addr
