@@ -3,6 +3,7 @@ package shadow
 import (
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 )
 
@@ -45,9 +46,7 @@ func removeHopHeaders(h http.Header) {
 // none.
 func hasHopHeaders(h http.Header) bool {
 	for name := range h {
-		switch name {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-			"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		if slices.Contains(hopHeaders[:], name) {
 			return true
 		}
 	}

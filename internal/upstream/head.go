@@ -15,9 +15,8 @@ import (
 // status, framed by one Content-Length, a head within the read buffer, no
 // field net/http might read otherwise) is parsed here, with a few
 // allocations; anything else, and any error, is left to
-// http.ReadResponse, on the same buffered bytes.
-// A common response lives in x, with its body: one allocation for the
-// exchange.
+// http.ReadResponse, on the same buffered bytes. A common response is
+// read into x.
 func readResponse(br *bufio.Reader, req *http.Request, x *exch) (*http.Response, error) {
 	if readCommon(br, req.Method, x) {
 		return &x.resp, nil
@@ -25,8 +24,9 @@ func readResponse(br *bufio.Reader, req *http.Request, x *exch) (*http.Response,
 	return http.ReadResponse(br, req)
 }
 
-// exch is what one exchange allocates for a response of the common kind:
-// the response, the body handed to the caller and the framing under it.
+// exch is the one allocation of an exchange: the body handed to the
+// caller and, for a response of the common kind, the response itself and
+// the framing under its body.
 type exch struct {
 	resp http.Response
 	body body
