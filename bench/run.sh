@@ -12,6 +12,8 @@
 #   BENCH_SLOW_DELAY=200ms how late the slow candidate answers
 #   BENCH_MODES="pinned unpinned paced"
 #   BENCH_PACED_RPS=2000   the fixed rate of the paced mode (benchtool load)
+#   BENCH_PACED_RUNS=5     rounds in the paced mode, whose p99 the slow/fast
+#                          candidate target is judged on
 #   BENCH_CANDIDATES="fast slow"
 #   BENCH_SLOW_SET=mirror  configurations run with the slow candidate:
 #                          "mirror" (the two that call it: nginx-mirror,
@@ -38,6 +40,7 @@ THREADS=${BENCH_THREADS:-1}
 SLOW_DELAY=${BENCH_SLOW_DELAY:-200ms}
 MODES=${BENCH_MODES:-pinned unpinned paced}
 PACED_RPS=${BENCH_PACED_RPS:-2000}
+PACED_RUNS=${BENCH_PACED_RUNS:-5}
 CUR_MODE=""
 CANDIDATES=${BENCH_CANDIDATES:-fast slow}
 SLOW_SET=${BENCH_SLOW_SET:-mirror}
@@ -173,18 +176,23 @@ cpu_ticks() {
 	echo "$total"
 }
 
-# proxy_pid CONFIG: the process that proxies for CONFIG (none for direct).
+# proxy_pid CONFIG CANDIDATE: the process that proxies for CONFIG (none for
+# direct).
 proxy_pid() {
-	case $1 in
-	nginx | nginx-mirror) echo "${PID[nginx]}" ;;
+	case $1:$2 in
+	nginx:* | nginx-mirror:*) echo "${PID[nginx]}" ;;
+	miffy-shadow:slow) echo "${PID[miffy-shadow-slow]}" ;;
 	miffy-*) echo "${PID[$1]}" ;;
 	esac
 }
 
-# cpu_snapshot CONFIG: JSON of the CPU ticks of the proxy, reference and candidate.
+# cpu_snapshot CONFIG CANDIDATE: JSON of the CPU ticks of the proxy, the
+# reference and the candidate it calls.
 cpu_snapshot() {
-	printf '{"proxy":%d,"reference":%d,"candidate":%d}' "$(cpu_ticks "$(proxy_pid "$1")")" \
-		"$(cpu_ticks "${PID[reference]}")" "$(cpu_ticks "${PID[candidate]}")"
+	local cand=candidate
+	if [[ $2 == slow ]]; then cand=candidate-slow; fi
+	printf '{"proxy":%d,"reference":%d,"candidate":%d}' "$(cpu_ticks "$(proxy_pid "$1" "$2")")" \
+		"$(cpu_ticks "${PID[reference]}")" "$(cpu_ticks "${PID[$cand]}")"
 }
 
 # ready NAME URL: wait until URL answers 200, or stop.
@@ -195,6 +203,24 @@ ready() {
 }
 
 # --- configuration files ------------------------------------------------------
+
+# mirror_server PORT UPSTREAM: an nginx server block that proxies to the
+# reference and mirrors every request to UPSTREAM.
+mirror_server() {
+	cat <<EOF
+    server {
+        listen 127.0.0.1:$1;
+        location / {
+            mirror /_mirror;
+            proxy_pass http://reference;
+        }
+        location = /_mirror {
+            internal;
+            proxy_pass http://$2\$request_uri;
+        }
+    }
+EOF
+}
 
 write_nginx_conf() {
 	local dir=$ROOT/$OUT/nginx
@@ -219,6 +245,7 @@ http {
     keepalive_requests 1000000;
     upstream reference { server 127.0.0.1:$REF_PORT; keepalive 256; keepalive_requests 1000000; }
     upstream candidate { server 127.0.0.1:$CAND_PORT; keepalive 256; keepalive_requests 1000000; }
+    upstream candidate_slow { server 127.0.0.1:$SLOW_CAND_PORT; keepalive 256; keepalive_requests 1000000; }
     proxy_http_version 1.1;
     proxy_set_header Connection "";
     proxy_set_header Host \$host;
@@ -226,22 +253,13 @@ http {
         listen 127.0.0.1:$NGINX_PORT;
         location / { proxy_pass http://reference; }
     }
-    server {
-        listen 127.0.0.1:$MIRROR_PORT;
-        location / {
-            mirror /_mirror;
-            proxy_pass http://reference;
-        }
-        location = /_mirror {
-            internal;
-            proxy_pass http://candidate\$request_uri;
-        }
-    }
+$(mirror_server "$MIRROR_PORT" candidate)
+$(mirror_server "$SLOW_MIRROR_PORT" candidate_slow)
 }
 EOF
 }
 
-# write_miffy_conf NAME PORT MGMT_PORT ROUTES [FAST_SERVER]
+# write_miffy_conf NAME PORT MGMT_PORT ROUTES [FAST_SERVER [CANDIDATE_PORT]]
 write_miffy_conf() {
 	cat >"$OUT/$1.toml" <<EOF
 # Written by bench/run.sh.
@@ -250,7 +268,7 @@ logging = "json"
 log_level = "warn"
 access_log = false
 reference = "http://127.0.0.1:$REF_PORT"
-candidate = "http://127.0.0.1:$CAND_PORT"
+candidate = "http://127.0.0.1:${6:-$CAND_PORT}"
 routes = $4
 
 [proxy]
@@ -269,17 +287,25 @@ EOF
 
 # --- one set of servers --------------------------------------------------------
 
-# start_servers CANDIDATE_DELAY: upstreams, broker, nginx and two miffys.
+# start_servers: upstreams (the reference, a fast candidate and one SLOW_DELAY
+# late), broker, nginx (with a mirror to each candidate) and four miffys
+# (plain, net/http, shadow to the fast and to the slow candidate). Both
+# candidates run side by side so that the fast and the slow runs alternate in
+# one round and share the machine's noise.
 start_servers() {
-	local delay=$1 ports i
-	mapfile -t ports < <("$BT" freeports 10)
+	local ports i
+	mapfile -t ports < <("$BT" freeports 15)
 	REF_PORT=${ports[0]} CAND_PORT=${ports[1]} NGINX_PORT=${ports[2]} MIRROR_PORT=${ports[3]}
 	PLAIN_PORT=${ports[4]} PLAIN_MGMT=${ports[5]} SHADOW_PORT=${ports[6]} SHADOW_MGMT=${ports[7]}
 	NETHTTP_PORT=${ports[8]} NETHTTP_MGMT=${ports[9]}
+	SLOW_CAND_PORT=${ports[10]} SLOW_MIRROR_PORT=${ports[11]} SLOW_SHADOW_PORT=${ports[12]}
+	SLOW_SHADOW_MGMT=${ports[13]}
 
 	start reference "$BT" upstream -addr "127.0.0.1:$REF_PORT" -role reference
 	start candidate "$BT" upstream -addr "127.0.0.1:$CAND_PORT" -role candidate \
-		-delay "$delay" -differ-every "$DIFFER_EVERY"
+		-delay 0s -differ-every "$DIFFER_EVERY"
+	start candidate-slow "$BT" upstream -addr "127.0.0.1:$SLOW_CAND_PORT" -role candidate \
+		-delay "$SLOW_DELAY" -differ-every "$DIFFER_EVERY"
 	rm -f "$OUT/broker.addr"
 	start broker "$BT" broker -addr 127.0.0.1:0 -addr-file "$OUT/broker.addr"
 	for ((i = 0; i < 100; i++)); do
@@ -296,21 +322,40 @@ start_servers() {
 	write_miffy_conf miffy-plain "$PLAIN_PORT" "$PLAIN_MGMT" '[]'
 	write_miffy_conf miffy-shadow "$SHADOW_PORT" "$SHADOW_MGMT" '[{ path = "/api/{value}", key = "value" }]'
 	write_miffy_conf miffy-nethttp "$NETHTTP_PORT" "$NETHTTP_MGMT" '[]' false
+	write_miffy_conf miffy-shadow-slow "$SLOW_SHADOW_PORT" "$SLOW_SHADOW_MGMT" \
+		'[{ path = "/api/{value}", key = "value" }]' true "$SLOW_CAND_PORT"
 	start miffy-plain env ${MIFFY_ENV[@]+"${MIFFY_ENV[@]}"} "$MIFFY" -config "$OUT/miffy-plain.toml"
 	start miffy-nethttp env ${MIFFY_ENV[@]+"${MIFFY_ENV[@]}"} "$MIFFY" -config "$OUT/miffy-nethttp.toml"
 	start miffy-shadow env ${MIFFY_ENV[@]+"${MIFFY_ENV[@]}"} "$MIFFY" -config "$OUT/miffy-shadow.toml"
+	start miffy-shadow-slow env ${MIFFY_ENV[@]+"${MIFFY_ENV[@]}"} "$MIFFY" -config "$OUT/miffy-shadow-slow.toml"
 
 	ready reference "http://127.0.0.1:$REF_PORT/api/1"
 	ready candidate "http://127.0.0.1:$CAND_PORT/api/1"
+	ready candidate-slow "http://127.0.0.1:$SLOW_CAND_PORT/api/1"
 	ready nginx "http://127.0.0.1:$NGINX_PORT/api/1"
 	ready nginx "http://127.0.0.1:$MIRROR_PORT/api/1"
+	ready nginx "http://127.0.0.1:$SLOW_MIRROR_PORT/api/1"
 	ready miffy-plain "http://127.0.0.1:$PLAIN_MGMT/readyz"
 	ready miffy-nethttp "http://127.0.0.1:$NETHTTP_MGMT/readyz"
 	ready miffy-shadow "http://127.0.0.1:$SHADOW_MGMT/readyz"
 	ready miffy-shadow "http://127.0.0.1:$SHADOW_PORT/api/1"
+	ready miffy-shadow-slow "http://127.0.0.1:$SLOW_SHADOW_MGMT/readyz"
+	ready miffy-shadow-slow "http://127.0.0.1:$SLOW_SHADOW_PORT/api/1"
 }
 
+# url_of CONFIG CANDIDATE, mgmt_of CONFIG CANDIDATE: where to send the load,
+# and the miffy's management address (none for direct and nginx). miffy-plain
+# and miffy-nethttp never call the candidate: their "slow" runs (SLOW_SET=all)
+# are the same servers measured again, a control for the noise.
 url_of() {
+	case $1:$2 in
+	nginx-mirror:slow) echo "http://127.0.0.1:$SLOW_MIRROR_PORT/" ;;
+	miffy-shadow:slow) echo "http://127.0.0.1:$SLOW_SHADOW_PORT/" ;;
+	*) url_of_config "$1" ;;
+	esac
+}
+
+url_of_config() {
 	case $1 in
 	direct) echo "http://127.0.0.1:$REF_PORT/" ;;
 	nginx) echo "http://127.0.0.1:$NGINX_PORT/" ;;
@@ -322,6 +367,13 @@ url_of() {
 }
 
 mgmt_of() {
+	case $1:$2 in
+	miffy-shadow:slow) echo "http://127.0.0.1:$SLOW_SHADOW_MGMT" ;;
+	*) mgmt_of_config "$1" ;;
+	esac
+}
+
+mgmt_of_config() {
 	case $1 in
 	miffy-plain) echo "http://127.0.0.1:$PLAIN_MGMT" ;;
 	miffy-nethttp) echo "http://127.0.0.1:$NETHTTP_MGMT" ;;
@@ -339,9 +391,12 @@ wrk_run() {
 	$PIN_WRK wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1" --latency -s "$LUA" "$2"
 }
 
+# scrape MGMT CANDIDATE: the upstreams' counters and, given MGMT, miffy's.
 scrape() {
+	local cand_port=$CAND_PORT
+	if [[ ${2:-} == slow ]]; then cand_port=$SLOW_CAND_PORT; fi
 	local args=(-upstream "reference=http://127.0.0.1:$REF_PORT/_stats"
-		-upstream "candidate=http://127.0.0.1:$CAND_PORT/_stats")
+		-upstream "candidate=http://127.0.0.1:$cand_port/_stats")
 	if [[ -n ${1:-} ]]; then args+=(-metrics "$1/metrics"); fi
 	"$BT" scrape "${args[@]}"
 }
@@ -350,13 +405,13 @@ scrape() {
 measure() {
 	local mode=$1 cand=$2 cfg=$3 run=$4
 	local url mgmt before after out json rss=0 rssfile=$OUT/rss.tmp cpu0 cpu1
-	url=$(url_of "$cfg")
-	mgmt=$(mgmt_of "$cfg")
-	before=$(scrape "$mgmt")
-	cpu0=$(cpu_snapshot "$cfg")
+	url=$(url_of "$cfg" "$cand")
+	mgmt=$(mgmt_of "$cfg" "$cand")
+	before=$(scrape "$mgmt" "$cand")
+	cpu0=$(cpu_snapshot "$cfg" "$cand")
 	if [[ -n $mgmt ]]; then
 		echo 0 >"$rssfile"
-		rss_sampler "${PID[$cfg]}" "$rssfile" &
+		rss_sampler "$(proxy_pid "$cfg" "$cand")" "$rssfile" &
 		SAMPLER=$!
 	fi
 	out=$(wrk_run "$DURATION" "$url") || { echo "$out" >&2; die "wrk failed against $cfg"; }
@@ -368,8 +423,8 @@ measure() {
 	elif [[ $cfg == nginx-mirror ]]; then
 		sleep 0.5 # mirror subrequests still on their way to a slow candidate
 	fi
-	cpu1=$(cpu_snapshot "$cfg")
-	after=$(scrape "$mgmt")
+	cpu1=$(cpu_snapshot "$cfg" "$cand")
+	after=$(scrape "$mgmt" "$cand")
 	json=$(sed -n 's/^WRKJSON //p' <<<"$out")
 	[[ -n $json ]] || { echo "$out" >&2; die "no WRKJSON line from wrk (bench/wrk-report.lua)"; }
 	printf '{"mode":"%s","candidate":"%s","config":"%s","run":%d,"wrk":%s,"before":%s,"after":%s,"rss_kb":%d,"cpu_before":%s,"cpu_after":%s,"clk_tck":%d}\n' \
@@ -387,7 +442,7 @@ measure() {
 profile() {
 	local mgmt=http://127.0.0.1:$SHADOW_MGMT wrk_pid cpu_pid before after json
 	log "profiling miffy-shadow for ${PROFILE_SECONDS}s"
-	wrk_run "$((PROFILE_SECONDS + 4))s" "$(url_of miffy-shadow)" >"$OUT/profile-wrk.txt" &
+	wrk_run "$((PROFILE_SECONDS + 4))s" "$(url_of miffy-shadow fast)" >"$OUT/profile-wrk.txt" &
 	wrk_pid=$!
 	sleep 2
 	before=$("$BT" scrape -metrics "$mgmt/metrics")
@@ -406,28 +461,34 @@ profile() {
 	go tool pprof -top -sample_index=alloc_space -nodecount=20 "$MIFFY" "$OUT/allocs.pprof" >"$OUT/profile-alloc-space-top.txt" 2>/dev/null
 }
 
-# run_set MODE CAND: start the servers, warm up, measure RUNS rounds.
+# run_set MODE: start the servers, warm up, measure RUNS rounds. A round runs
+# every configuration once with each candidate in CANDIDATES, a slow run
+# right after its fast twin, so that the two share the machine's noise.
 run_set() {
-	local mode=$1 cand=$2 delay=0s cfgs run cfg
+	local mode=$1 run item cfg cand items=() runs=$RUNS
 	PIN_SRV="" PIN_WRK="" CUR_MODE=$mode
+	if [[ $mode == paced ]]; then runs=$PACED_RUNS; fi
 	if [[ $mode == pinned ]]; then PIN_SRV="taskset -c 1" PIN_WRK="taskset -c 0"; fi
-	cfgs=("${CONFIGS[@]}")
-	if [[ $cand == slow ]]; then
-		delay=$SLOW_DELAY
-		if [[ $SLOW_SET != all ]]; then cfgs=(nginx-mirror miffy-shadow); fi
-	fi
-	log "set: $mode, $cand candidate (delay $delay): ${cfgs[*]}"
-	start_servers "$delay"
-	for cfg in "${cfgs[@]}"; do
-		wrk_run "$WARMUP" "$(url_of "$cfg")" >/dev/null
-	done
-	for ((run = 1; run <= RUNS; run++)); do
-		for cfg in "${cfgs[@]}"; do
-			measure "$mode" "$cand" "$cfg" "$run"
+	for cfg in "${CONFIGS[@]}"; do
+		for cand in "${CAND_LIST[@]}"; do
+			if [[ $cand == slow && $SLOW_SET != all && $cfg != nginx-mirror && $cfg != miffy-shadow ]]; then
+				continue
+			fi
+			items+=("$cfg:$cand")
 		done
 	done
-	for cfg in miffy-plain miffy-nethttp miffy-shadow; do alive "$cfg"; done
-	if [[ $PROFILE == 1 && $cand == fast && $mode == "$PROFILE_MODE" ]]; then
+	log "set: $mode (slow candidate +$SLOW_DELAY): ${items[*]}"
+	start_servers
+	for item in "${items[@]}"; do
+		wrk_run "$WARMUP" "$(url_of "${item%%:*}" "${item#*:}")" >/dev/null
+	done
+	for ((run = 1; run <= runs; run++)); do
+		for item in "${items[@]}"; do
+			measure "$mode" "${item#*:}" "${item%%:*}" "$run"
+		done
+	done
+	for cfg in miffy-plain miffy-nethttp miffy-shadow miffy-shadow-slow; do alive "$cfg"; done
+	if [[ $PROFILE == 1 && $mode == "$PROFILE_MODE" ]]; then
 		profile
 	fi
 	stop_all
@@ -464,13 +525,11 @@ PROFILE_MODE=unpinned
 	echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
 	echo "wrk: $(wrk -v 2>&1 | head -n 1 | sed 's/ Copyright.*//' || true)"
 	echo "miffy: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- cmd internal 2>/dev/null || echo ' (+ uncommitted changes)')"
-	echo "settings: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $RUNS rounds, warm-up $WARMUP, slow candidate +$SLOW_DELAY, candidate differs on 1 value in $DIFFER_EVERY, modes: ${MODE_LIST[*]}, paced rate $PACED_RPS req/s, miffy environment: ${BENCH_MIFFY_ENV:-none (Go defaults)}"
+	echo "settings: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $RUNS rounds ($PACED_RUNS paced), warm-up $WARMUP, slow candidate +$SLOW_DELAY, candidate differs on 1 value in $DIFFER_EVERY, modes: ${MODE_LIST[*]}, paced rate $PACED_RPS req/s, miffy environment: ${BENCH_MIFFY_ENV:-none (Go defaults)}"
 } >"$OUT/machine.txt"
 
 for mode in "${MODE_LIST[@]}"; do
-	for cand in "${CAND_LIST[@]}"; do
-		run_set "$mode" "$cand"
-	done
+	run_set "$mode"
 done
 
 if [[ $GO_BENCH == 1 ]]; then

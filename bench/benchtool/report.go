@@ -86,6 +86,7 @@ type summary struct {
 	n                   int
 	rps, p50, p99, p999 float64   // medians over runs
 	rpsAll, p99All      []float64 // every run's, in order
+	p99ByRun            map[int]float64
 	errors, non2xx      int64
 	candShare           float64 // requests the candidate got / requests the reference got; -1 if none
 	replayed, eligible  float64
@@ -173,7 +174,8 @@ func summarize(results []result) (map[key]*summary, []string) {
 		}
 	}
 	for k, rs := range groups {
-		s := &summary{n: len(rs), candShare: -1, cpuProxy: -1, cpuRef: -1, cpuCand: -1, candConns: -1}
+		s := &summary{n: len(rs), candShare: -1, cpuProxy: -1, cpuRef: -1, cpuCand: -1, candConns: -1,
+			p99ByRun: map[int]float64{}}
 		var rps, p50, p99, p999 []float64
 		var ref, cand float64
 		var cpuReqs, cpuProxy, cpuRef, cpuCand, candConns float64
@@ -181,6 +183,7 @@ func summarize(results []result) (map[key]*summary, []string) {
 			rps = append(rps, r.Wrk.rps())
 			p50 = append(p50, r.Wrk.LatencyUS.P50)
 			p99 = append(p99, r.Wrk.LatencyUS.P99)
+			s.p99ByRun[r.Run] = r.Wrk.LatencyUS.P99
 			p999 = append(p999, r.Wrk.LatencyUS.P999)
 			e := r.Wrk.Errors
 			s.errors += e.Connect + e.Read + e.Write + e.Timeout
@@ -558,6 +561,22 @@ type ratioRow struct {
 	name   string
 	a, b   key                    // mode left empty
 	metric func(*summary) float64 // of a over b; of a alone if b is the zero key
+	// paired, if set, replaces metric: a figure of a and b together.
+	paired func(a, b *summary) float64
+}
+
+// pairedP99 is the median over the rounds of a's p99 over b's p99 in the
+// same round. run.sh runs a slow configuration right after its fast twin, so
+// each pair shares the machine's noise of that moment, which the ratio of
+// the two medians does not.
+func pairedP99(a, b *summary) float64 {
+	var rs []float64
+	for run, pa := range a.p99ByRun {
+		if pb, ok := b.p99ByRun[run]; ok && pa > 0 && pb > 0 {
+			rs = append(rs, pa/pb)
+		}
+	}
+	return median(rs)
 }
 
 // ratioRows are the ratios the report gives, in order.
@@ -569,30 +588,31 @@ func ratioRows() []ratioRow {
 	cpuCand := func(s *summary) float64 { return max(s.cpuCand, 0) }
 	k := func(cand, c string) key { return key{"", cand, c} }
 	return []ratioRow{
-		{"miffy-shadow / direct, req/s", k("fast", "miffy-shadow"), k("fast", "direct"), rps},
-		{"miffy-shadow / direct, p50", k("fast", "miffy-shadow"), k("fast", "direct"), p50},
-		{"miffy-shadow / direct, p99", k("fast", "miffy-shadow"), k("fast", "direct"), p99},
-		{"miffy-shadow / nginx-mirror, req/s", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), rps},
-		{"miffy-shadow / nginx-mirror, p50", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), p50},
-		{"miffy-shadow / nginx-mirror, p99", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), p99},
-		{"miffy-plain / nginx, req/s", k("fast", "miffy-plain"), k("fast", "nginx"), rps},
-		{"miffy-plain / nginx, p50", k("fast", "miffy-plain"), k("fast", "nginx"), p50},
-		{"miffy-plain / nginx, p99", k("fast", "miffy-plain"), k("fast", "nginx"), p99},
-		{"miffy-plain / nginx, proxy CPU per request", k("fast", "miffy-plain"), k("fast", "nginx"), cpuProxy},
-		{"miffy-shadow / nginx-mirror, proxy CPU per request", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), cpuProxy},
-		{"miffy-plain / miffy-nethttp, req/s", k("fast", "miffy-plain"), k("fast", "miffy-nethttp"), rps},
-		{"miffy-nethttp / nginx, req/s", k("fast", "miffy-nethttp"), k("fast", "nginx"), rps},
-		{"miffy-shadow / miffy-plain, req/s", k("fast", "miffy-shadow"), k("fast", "miffy-plain"), rps},
-		{"miffy-shadow slow / fast candidate, p99", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), p99},
-		{"miffy-shadow fast candidate, p99 of its slowest / fastest run (the noise the line above sits in)",
-			k("fast", "miffy-shadow"), key{}, p99Spread},
-		{"miffy-shadow slow / fast candidate, req/s", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), rps},
-		{"miffy-shadow slow / fast candidate, proxy CPU per request", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), cpuProxy},
-		{"miffy-shadow slow / fast candidate, candidate's own CPU per request", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), cpuCand},
-		{"nginx-mirror slow / fast candidate, p99", k("slow", "nginx-mirror"), k("fast", "nginx-mirror"), p99},
-		{"nginx-mirror slow / fast candidate, req/s", k("slow", "nginx-mirror"), k("fast", "nginx-mirror"), rps},
-		{"miffy-shadow / nginx-mirror, slow candidate, req/s", k("slow", "miffy-shadow"), k("slow", "nginx-mirror"), rps},
-		{"miffy-shadow / nginx-mirror, slow candidate, p99", k("slow", "miffy-shadow"), k("slow", "nginx-mirror"), p99},
+		{"miffy-shadow / direct, req/s", k("fast", "miffy-shadow"), k("fast", "direct"), rps, nil},
+		{"miffy-shadow / direct, p50", k("fast", "miffy-shadow"), k("fast", "direct"), p50, nil},
+		{"miffy-shadow / direct, p99", k("fast", "miffy-shadow"), k("fast", "direct"), p99, nil},
+		{"miffy-shadow / nginx-mirror, req/s", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), rps, nil},
+		{"miffy-shadow / nginx-mirror, p50", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), p50, nil},
+		{"miffy-shadow / nginx-mirror, p99", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), p99, nil},
+		{"miffy-plain / nginx, req/s", k("fast", "miffy-plain"), k("fast", "nginx"), rps, nil},
+		{"miffy-plain / nginx, p50", k("fast", "miffy-plain"), k("fast", "nginx"), p50, nil},
+		{"miffy-plain / nginx, p99", k("fast", "miffy-plain"), k("fast", "nginx"), p99, nil},
+		{"miffy-plain / nginx, proxy CPU per request", k("fast", "miffy-plain"), k("fast", "nginx"), cpuProxy, nil},
+		{"miffy-shadow / nginx-mirror, proxy CPU per request", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), cpuProxy, nil},
+		{"miffy-plain / miffy-nethttp, req/s", k("fast", "miffy-plain"), k("fast", "miffy-nethttp"), rps, nil},
+		{"miffy-nethttp / nginx, req/s", k("fast", "miffy-nethttp"), k("fast", "nginx"), rps, nil},
+		{"miffy-shadow / miffy-plain, req/s", k("fast", "miffy-shadow"), k("fast", "miffy-plain"), rps, nil},
+		{"miffy-shadow slow / fast candidate, p99", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), p99, nil},
+		{"miffy-shadow slow / fast candidate, p99, median of each round's pair", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), nil, pairedP99},
+		{"miffy-shadow fast candidate, p99 of its slowest / fastest run (the noise the lines above sit in)",
+			k("fast", "miffy-shadow"), key{}, p99Spread, nil},
+		{"miffy-shadow slow / fast candidate, req/s", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), rps, nil},
+		{"miffy-shadow slow / fast candidate, proxy CPU per request", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), cpuProxy, nil},
+		{"miffy-shadow slow / fast candidate, candidate's own CPU per request", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), cpuCand, nil},
+		{"nginx-mirror slow / fast candidate, p99", k("slow", "nginx-mirror"), k("fast", "nginx-mirror"), p99, nil},
+		{"nginx-mirror slow / fast candidate, req/s", k("slow", "nginx-mirror"), k("fast", "nginx-mirror"), rps, nil},
+		{"miffy-shadow / nginx-mirror, slow candidate, req/s", k("slow", "miffy-shadow"), k("slow", "nginx-mirror"), rps, nil},
+		{"miffy-shadow / nginx-mirror, slow candidate, p99", k("slow", "miffy-shadow"), k("slow", "nginx-mirror"), p99, nil},
 	}
 }
 
@@ -608,6 +628,8 @@ func ratioIn(sums map[key]*summary, r ratioRow, mode string) string {
 		return ratio(r.metric(sa), 1)
 	case sb == nil:
 		return "—"
+	case r.paired != nil:
+		return ratio(r.paired(sa, sb), 1)
 	}
 	return ratio(r.metric(sa), r.metric(sb))
 }

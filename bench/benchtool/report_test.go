@@ -61,18 +61,20 @@ func TestSummarizeCPUAndConnections(t *testing.T) {
 // mode's table, and both reports give every run's p99 and the fast
 // candidate's own run-to-run p99 spread beside the slow/fast ratio.
 func TestReportRatiosAndSpread(t *testing.T) {
-	run := func(cand, cfg string, rps, p99 float64) result {
-		r := result{Mode: "paced", Candidate: cand, Config: cfg}
+	run := func(n int, cand, cfg string, rps, p99 float64) result {
+		r := result{Mode: "paced", Candidate: cand, Config: cfg, Run: n}
 		r.Wrk.Requests, r.Wrk.DurationUS = int64(rps), 1e6
 		r.Wrk.LatencyUS.P99 = p99
 		return r
 	}
 	results := []result{
-		run("fast", "miffy-shadow", 2000, 8000),
-		run("fast", "miffy-shadow", 2000, 20000),
-		run("fast", "miffy-shadow", 2000, 10000),
-		run("slow", "miffy-shadow", 2000, 12000),
-		run("fast", "nginx-mirror", 1000, 5000),
+		run(1, "fast", "miffy-shadow", 2000, 8000),
+		run(1, "slow", "miffy-shadow", 2000, 8800),
+		run(2, "fast", "miffy-shadow", 2000, 20000),
+		run(2, "slow", "miffy-shadow", 2000, 12000),
+		run(3, "fast", "miffy-shadow", 2000, 10000),
+		run(3, "slow", "miffy-shadow", 2000, 24000),
+		run(1, "fast", "nginx-mirror", 1000, 5000),
 	}
 	var console, md bytes.Buffer
 	writeConsole(&console, results)
@@ -80,7 +82,8 @@ func TestReportRatiosAndSpread(t *testing.T) {
 	for _, want := range []string{
 		"  ratios, this mode's runs:",
 		"      2.00  miffy-shadow / nginx-mirror, req/s",
-		"      1.20  miffy-shadow slow / fast candidate, p99", // 12 / median 10
+		"      1.20  miffy-shadow slow / fast candidate, p99\n",                            // median 12 / median 10
+		"      1.10  miffy-shadow slow / fast candidate, p99, median of each round's pair", // of 1.1, 0.6, 2.4
 		"      2.50  miffy-shadow fast candidate, p99 of its slowest / fastest run",
 	} {
 		if !strings.Contains(console.String(), want) {
@@ -91,7 +94,8 @@ func TestReportRatiosAndSpread(t *testing.T) {
 		t.Errorf("console prints a ratio of configurations that did not run:\n%s", console.String())
 	}
 	for _, want := range []string{
-		"| miffy-shadow fast candidate, p99 of its slowest / fastest run (the noise the line above sits in) | 2.50 |",
+		"| miffy-shadow fast candidate, p99 of its slowest / fastest run (the noise the lines above sit in) | 2.50 |",
+		"| miffy-shadow slow / fast candidate, p99, median of each round's pair | 1.10 |",
 		"| paced | fast | miffy-shadow | 2000 · 2000 · 2000 | 8.00 · 20.0 · 10.0 |",
 	} {
 		if !strings.Contains(md.String(), want) {

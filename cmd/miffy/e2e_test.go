@@ -155,6 +155,9 @@ topic = "shadow-diffs"
 		`miffy_upstream_errors_total{kind="reset",route="/api/{value}",side="candidate"} 1`,
 		`miffy_publish_records_total{result="delivered"} 3`,
 		`miffy_requests_total{route="unrouted"} 1`,
+		// The Go runtime's scheduler and GC histograms, for a latency tail.
+		`# TYPE go_sched_latencies_seconds histogram`,
+		`# TYPE go_gc_pauses_seconds histogram`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)

@@ -53,7 +53,11 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	log.Debug().Str("config", cfg.Masked()).Msg("effective config")
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The Go collector's defaults, plus the scheduler's and the GC's
+	// histograms (go_sched_latencies_seconds: how long goroutines wait to
+	// run; go_gc_pauses_seconds): where a latency tail comes from.
+	goMetrics := collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC, collectors.MetricsScheduler)
+	reg.MustRegister(collectors.NewGoCollector(goMetrics), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	enc, err := publish.NewEncoder(publish.EncoderConfig{
 		MaxBodyBytes:    cfg.Publish.MaxBodyBytes,
