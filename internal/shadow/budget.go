@@ -48,15 +48,41 @@ func (b *budget) finish(n int64) {
 
 // capture keeps the first bytes of a response body for comparison, up to a
 // limit and as far as the budget allows. It never fails the stream it
-// watches: past a bound it only stops keeping bytes and says so.
+// watches: past a bound it only stops keeping bytes and says so. What it
+// takes from the budget is what its buffer holds (its capacity), so that
+// the in-flight bytes bound and metric count memory, not a guess.
 type capture struct {
 	b      *budget
 	limit  int64
 	buf    []byte
-	held   int64 // bytes taken from the budget
+	held   int64 // bytes taken from the budget: cap(buf)
 	total  int64 // bytes seen
 	cut    bool  // stopped at limit: compared by its first bytes
 	denied bool  // the budget said no: the comparison is dropped
+}
+
+// minCapture is the smallest buffer a capture takes.
+const minCapture = 512
+
+// expect sizes the buffer for a body of n bytes (its Content-Length), so
+// that it is allocated once, at its size.
+func (c *capture) expect(n int64) {
+	if n > 0 && c.buf == nil && !c.denied {
+		c.grow(min(n, c.limit))
+	}
+}
+
+// grow gives the buffer a capacity of size bytes, or marks the capture
+// denied.
+func (c *capture) grow(size int64) bool {
+	if !c.b.take(size - c.held) {
+		c.denied = true
+		return false
+	}
+	buf := make([]byte, len(c.buf), size)
+	copy(buf, c.buf)
+	c.buf, c.held = buf, size
+	return true
 }
 
 func (c *capture) Write(p []byte) (int, error) {
@@ -69,16 +95,11 @@ func (c *capture) Write(p []byte) (int, error) {
 		keep = keep[:room]
 		c.cut = true
 	}
-	if need := int64(len(c.buf)+len(keep)) - c.held; need > 0 {
-		// Reserve in steps so that small bodies do not pay a call per read.
-		step := max(need, 32<<10)
-		step = min(step, c.limit-c.held)
-		step = max(step, need)
-		if !c.b.take(step) {
-			c.denied = true
+	if n := int64(len(c.buf) + len(keep)); n > int64(cap(c.buf)) {
+		size := max(n, 2*int64(cap(c.buf)), minCapture)
+		if !c.grow(max(min(size, c.limit), n)) {
 			return len(p), nil
 		}
-		c.held += step
 	}
 	c.buf = append(c.buf, keep...)
 	return len(p), nil

@@ -360,6 +360,9 @@ func (p *Proxy) onResponse(resp *http.Response, c *call) {
 		x.ref.status = resp.StatusCode
 		x.ref.header = resp.Header.Clone()
 		x.ref.cap = capture{b: p.budget, limit: p.cfg.MaxResponseBytes}
+		if resp.Body != http.NoBody {
+			x.ref.cap.expect(resp.ContentLength)
+		}
 		resp.Body = &teeBody{rc: resp.Body, w: &x.ref.cap, err: &x.ref.err}
 	}
 }

@@ -243,6 +243,9 @@ func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role s
 	defer resp.Body.Close()
 	s.status = resp.StatusCode
 	s.header = resp.Header
+	if resp.Body != http.NoBody {
+		s.cap.expect(resp.ContentLength)
+	}
 	if _, err := p.bufs.copyTo(&s.cap, resp.Body); err != nil {
 		s.err = fmt.Errorf("reading body: %w", err)
 	}

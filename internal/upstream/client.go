@@ -224,7 +224,7 @@ func (p *pool) dial(ctx context.Context, c *Client) (*conn, error) {
 		}
 		nc = tc
 	}
-	pc := &conn{pool: p, nc: nc, bw: bufio.NewWriterSize(nc, 4<<10)}
+	pc := &conn{pool: p, nc: nc}
 	pc.br = bufio.NewReaderSize(countingReader{pc}, 4<<10)
 	pc.quiet = quietCheck(nc)
 	pc.abort = func() { nc.SetDeadline(aLongTimeAgo) }
@@ -263,7 +263,6 @@ type conn struct {
 	pool      *pool
 	nc        net.Conn
 	br        *bufio.Reader
-	bw        *bufio.Writer
 	idleSince time.Time
 	quiet     func() bool  // see quietCheck
 	nread     int64        // bytes received on nc
@@ -468,8 +467,18 @@ func skipHeader(name string) bool {
 	return false
 }
 
+// writers lends the buffers requests are written with: a connection needs
+// one only while it writes, and a replay waiting on a slow upstream would
+// otherwise hold one for as long as it waits.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+
 func (pc *conn) writeRequest(req *Request) error {
-	w := pc.bw
+	w := writers.Get().(*bufio.Writer)
+	w.Reset(pc.nc)
+	defer func() {
+		w.Reset(nil)
+		writers.Put(w)
+	}()
 	w.WriteString(req.Method)
 	w.WriteByte(' ')
 	if req.Target == "" {
