@@ -10,8 +10,11 @@
 #   BENCH_CONNECTIONS=64   wrk -c
 #   BENCH_THREADS=1        wrk -t
 #   BENCH_SLOW_DELAY=200ms how late the slow candidate answers
-#   BENCH_MODES="pinned unpinned paced"
+#   BENCH_MODES="pinned unpinned paced together"
 #   BENCH_PACED_RPS=2000   the fixed rate of the paced mode (benchtool load)
+#   BENCH_TOGETHER_RPS=1000  the together mode: miffy-shadow with the fast and
+#                          with the slow candidate loaded at the same time, each
+#                          at this rate (BENCH_PACED_RUNS rounds)
 #   BENCH_PACED_RUNS=5     rounds in the paced mode, whose p99 the slow/fast
 #                          candidate target is judged on
 #   BENCH_CANDIDATES="fast slow"
@@ -38,8 +41,9 @@ WARMUP=${BENCH_WARMUP:-2s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-1}
 SLOW_DELAY=${BENCH_SLOW_DELAY:-200ms}
-MODES=${BENCH_MODES:-pinned unpinned paced}
+MODES=${BENCH_MODES:-pinned unpinned paced together}
 PACED_RPS=${BENCH_PACED_RPS:-2000}
+TOGETHER_RPS=${BENCH_TOGETHER_RPS:-1000}
 PACED_RUNS=${BENCH_PACED_RUNS:-5}
 CUR_MODE=""
 CANDIDATES=${BENCH_CANDIDATES:-fast slow}
@@ -382,12 +386,19 @@ mgmt_of_config() {
 }
 
 # wrk_run DURATION URL: wrk's whole output; in the paced mode, benchtool
-# load's at PACED_RPS, which prints the same WRKJSON line.
+# load's at PACED_RPS (TOGETHER_RPS in the together mode), which prints the
+# same WRKJSON line.
 wrk_run() {
-	if [[ $CUR_MODE == paced ]]; then
+	case $CUR_MODE in
+	paced)
 		"$BT" load -rate "$PACED_RPS" -d "$1" "$2"
 		return
-	fi
+		;;
+	together)
+		"$BT" load -rate "$TOGETHER_RPS" -d "$1" "$2"
+		return
+		;;
+	esac
 	$PIN_WRK wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1" --latency -s "$LUA" "$2"
 }
 
@@ -477,12 +488,43 @@ run_set() {
 			items+=("$cfg:$cand")
 		done
 	done
+	if [[ $mode == together ]]; then
+		# miffy-shadow with the fast and with the slow candidate, loaded at the
+		# same moment: both see the same machine, the same neighbours and the
+		# same candidate processes at work, so the pair differs only in which
+		# candidate each miffy waits for.
+		runs=$PACED_RUNS
+		items=()
+		if [[ " ${CAND_LIST[*]} " == *" fast "* && " ${CAND_LIST[*]} " == *" slow "* ]]; then
+			items=(miffy-shadow:fast miffy-shadow:slow)
+		fi
+		if ((${#items[@]} == 0)); then
+			log "set: together needs both candidates (BENCH_CANDIDATES=\"fast slow\"); skipped"
+			return
+		fi
+	fi
 	log "set: $mode (slow candidate +$SLOW_DELAY): ${items[*]}"
 	start_servers
+	local mgmt
 	for item in "${items[@]}"; do
 		wrk_run "$WARMUP" "$(url_of "${item%%:*}" "${item#*:}")" >/dev/null
 	done
+	# The warm-up's replays (200 ms late to the slow candidate) must not count
+	# in the first measured run.
+	for item in "${items[@]}"; do
+		mgmt=$(mgmt_of "${item%%:*}" "${item#*:}")
+		if [[ -n $mgmt ]]; then "$BT" settle "$mgmt/metrics"; fi
+	done
 	for ((run = 1; run <= runs; run++)); do
+		if [[ $mode == together ]]; then
+			local pids=()
+			for item in "${items[@]}"; do
+				measure "$mode" "${item#*:}" "${item%%:*}" "$run" &
+				pids+=($!)
+			done
+			for item in "${pids[@]}"; do wait "$item" || die "a together run failed"; done
+			continue
+		fi
 		for item in "${items[@]}"; do
 			measure "$mode" "${item#*:}" "${item%%:*}" "$run"
 		done
@@ -525,7 +567,7 @@ PROFILE_MODE=unpinned
 	echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
 	echo "wrk: $(wrk -v 2>&1 | head -n 1 | sed 's/ Copyright.*//' || true)"
 	echo "miffy: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- cmd internal 2>/dev/null || echo ' (+ uncommitted changes)')"
-	echo "settings: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $RUNS rounds ($PACED_RUNS paced), warm-up $WARMUP, slow candidate +$SLOW_DELAY, candidate differs on 1 value in $DIFFER_EVERY, modes: ${MODE_LIST[*]}, paced rate $PACED_RPS req/s, miffy environment: ${BENCH_MIFFY_ENV:-none (Go defaults)}"
+	echo "settings: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $RUNS rounds ($PACED_RUNS paced), warm-up $WARMUP, slow candidate +$SLOW_DELAY, candidate differs on 1 value in $DIFFER_EVERY, modes: ${MODE_LIST[*]}, paced rate $PACED_RPS req/s, together rate $TOGETHER_RPS req/s each, miffy environment: ${BENCH_MIFFY_ENV:-none (Go defaults)}"
 } >"$OUT/machine.txt"
 
 for mode in "${MODE_LIST[@]}"; do

@@ -295,6 +295,7 @@ var modeDesc = map[string]string{
 	"pinned":   "pinned: wrk on CPU 0 (`taskset -c 0`), every server on CPU 1 (`taskset -c 1`)",
 	"unpinned": "unpinned: wrk and the servers share all CPUs",
 	"paced":    "paced: a fixed rate for every configuration (`benchtool load`, open loop, latency from when each request was due), unpinned",
+	"together": "together: miffy-shadow with the fast and with the slow candidate loaded at the same time (`benchtool load` at a fixed rate each), unpinned: the two runs of a round share the machine's every moment",
 }
 
 func writeReport(w io.Writer, results []result, machine, profileDir, goBench string) {
@@ -474,8 +475,14 @@ func writeCPU(w io.Writer, sums map[key]*summary, modes []string) {
 			if c == "direct" {
 				proxy = "—" // no proxy between wrk and the reference
 			}
+			ref, all := us(s.cpuRef), us(s.cpuProxy+s.cpuRef+s.cpuCand)
+			if m == "together" {
+				// The reference served both loads at once: its CPU is not
+				// this run's alone.
+				ref, all = "—", "—"
+			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", m, c, cand,
-				proxy, us(s.cpuRef), us(s.cpuCand), us(s.cpuProxy+s.cpuRef+s.cpuCand), conns)
+				proxy, ref, us(s.cpuCand), all, conns)
 		}
 	}
 	fmt.Fprintln(w)

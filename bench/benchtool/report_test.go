@@ -103,3 +103,34 @@ func TestReportRatiosAndSpread(t *testing.T) {
 		}
 	}
 }
+
+// TestTogetherMode: in the together mode the reference serves both runs of
+// a round at once, so its CPU is not given per run; the slow/fast pair
+// ratio is that of the two runs measured at the same moment.
+func TestTogetherMode(t *testing.T) {
+	run := func(n int, cand string, p99 float64) result {
+		r := result{Mode: "together", Candidate: cand, Config: "miffy-shadow", Run: n, ClkTck: 100,
+			CPUBefore: map[string]float64{"proxy": 0, "reference": 0, "candidate": 0},
+			CPUAfter:  map[string]float64{"proxy": 40, "reference": 30, "candidate": 10},
+		}
+		r.Wrk.Requests, r.Wrk.DurationUS = 10000, 1e6
+		r.Wrk.LatencyUS.P99 = p99
+		return r
+	}
+	results := []result{
+		run(1, "fast", 2000), run(1, "slow", 2100),
+		run(2, "fast", 4000), run(2, "slow", 4000),
+		run(3, "fast", 3000), run(3, "slow", 3600),
+	}
+	var md bytes.Buffer
+	writeReport(&md, results, "", "", "")
+	for _, want := range []string{
+		"## together: miffy-shadow with the fast and with the slow candidate loaded at the same time",
+		"| together | miffy-shadow | slow | 40.0 | — | 10.0 | — | — |",
+		"| miffy-shadow slow / fast candidate, p99, median of each round's pair | 1.05 |", // of 1.05, 1.00, 1.20
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+}
