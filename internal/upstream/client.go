@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/httpsyntax"
@@ -162,7 +163,20 @@ type pool struct {
 
 	mu   sync.Mutex
 	idle []*conn
+
+	// slow says that the last answer's head took longer than slowAnswer
+	// to come: the next exchanges wait for it without a read buffer.
+	slow atomic.Bool
 }
+
+// slowAnswer is how long an upstream may take to answer before its
+// connections give back their read buffer while they wait (awaitReadable).
+// A quicker upstream's answer is often there at the first read, which the
+// wait would make two system calls instead of one.
+const slowAnswer = time.Millisecond
+
+// awaitAll makes every exchange wait as a slow upstream's do (tests).
+var awaitAll = false
 
 func newPool(cfg Config, scheme, addr string) *pool {
 	host, port, err := net.SplitHostPort(addr)
@@ -225,8 +239,12 @@ func (p *pool) dial(ctx context.Context, c *Client) (*conn, error) {
 		nc = tc
 	}
 	pc := &conn{pool: p, nc: nc}
-	pc.br = bufio.NewReaderSize(countingReader{pc}, 4<<10)
 	pc.quiet = quietCheck(nc)
+	pc.await = awaitReadable(nc)
+	if pc.await == nil {
+		// Kept for the connection's life (TLS: see fresh).
+		pc.br = bufio.NewReaderSize(countingReader{pc}, readBufSize)
+	}
 	pc.abort = func() { nc.SetDeadline(aLongTimeAgo) }
 	return pc, nil
 }
@@ -237,8 +255,15 @@ func (p *pool) put(pc *conn) {
 	// The last request's deadline would fail the next quiet check once
 	// it has passed.
 	pc.setDeadline(time.Time{})
+	clean := pc.br.Buffered() == 0
+	if clean && pc.await != nil {
+		// The body that read from it has ended: nothing reads it again.
+		pc.br.Reset(nil)
+		readers.Put(pc.br)
+		pc.br = nil
+	}
 	p.mu.Lock()
-	if len(p.idle) < p.cfg.MaxIdlePerHost && pc.br.Buffered() == 0 {
+	if clean && len(p.idle) < p.cfg.MaxIdlePerHost {
 		p.idle = append(p.idle, pc)
 		pc = nil
 	}
@@ -262,9 +287,10 @@ func (p *pool) closeIdle() {
 type conn struct {
 	pool      *pool
 	nc        net.Conn
-	br        *bufio.Reader
+	br        *bufio.Reader // nil while idle, unless await is nil
 	idleSince time.Time
 	quiet     func() bool  // see quietCheck
+	await     func() error // see awaitReadable; nil: br is kept
 	nread     int64        // bytes received on nc
 	head      http.Request // what ReadResponse needs to know of the request
 	abort     func()       // fails the exchange's reads and writes now
@@ -340,6 +366,16 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 		}
 	}
 	pc.head.Method = req.Method
+	sent := time.Now()
+	if pc.br == nil {
+		if pc.pool.slow.Load() || awaitAll {
+			if err := pc.await(); err != nil {
+				return fail(fmt.Errorf("reading response: %w", err), Idempotent(req.Method))
+			}
+		}
+		pc.br = readers.Get().(*bufio.Reader)
+		pc.br.Reset(countingReader{pc})
+	}
 	x := new(exch)
 	before := pc.nread + int64(pc.br.Buffered())
 	for interim := 0; ; interim++ {
@@ -347,6 +383,11 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 			return fail(errors.New("reading response: too many 1xx answers"), false)
 		}
 		resp, err = readResponse(pc.br, &pc.head, x)
+		if interim == 0 && err == nil {
+			if slow := time.Since(sent) > slowAnswer; slow != pc.pool.slow.Load() {
+				pc.pool.slow.Store(slow)
+			}
+		}
 		if err != nil {
 			// Closed or reset before a byte of the answer: a pooled
 			// connection that the upstream had let go of. Only an
@@ -471,6 +512,13 @@ func skipHeader(name string) bool {
 // one only while it writes, and a replay waiting on a slow upstream would
 // otherwise hold one for as long as it waits.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+
+// readers lends the read buffers of connections that can wait without one
+// (awaitReadable): a connection holds one from the moment its upstream
+// answers until it is idle again.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+
+const readBufSize = 4 << 10
 
 func (pc *conn) writeRequest(req *Request) error {
 	w := writers.Get().(*bufio.Writer)
