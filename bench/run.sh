@@ -415,7 +415,7 @@ scrape() {
 # measure MODE CAND CONFIG RUN: one wrk run, appended to results.jsonl.
 measure() {
 	local mode=$1 cand=$2 cfg=$3 run=$4
-	local url mgmt before after out json rss=0 rssfile=$OUT/rss.tmp cpu0 cpu1
+	local url mgmt before after out json rss=0 rssfile=$OUT/rss-$3-$2.tmp cpu0 cpu1
 	url=$(url_of "$cfg" "$cand")
 	mgmt=$(mgmt_of "$cfg" "$cand")
 	before=$(scrape "$mgmt" "$cand")

@@ -188,7 +188,13 @@ func summarize(results []result) (map[key]*summary, []string) {
 			e := r.Wrk.Errors
 			s.errors += e.Connect + e.Read + e.Write + e.Timeout
 			s.non2xx += e.Status
-			ref += r.delta("upstream/reference")
+			if r.Mode == "together" {
+				// The reference served both runs of the round at once: its
+				// count is not this run's. The client's own count is.
+				ref += float64(r.Wrk.Requests)
+			} else {
+				ref += r.delta("upstream/reference")
+			}
 			cand += r.delta("upstream/candidate")
 			candConns += r.delta("upstream/candidate/connections")
 			s.replayed += r.delta("miffy_replays_total")

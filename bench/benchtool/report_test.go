@@ -112,6 +112,9 @@ func TestTogetherMode(t *testing.T) {
 		r := result{Mode: "together", Candidate: cand, Config: "miffy-shadow", Run: n, ClkTck: 100,
 			CPUBefore: map[string]float64{"proxy": 0, "reference": 0, "candidate": 0},
 			CPUAfter:  map[string]float64{"proxy": 40, "reference": 30, "candidate": 10},
+			// The reference got both runs' requests.
+			Before: map[string]float64{"upstream/reference": 0, "upstream/candidate": 0},
+			After:  map[string]float64{"upstream/reference": 20000, "upstream/candidate": 10000},
 		}
 		r.Wrk.Requests, r.Wrk.DurationUS = 10000, 1e6
 		r.Wrk.LatencyUS.P99 = p99
@@ -126,7 +129,8 @@ func TestTogetherMode(t *testing.T) {
 	writeReport(&md, results, "", "", "")
 	for _, want := range []string{
 		"## together: miffy-shadow with the fast and with the slow candidate loaded at the same time",
-		"| together | miffy-shadow | slow | 40.0 | — | 10.0 | — | — |",
+		"| together | miffy-shadow | slow | 40.0 | — | 10.0 | — | 0.000 |",
+		"| miffy-shadow | **slow** | 3 | 10000 | 0.00 | 3.60 | 0.00 | 0 | 0 | 100.0% |", // candidate got: per client request
 		"| miffy-shadow slow / fast candidate, p99, median of each round's pair | 1.05 |", // of 1.05, 1.00, 1.20
 	} {
 		if !strings.Contains(md.String(), want) {
