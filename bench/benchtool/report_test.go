@@ -130,7 +130,7 @@ func TestTogetherMode(t *testing.T) {
 	for _, want := range []string{
 		"## together: miffy-shadow with the fast and with the slow candidate loaded at the same time",
 		"| together | miffy-shadow | slow | 40.0 | — | 10.0 | — | 0.000 |",
-		"| miffy-shadow | **slow** | 3 | 10000 | 0.00 | 3.60 | 0.00 | 0 | 0 | 100.0% |", // candidate got: per client request
+		"| miffy-shadow | **slow** | 3 | 10000 | 0.00 | 3.60 | 0.00 | 0 | 0 | 100.0% |",   // candidate got: per client request
 		"| miffy-shadow slow / fast candidate, p99, median of each round's pair | 1.05 |", // of 1.05, 1.00, 1.20
 	} {
 		if !strings.Contains(md.String(), want) {

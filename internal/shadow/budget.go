@@ -61,9 +61,6 @@ type capture struct {
 	denied bool  // the budget said no: the comparison is dropped
 }
 
-// minCapture is the smallest buffer a capture takes.
-const minCapture = 512
-
 // expect sizes the buffer for a body of n bytes (its Content-Length), so
 // that it is allocated once, at its size.
 func (c *capture) expect(n int64) {
@@ -96,7 +93,7 @@ func (c *capture) Write(p []byte) (int, error) {
 		c.cut = true
 	}
 	if n := int64(len(c.buf) + len(keep)); n > int64(cap(c.buf)) {
-		size := max(n, 2*int64(cap(c.buf)), minCapture)
+		size := max(n, 2*int64(cap(c.buf)))
 		if !c.grow(max(min(size, c.limit), n)) {
 			return len(p), nil
 		}

@@ -32,7 +32,7 @@ func TestCaptureHoldsWhatItKeeps(t *testing.T) {
 		wantDenied bool
 	}{
 		{"small body with its length", 1 << 20, 1 << 20, 150, 150, 150, 150, false, false},
-		{"small body without a length", 1 << 20, 1 << 20, 0, 150, minCapture, 150, false, false},
+		{"small body without a length", 1 << 20, 1 << 20, 0, 150, 150, 150, false, false},
 		{"large body with its length", 1 << 20, 1 << 20, 100000, 100000, 100000, 100000, false, false},
 		{"large body without a length", 1 << 20, 1 << 20, 0, 100000, 131072, 100000, false, false},
 		{"over the limit", 1 << 20, 4096, 10000, 10000, 4096, 4096, true, false},
