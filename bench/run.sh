@@ -517,12 +517,12 @@ run_set() {
 	done
 	for ((run = 1; run <= runs; run++)); do
 		if [[ $mode == together ]]; then
-			local pids=()
+			local pids=() pid
 			for item in "${items[@]}"; do
 				measure "$mode" "${item#*:}" "${item%%:*}" "$run" &
 				pids+=($!)
 			done
-			for item in "${pids[@]}"; do wait "$item" || die "a together run failed"; done
+			for pid in "${pids[@]}"; do wait "$pid" || die "a together run failed"; done
 			continue
 		fi
 		for item in "${items[@]}"; do
