@@ -2,8 +2,11 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -11,13 +14,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestAwaiting runs the exchange tests again with every connection waiting
-// for its answer as it does for a slow upstream: without a read buffer,
-// through awaitReadable. Whatever the wait, the answers, the retries, the
+// TestWrittenApart runs the exchange tests again with every request
+// written as a large one is: through the net.Conn, its body after its
+// head, and its answer read as usual rather than waited for in the write
+// (sendAwait). Whichever way a request goes, the answers, the retries, the
 // timeouts and the cancellations must be the same.
-func TestAwaiting(t *testing.T) {
-	awaitAll = true
-	t.Cleanup(func() { awaitAll = false })
+func TestWrittenApart(t *testing.T) {
+	saved := inlineMax
+	inlineMax = 0
+	t.Cleanup(func() { inlineMax = saved })
 	for _, tt := range []struct {
 		name string
 		f    func(*testing.T)
@@ -36,6 +41,7 @@ func TestAwaiting(t *testing.T) {
 		{"ContextBody", TestContextBody},
 		{"CancelRace", TestCancelRace},
 		{"DeadlineNotKept", TestDeadlineNotKept},
+		{"RequestWriting", TestRequestWriting},
 		{"Trailers", TestTrailers},
 		{"Interim", TestInterim},
 		{"TooManyInterim", TestTooManyInterim},
@@ -48,10 +54,10 @@ func TestAwaiting(t *testing.T) {
 	}
 }
 
-// TestSlowUpstreamHoldsNoBuffer: once an upstream is slow to answer, its
-// connections wait for the answer without a read buffer, and an idle
-// connection keeps none; a quick answer turns the wait off again.
-func TestSlowUpstreamHoldsNoBuffer(t *testing.T) {
+// TestIdleHoldsNoBuffer: answers slow and quick come back on one
+// connection, which, idle, keeps no read buffer (plain TCP waits for its
+// answers without one).
+func TestIdleHoldsNoBuffer(t *testing.T) {
 	delay := make(chan time.Duration, 10)
 	srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
 		for {
@@ -65,14 +71,9 @@ func TestSlowUpstreamHoldsNoBuffer(t *testing.T) {
 	})
 	c := newClient(t, Config{})
 	p := c.pool("http", srv.addr)
-	n := 0
-	// request sends one request answered d late and checks the answer and
-	// the idle connection; it reports whether the pool now says slow.
-	request := func(d time.Duration) bool {
-		t.Helper()
+	for i, d := range []time.Duration{0, 20 * time.Millisecond, 0, 20 * time.Millisecond, 0} {
 		delay <- d
-		path := "/r" + strconv.Itoa(n)
-		n++
+		path := "/r" + strconv.Itoa(i)
 		got, err := fetch(t.Context(), c, get(srv.addr, path))
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
@@ -81,33 +82,69 @@ func TestSlowUpstreamHoldsNoBuffer(t *testing.T) {
 			t.Fatalf("%s (-want +got):\n%s", path, diff)
 		}
 		p.mu.Lock()
-		defer p.mu.Unlock()
 		if len(p.idle) != 1 {
 			t.Fatalf("after %s: %d idle connections, want 1", path, len(p.idle))
 		}
 		if p.idle[0].br != nil {
 			t.Errorf("after %s: the idle connection holds a read buffer", path)
 		}
-		return p.slow.Load()
+		p.mu.Unlock()
 	}
-	// A quick answer may still take over slowAnswer on a busy machine:
-	// one of a few must come in time.
-	quick := func(when string) {
-		t.Helper()
-		for range 20 {
-			if !request(0) {
+	if got := srv.accepts.Load(); got != 1 {
+		t.Errorf("server saw %d connections, want 1", got)
+	}
+}
+
+// TestSocketTakesPart: a request larger than the socket takes at once,
+// sent whole by sendAwait (inlineMax raised), is finished through the
+// net.Conn once the upstream reads, and its answer read as usual.
+func TestSocketTakesPart(t *testing.T) {
+	saved := inlineMax
+	inlineMax = 64 << 20
+	t.Cleanup(func() { inlineMax = saved })
+	body := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MiB
+	start := make(chan struct{})
+	srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
+		for {
+			r, err := http.ReadRequest(br)
+			if err != nil {
 				return
 			}
+			<-start // the client has written what the socket takes
+			b, err := io.ReadAll(r.Body)
+			if err != nil {
+				return
+			}
+			ok := strconv.FormatBool(bytes.Equal(b, body))
+			io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(ok))+"\r\n\r\n"+ok)
 		}
-		t.Errorf("%s: slow after 20 quick answers, want not", when)
-	}
-	quick("at first")
-	for range 2 {
-		if !request(20 * time.Millisecond) {
-			t.Errorf("after an answer 20ms late: slow = false, want true")
+	})
+	c := newClient(t, Config{})
+	for i := range 2 {
+		done := make(chan struct{})
+		var (
+			got result
+			err error
+		)
+		go func() {
+			defer close(done)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			got, err = fetch(ctx, c, &Request{Method: http.MethodPut, Scheme: "http", Addr: srv.addr, Target: "/big", Body: body})
+		}()
+		select {
+		case <-done:
+			t.Fatalf("request %d: answered before the upstream read the body: %v %v", i, got, err)
+		case start <- struct{}{}:
+		}
+		<-done
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if diff := cmp.Diff(result{200, "true"}, got); diff != "" {
+			t.Errorf("request %d (-want +got):\n%s", i, diff)
 		}
 	}
-	quick("after slow answers")
 	if got := srv.accepts.Load(); got != 1 {
 		t.Errorf("server saw %d connections, want 1", got)
 	}

@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/httpsyntax"
@@ -163,20 +162,7 @@ type pool struct {
 
 	mu   sync.Mutex
 	idle []*conn
-
-	// slow says that the last answer's head took longer than slowAnswer
-	// to come: the next exchanges wait for it without a read buffer.
-	slow atomic.Bool
 }
-
-// slowAnswer is how long an upstream may take to answer before its
-// connections give back their read buffer while they wait (awaitReadable).
-// A quicker upstream's answer is often there at the first read, which the
-// wait would make two system calls instead of one.
-const slowAnswer = time.Millisecond
-
-// awaitAll makes every exchange wait as a slow upstream's do (tests).
-var awaitAll = false
 
 func newPool(cfg Config, scheme, addr string) *pool {
 	host, port, err := net.SplitHostPort(addr)
@@ -240,8 +226,8 @@ func (p *pool) dial(ctx context.Context, c *Client) (*conn, error) {
 	}
 	pc := &conn{pool: p, nc: nc}
 	pc.quiet = quietCheck(nc)
-	pc.await = awaitReadable(nc)
-	if pc.await == nil {
+	pc.send = sendAwait(nc)
+	if pc.send == nil {
 		// Kept for the connection's life (TLS: see fresh).
 		pc.br = bufio.NewReaderSize(countingReader{pc}, readBufSize)
 	}
@@ -256,7 +242,7 @@ func (p *pool) put(pc *conn) {
 	// it has passed.
 	pc.setDeadline(time.Time{})
 	clean := pc.br.Buffered() == 0
-	if clean && pc.await != nil {
+	if clean && pc.send != nil {
 		// The body that read from it has ended: nothing reads it again.
 		pc.br.Reset(nil)
 		readers.Put(pc.br)
@@ -287,14 +273,14 @@ func (p *pool) closeIdle() {
 type conn struct {
 	pool      *pool
 	nc        net.Conn
-	br        *bufio.Reader // nil while idle, unless await is nil
+	br        *bufio.Reader // nil while idle, unless send is nil
 	idleSince time.Time
-	quiet     func() bool  // see quietCheck
-	await     func() error // see awaitReadable; nil: br is kept
-	nread     int64        // bytes received on nc
-	head      http.Request // what ReadResponse needs to know of the request
-	abort     func()       // fails the exchange's reads and writes now
-	deadlines bool         // a deadline may be set on nc (see setDeadline)
+	quiet     func() bool                      // see quietCheck
+	send      func([]byte) (int, error, error) // see sendAwait; nil: br is kept
+	nread     int64                            // bytes received on nc
+	head      http.Request                     // what ReadResponse needs to know of the request
+	abort     func()                           // fails the exchange's reads and writes now
+	deadlines bool                             // a deadline may be set on nc (see setDeadline)
 }
 
 // countingReader counts what a connection receives, so that a failed
@@ -353,26 +339,18 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 		return nil, retry, err
 	}
 
-	if err := pc.writeRequest(req); err != nil {
-		// A write to a connection the upstream had closed fails; part of
-		// the request may have gone out all the same, so only an
-		// idempotent one is sent again.
-		return fail(fmt.Errorf("writing request: %w", err), Idempotent(req.Method))
+	// A write to a connection the upstream had closed fails; part of the
+	// request may have gone out all the same, so only an idempotent one
+	// is sent again.
+	werr, rerr := pc.write(ctx, req, deadline, hasDeadline)
+	if werr != nil {
+		return fail(fmt.Errorf("writing request: %w", werr), Idempotent(req.Method))
 	}
-	if req.HeaderTimeout > 0 {
-		d := time.Now().Add(req.HeaderTimeout)
-		if !hasDeadline || d.Before(deadline) {
-			pc.setReadDeadline(ctx, d)
-		}
+	if rerr != nil {
+		return fail(fmt.Errorf("reading response: %w", rerr), Idempotent(req.Method))
 	}
 	pc.head.Method = req.Method
-	sent := time.Now()
 	if pc.br == nil {
-		if pc.pool.slow.Load() || awaitAll {
-			if err := pc.await(); err != nil {
-				return fail(fmt.Errorf("reading response: %w", err), Idempotent(req.Method))
-			}
-		}
 		pc.br = readers.Get().(*bufio.Reader)
 		pc.br.Reset(countingReader{pc})
 	}
@@ -383,11 +361,6 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 			return fail(errors.New("reading response: too many 1xx answers"), false)
 		}
 		resp, err = readResponse(pc.br, &pc.head, x)
-		if interim == 0 && err == nil {
-			if slow := time.Since(sent) > slowAnswer; slow != pc.pool.slow.Load() {
-				pc.pool.slow.Store(slow)
-			}
-		}
 		if err != nil {
 			// Closed or reset before a byte of the answer: a pooled
 			// connection that the upstream had let go of. Only an
@@ -508,59 +481,105 @@ func skipHeader(name string) bool {
 	return false
 }
 
-// writers lends the buffers requests are written with: a connection needs
+// reqBufs lends the buffers requests are written from: a connection needs
 // one only while it writes, and a replay waiting on a slow upstream would
 // otherwise hold one for as long as it waits.
-var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+var reqBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// readers lends the read buffers of connections that can wait without one
-// (awaitReadable): a connection holds one from the moment its upstream
-// answers until it is idle again.
+// readers lends the read buffers of connections that wait without one
+// (sendAwait): a connection holds one from the moment its upstream answers
+// until it is idle again.
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
 
 const readBufSize = 4 << 10
 
-func (pc *conn) writeRequest(req *Request) error {
-	w := writers.Get().(*bufio.Writer)
-	w.Reset(pc.nc)
+// inlineMax is the largest request written in one piece, body and all,
+// and so the largest that sendAwait can send; a larger body is written
+// after its head, from where it is, and its answer read as usual.
+var inlineMax = 16 << 10
+
+// write sends req, and on plain TCP also waits for the answer to begin
+// (sendAwait); rerr is a failed wait. The head's deadline starts as the
+// wait for the answer does: before the write that waits, after any other.
+func (pc *conn) write(ctx context.Context, req *Request, deadline time.Time, hasDeadline bool) (werr, rerr error) {
+	bp := reqBufs.Get().(*[]byte)
+	b := appendHead((*bp)[:0], req)
+	inline := len(b)+len(req.Body) <= inlineMax
+	if inline {
+		b = append(b, req.Body...)
+	}
 	defer func() {
-		w.Reset(nil)
-		writers.Put(w)
+		if cap(b) <= inlineMax+4<<10 {
+			*bp = b[:0]
+			reqBufs.Put(bp)
+		}
 	}()
-	w.WriteString(req.Method)
-	w.WriteByte(' ')
+	if inline && pc.send != nil {
+		pc.headerDeadline(ctx, req, deadline, hasDeadline)
+		n, werr, rerr := pc.send(b)
+		if werr != nil || rerr != nil || n == len(b) {
+			return werr, rerr
+		}
+		// The socket took part of it: the rest waits for room.
+		_, werr = pc.nc.Write(b[n:])
+		return werr, nil
+	}
+	if inline {
+		_, werr = pc.nc.Write(b)
+	} else {
+		bufs := net.Buffers{b, req.Body}
+		_, werr = bufs.WriteTo(pc.nc)
+	}
+	if werr == nil {
+		pc.headerDeadline(ctx, req, deadline, hasDeadline)
+	}
+	return werr, nil
+}
+
+// headerDeadline bounds the wait for the answer's head by
+// req.HeaderTimeout, where that ends before the exchange's deadline.
+func (pc *conn) headerDeadline(ctx context.Context, req *Request, deadline time.Time, hasDeadline bool) {
+	if req.HeaderTimeout > 0 {
+		d := time.Now().Add(req.HeaderTimeout)
+		if !hasDeadline || d.Before(deadline) {
+			pc.setReadDeadline(ctx, d)
+		}
+	}
+}
+
+// appendHead appends req's request line and header to b.
+func appendHead(b []byte, req *Request) []byte {
+	b = append(b, req.Method...)
+	b = append(b, ' ')
 	if req.Target == "" {
-		w.WriteByte('/')
+		b = append(b, '/')
 	} else {
-		w.WriteString(req.Target)
+		b = append(b, req.Target...)
 	}
-	w.WriteString(" HTTP/1.1\r\nHost: ")
+	b = append(b, " HTTP/1.1\r\nHost: "...)
 	if req.Host != "" {
-		w.WriteString(req.Host)
+		b = append(b, req.Host...)
 	} else {
-		w.WriteString(req.Addr)
+		b = append(b, req.Addr...)
 	}
-	w.WriteString("\r\n")
+	b = append(b, "\r\n"...)
 	for name, values := range req.Header {
 		if skipHeader(name) || replaced(name, req.Fields) {
 			continue
 		}
 		for _, v := range values {
-			writeField(w, name, v)
+			b = appendField(b, name, v)
 		}
 	}
 	for _, f := range req.Fields {
-		writeField(w, f.Name, f.Value)
+		b = appendField(b, f.Name, f.Value)
 	}
 	if len(req.Body) > 0 || bodyExpected(req.Method) {
-		w.WriteString("Content-Length: ")
-		var num [20]byte
-		w.Write(strconv.AppendInt(num[:0], int64(len(req.Body)), 10))
-		w.WriteString("\r\n")
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(req.Body)), 10)
+		b = append(b, "\r\n"...)
 	}
-	w.WriteString("\r\n")
-	w.Write(req.Body)
-	return w.Flush()
+	return append(b, "\r\n"...)
 }
 
 func replaced(name string, fields []Field) bool {
@@ -572,16 +591,16 @@ func replaced(name string, fields []Field) bool {
 	return false
 }
 
-// writeField writes one header line; line breaks in a value (which a
+// appendField appends one header line; line breaks in a value (which a
 // parsed request cannot hold, but a caller's field might) become spaces.
-func writeField(w *bufio.Writer, name, value string) {
-	w.WriteString(name)
-	w.WriteString(": ")
+func appendField(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
 	if httpsyntax.HasLineBreak(value) {
 		value = strings.NewReplacer("\r", " ", "\n", " ").Replace(value)
 	}
-	w.WriteString(value)
-	w.WriteString("\r\n")
+	b = append(b, value...)
+	return append(b, "\r\n"...)
 }
 
 func bodyExpected(m string) bool {

@@ -8,6 +8,6 @@ import "net"
 // it is used.
 func quietCheck(net.Conn) func() bool { return func() bool { return true } }
 
-// awaitReadable is not available here: connections keep their read
-// buffer.
-func awaitReadable(net.Conn) func() error { return nil }
+// sendAwait is not available here: requests are written, and answers
+// read, through the net.Conn, and connections keep their read buffer.
+func sendAwait(net.Conn) func([]byte) (int, error, error) { return nil }

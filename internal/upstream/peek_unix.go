@@ -4,7 +4,9 @@ package upstream
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
+	"os"
 	"syscall"
 )
 
@@ -41,16 +43,20 @@ func quietCheck(nc net.Conn) func() bool {
 	}
 }
 
-// awaitReadable returns a function that waits until the connection has
-// something to read (or has been closed, or fails, or its deadline
-// passes) without reading it, so that no buffer is held while an upstream
-// takes its time. It costs what a read that finds nothing costs: one
-// non-blocking peek, then the poller's wait; woken, it reads nothing more
-// (a spurious wake-up is met by the buffered read after it, which waits
-// again). Nil where the socket cannot be reached (TLS, whose records are
-// read through the tls.Conn's own buffers): such connections keep their
-// read buffer.
-func awaitReadable(nc net.Conn) func() error {
+// sendAwait returns a function that writes a request and then waits until
+// the connection has something to read (the answer, a close, an error, or
+// the read deadline), in one pass through the poller and without a read
+// buffer. The poller's readiness is reset before the write, so the answer,
+// which cannot come before the request, always wakes the wait: the read
+// that finds nothing, which a write and then a read cost, is saved, and a
+// connection waiting on a slow upstream holds no buffer.
+//
+// It reports how much of b went out: where the socket takes less than all
+// of it (a full send buffer), it stops there without waiting, and the
+// caller writes the rest and reads as usual. A write error is returned as
+// werr, a failed wait as err. Nil where the socket cannot be reached (TLS,
+// whose records go through the tls.Conn).
+func sendAwait(nc net.Conn) func(b []byte) (n int, werr, err error) {
 	if _, ok := nc.(*tls.Conn); ok {
 		return nil
 	}
@@ -63,19 +69,50 @@ func awaitReadable(nc net.Conn) func() error {
 		return nil
 	}
 	var (
-		first bool
-		buf   [1]byte
+		msg     []byte
+		sent    int
+		werr    error
+		written bool
 	)
-	ready := func(fd uintptr) bool {
-		if !first {
-			return true
+	f := func(fd uintptr) bool {
+		if written {
+			return true // woken: there is something to read
 		}
-		first = false
-		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
+		written = true
+		for sent < len(msg) {
+			n, err := syscall.Write(int(fd), msg[sent:])
+			if n > 0 {
+				sent += n
+			}
+			switch {
+			case err == syscall.EINTR:
+			case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+				return true // the caller writes the rest
+			case err != nil:
+				werr = os.NewSyscallError("write", err)
+				return true
+			case n <= 0:
+				werr = io.ErrShortWrite
+				return true
+			}
+		}
+		return false // all sent: wait for the answer
 	}
-	return func() error {
-		first = true
-		return raw.Read(ready)
+	return func(b []byte) (int, error, error) {
+		msg, sent, werr, written = b, 0, nil, false
+		err := raw.Read(f)
+		msg = nil
+		if werr != nil {
+			return sent, &net.OpError{Op: "write", Net: "tcp", Source: nc.LocalAddr(), Addr: nc.RemoteAddr(), Err: werr}, nil
+		}
+		if sent < len(b) {
+			// Not all of it went out (or the poller refused at once, a
+			// deadline already passed: then nothing did).
+			if !written {
+				return 0, nil, err
+			}
+			return sent, nil, nil
+		}
+		return sent, nil, err
 	}
 }
