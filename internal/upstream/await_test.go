@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -147,5 +149,55 @@ func TestSocketTakesPart(t *testing.T) {
 	}
 	if got := srv.accepts.Load(); got != 1 {
 		t.Errorf("server saw %d connections, want 1", got)
+	}
+}
+
+// TestWaitHoldsNoWriteBuffer: requests waiting for their answers hold no
+// write buffer; each went back to the pool once its request was out.
+func TestWaitHoldsNoWriteBuffer(t *testing.T) {
+	const n = 20
+	got := make(chan struct{}, n)
+	answer := make(chan struct{})
+	srv := newRawServer(t, func(_ int, nc net.Conn, br *bufio.Reader) {
+		for {
+			r, err := readRequest(br)
+			if err != nil {
+				return
+			}
+			got <- struct{}{}
+			<-answer
+			io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(r.URL.Path))+"\r\n\r\n"+r.URL.Path)
+		}
+	})
+	c := newClient(t, Config{MaxIdlePerHost: n})
+	before := writeBufsLent.Load()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			path := "/w" + strconv.Itoa(i)
+			res, err := fetch(t.Context(), c, get(srv.addr, path))
+			if err == nil && res != (result{200, path}) {
+				err = fmt.Errorf("%s: got %v", path, res)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		<-got
+	}
+	// The upstream has every request; the buffers go back as each write
+	// returns, before its wait.
+	deadline := time.Now().Add(5 * time.Second)
+	for writeBufsLent.Load() != before && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if lent := writeBufsLent.Load() - before; lent != 0 {
+		t.Errorf("%d write buffers still lent while %d requests wait for their answers, want 0", lent, n)
+	}
+	close(answer)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/httpsyntax"
@@ -226,7 +227,7 @@ func (p *pool) dial(ctx context.Context, c *Client) (*conn, error) {
 	}
 	pc := &conn{pool: p, nc: nc}
 	pc.quiet = quietCheck(nc)
-	pc.send = sendAwait(nc)
+	pc.send = sendAwait(nc, pc.returnWriteBuf)
 	if pc.send == nil {
 		// Kept for the connection's life (TLS: see fresh).
 		pc.br = bufio.NewReaderSize(countingReader{pc}, readBufSize)
@@ -277,6 +278,8 @@ type conn struct {
 	idleSince time.Time
 	quiet     func() bool                      // see quietCheck
 	send      func([]byte) (int, error, error) // see sendAwait; nil: br is kept
+	wbuf      *[]byte                          // lent from reqBufs while a request is written
+	wb        []byte                           // what is written from it
 	nread     int64                            // bytes received on nc
 	head      http.Request                     // what ReadResponse needs to know of the request
 	abort     func()                           // fails the exchange's reads and writes now
@@ -486,6 +489,9 @@ func skipHeader(name string) bool {
 // otherwise hold one for as long as it waits.
 var reqBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
+// writeBufsLent counts the buffers lent from reqBufs and not yet back.
+var writeBufsLent atomic.Int64
+
 // readers lends the read buffers of connections that wait without one
 // (sendAwait): a connection holds one from the moment its upstream answers
 // until it is idle again.
@@ -501,19 +507,18 @@ var inlineMax = 16 << 10
 // write sends req, and on plain TCP also waits for the answer to begin
 // (sendAwait); rerr is a failed wait. The head's deadline starts as the
 // wait for the answer does: before the write that waits, after any other.
+// The write buffer goes back to reqBufs as soon as the request is out,
+// before the wait (returnWriteBuf).
 func (pc *conn) write(ctx context.Context, req *Request, deadline time.Time, hasDeadline bool) (werr, rerr error) {
-	bp := reqBufs.Get().(*[]byte)
-	b := appendHead((*bp)[:0], req)
+	pc.wbuf = reqBufs.Get().(*[]byte)
+	writeBufsLent.Add(1)
+	b := appendHead((*pc.wbuf)[:0], req)
 	inline := len(b)+len(req.Body) <= inlineMax
 	if inline {
 		b = append(b, req.Body...)
 	}
-	defer func() {
-		if cap(b) <= inlineMax+4<<10 {
-			*bp = b[:0]
-			reqBufs.Put(bp)
-		}
-	}()
+	pc.wb = b
+	defer pc.returnWriteBuf()
 	if inline && pc.send != nil {
 		pc.headerDeadline(ctx, req, deadline, hasDeadline)
 		n, werr, rerr := pc.send(b)
@@ -534,6 +539,20 @@ func (pc *conn) write(ctx context.Context, req *Request, deadline time.Time, has
 		pc.headerDeadline(ctx, req, deadline, hasDeadline)
 	}
 	return werr, nil
+}
+
+// returnWriteBuf gives the write buffer back to reqBufs, once; one that
+// grew past what most requests need is left to the collector.
+func (pc *conn) returnWriteBuf() {
+	if pc.wbuf == nil {
+		return
+	}
+	if cap(pc.wb) <= inlineMax+4<<10 {
+		*pc.wbuf = pc.wb[:0]
+		reqBufs.Put(pc.wbuf)
+	}
+	pc.wbuf, pc.wb = nil, nil
+	writeBufsLent.Add(-1)
 }
 
 // headerDeadline bounds the wait for the answer's head by

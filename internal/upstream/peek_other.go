@@ -10,4 +10,4 @@ func quietCheck(net.Conn) func() bool { return func() bool { return true } }
 
 // sendAwait is not available here: requests are written, and answers
 // read, through the net.Conn, and connections keep their read buffer.
-func sendAwait(net.Conn) func([]byte) (int, error, error) { return nil }
+func sendAwait(net.Conn, func()) func([]byte) (int, error, error) { return nil }

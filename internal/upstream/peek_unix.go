@@ -53,10 +53,12 @@ func quietCheck(nc net.Conn) func() bool {
 //
 // It reports how much of b went out: where the socket takes less than all
 // of it (a full send buffer), it stops there without waiting, and the
-// caller writes the rest and reads as usual. A write error is returned as
-// werr, a failed wait as err. Nil where the socket cannot be reached (TLS,
-// whose records go through the tls.Conn).
-func sendAwait(nc net.Conn) func(b []byte) (n int, werr, err error) {
+// caller writes the rest and reads as usual. Where all of it went out,
+// sent is called before the wait, and b is not touched again: its buffer
+// can go back to its pool rather than wait with the request. A write
+// error is returned as werr, a failed wait as err. Nil where the socket
+// cannot be reached (TLS, whose records go through the tls.Conn).
+func sendAwait(nc net.Conn, sent func()) func(b []byte) (n int, werr, err error) {
 	if _, ok := nc.(*tls.Conn); ok {
 		return nil
 	}
@@ -70,7 +72,7 @@ func sendAwait(nc net.Conn) func(b []byte) (n int, werr, err error) {
 	}
 	var (
 		msg     []byte
-		sent    int
+		done    int
 		werr    error
 		written bool
 	)
@@ -79,10 +81,10 @@ func sendAwait(nc net.Conn) func(b []byte) (n int, werr, err error) {
 			return true // woken: there is something to read
 		}
 		written = true
-		for sent < len(msg) {
-			n, err := syscall.Write(int(fd), msg[sent:])
+		for done < len(msg) {
+			n, err := syscall.Write(int(fd), msg[done:])
 			if n > 0 {
-				sent += n
+				done += n
 			}
 			switch {
 			case err == syscall.EINTR:
@@ -96,23 +98,27 @@ func sendAwait(nc net.Conn) func(b []byte) (n int, werr, err error) {
 				return true
 			}
 		}
-		return false // all sent: wait for the answer
+		// All sent: the kernel has it, the buffer may go; wait for the
+		// answer.
+		msg = nil
+		sent()
+		return false
 	}
 	return func(b []byte) (int, error, error) {
-		msg, sent, werr, written = b, 0, nil, false
+		msg, done, werr, written = b, 0, nil, false
 		err := raw.Read(f)
 		msg = nil
 		if werr != nil {
-			return sent, &net.OpError{Op: "write", Net: "tcp", Source: nc.LocalAddr(), Addr: nc.RemoteAddr(), Err: werr}, nil
+			return done, &net.OpError{Op: "write", Net: "tcp", Source: nc.LocalAddr(), Addr: nc.RemoteAddr(), Err: werr}, nil
 		}
-		if sent < len(b) {
+		if done < len(b) {
 			// Not all of it went out (or the poller refused at once, a
 			// deadline already passed: then nothing did).
 			if !written {
 				return 0, nil, err
 			}
-			return sent, nil, nil
+			return done, nil, nil
 		}
-		return sent, nil, err
+		return done, nil, err
 	}
 }
