@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,8 +170,10 @@ func TestWaitHoldsNoWriteBuffer(t *testing.T) {
 			io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(r.URL.Path))+"\r\n\r\n"+r.URL.Path)
 		}
 	})
+	var lent atomic.Int64
+	testHookWriteBuf = func(delta int) { lent.Add(int64(delta)) }
+	t.Cleanup(func() { testHookWriteBuf = nil })
 	c := newClient(t, Config{MaxIdlePerHost: n})
-	before := writeBufsLent.Load()
 	errs := make(chan error, n)
 	for i := range n {
 		go func() {
@@ -188,11 +191,11 @@ func TestWaitHoldsNoWriteBuffer(t *testing.T) {
 	// The upstream has every request; the buffers go back as each write
 	// returns, before its wait.
 	deadline := time.Now().Add(5 * time.Second)
-	for writeBufsLent.Load() != before && time.Now().Before(deadline) {
+	for lent.Load() != 0 && time.Now().Before(deadline) {
 		runtime.Gosched()
 	}
-	if lent := writeBufsLent.Load() - before; lent != 0 {
-		t.Errorf("%d write buffers still lent while %d requests wait for their answers, want 0", lent, n)
+	if l := lent.Load(); l != 0 {
+		t.Errorf("%d write buffers still lent while %d requests wait for their answers, want 0", l, n)
 	}
 	close(answer)
 	for range n {

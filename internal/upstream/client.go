@@ -22,7 +22,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/httpsyntax"
@@ -489,8 +488,9 @@ func skipHeader(name string) bool {
 // otherwise hold one for as long as it waits.
 var reqBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// writeBufsLent counts the buffers lent from reqBufs and not yet back.
-var writeBufsLent atomic.Int64
+// testHookWriteBuf, where a test sets it, is told of each buffer lent
+// from reqBufs (+1) and given back (-1).
+var testHookWriteBuf func(delta int)
 
 // readers lends the read buffers of connections that wait without one
 // (sendAwait): a connection holds one from the moment its upstream answers
@@ -511,7 +511,9 @@ var inlineMax = 16 << 10
 // before the wait (returnWriteBuf).
 func (pc *conn) write(ctx context.Context, req *Request, deadline time.Time, hasDeadline bool) (werr, rerr error) {
 	pc.wbuf = reqBufs.Get().(*[]byte)
-	writeBufsLent.Add(1)
+	if testHookWriteBuf != nil {
+		testHookWriteBuf(1)
+	}
 	b := appendHead((*pc.wbuf)[:0], req)
 	inline := len(b)+len(req.Body) <= inlineMax
 	if inline {
@@ -552,7 +554,9 @@ func (pc *conn) returnWriteBuf() {
 		reqBufs.Put(pc.wbuf)
 	}
 	pc.wbuf, pc.wb = nil, nil
-	writeBufsLent.Add(-1)
+	if testHookWriteBuf != nil {
+		testHookWriteBuf(-1)
+	}
 }
 
 // headerDeadline bounds the wait for the answer's head by
