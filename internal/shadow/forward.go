@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -48,10 +47,7 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 	if c.route != nil {
 		req.Host = c.route.hostHeader(c.role)
 	}
-	req.Fields = append(c.fields[:0], upstream.Field{Name: RoleHeader, Value: c.role})
-	if p.cfg.ForwardedHeaders {
-		req.Fields = appendForwarded(req.Fields, r)
-	}
+	req.Fields = p.forwardFields(append(c.fields[:0], upstream.Field{Name: RoleHeader, Value: c.role}), r)
 	if p.cfg.DebugRequests || p.cfg.DebugBodies {
 		host := req.Host
 		if host == "" {
@@ -61,6 +57,11 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 	}
 
 	resp, err := p.up.Do(r.Context(), req)
+	if err == nil {
+		if err = checkStatus(resp.StatusCode); err != nil {
+			resp.Body.Close()
+		}
+	}
 	if err != nil {
 		p.fail(w, r, c, err)
 		return
@@ -148,24 +149,6 @@ func (p *Proxy) copyBody(w http.ResponseWriter, body io.Reader, flush bool) (rea
 			return err, nil
 		}
 	}
-}
-
-// appendForwarded adds X-Forwarded-For (after any the client sent),
-// -Host and -Proto.
-func appendForwarded(fields []upstream.Field, r *http.Request) []upstream.Field {
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
-		}
-		fields = append(fields, upstream.Field{Name: "X-Forwarded-For", Value: ip})
-	}
-	proto := "http"
-	if r.TLS != nil {
-		proto = "https"
-	}
-	return append(fields,
-		upstream.Field{Name: "X-Forwarded-Host", Value: r.Host},
-		upstream.Field{Name: "X-Forwarded-Proto", Value: proto})
 }
 
 // joinTarget is the request target for an escaped request path on an

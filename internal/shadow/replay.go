@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/canary"
@@ -38,7 +38,18 @@ type exchange struct {
 
 	ref     side
 	refDone chan struct{}
+	// state says who owns ref once the replay has stopped waiting:
+	// refPending, then refComplete (the handler finished first: the replay
+	// reads ref) or refAbandoned (the replay gave up waiting: the handler
+	// gives back what ref's capture holds).
+	state atomic.Int32
 }
+
+const (
+	refPending = iota
+	refComplete
+	refAbandoned
+)
 
 // side is one upstream's answer as captured.
 type side struct {
@@ -65,6 +76,10 @@ func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start tim
 	switch {
 	case rt.Paused:
 		rt.m.skipped("paused")
+		return 0
+	case r.Header["Upgrade"] != nil:
+		// A tunnel after a 101 is the client's alone: proxied, not shadowed.
+		rt.m.skipped("upgrade")
 		return 0
 	case !rt.AllowSideEffects && !safeMethod(r.Method):
 		rt.m.skipped("method")
@@ -118,7 +133,7 @@ func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start tim
 		uri:      r.RequestURI,
 		path:     c.path,
 		rawQuery: r.URL.RawQuery,
-		header:   replayHeader(r, p.cfg.ForwardedHeaders),
+		header:   p.replayHeader(r),
 		body:     body,
 		endpoint: rt.Name,
 		refDone:  make(chan struct{}),
@@ -157,6 +172,9 @@ func (p *Proxy) referenceDone(c *call, start time.Time) {
 		if x.ref.err == nil && c.status == 0 {
 			x.ref.err = errors.New("reference answer incomplete")
 		}
+		if !x.state.CompareAndSwap(refPending, refComplete) {
+			p.budget.release(x.ref.cap.held) // the replay gave up on it
+		}
 		close(x.refDone)
 	}
 }
@@ -166,8 +184,15 @@ func (p *Proxy) referenceDone(c *call, start time.Time) {
 func (p *Proxy) replay(x *exchange) {
 	held := int64(len(x.body))
 	var cand, sec side
+	abandoned := false
 	defer p.wg.Done()
-	defer func() { p.budget.finish(held + cand.cap.held + sec.cap.held + x.ref.cap.held) }()
+	defer func() {
+		if abandoned {
+			p.budget.finish(held + cand.cap.held + sec.cap.held)
+		} else {
+			p.budget.finish(held + cand.cap.held + sec.cap.held + x.ref.cap.held)
+		}
+	}()
 	defer func() {
 		if v := recover(); v != nil {
 			p.m.panics.Inc()
@@ -180,18 +205,26 @@ func (p *Proxy) replay(x *exchange) {
 	rt := x.route
 	secDone := make(chan struct{})
 	if rt.Secondary != nil {
-		go func() {
-			defer close(secDone)
-			p.callSide(ctx, x, rt.Secondary, "secondary", &sec)
-		}()
+		go p.callSecondary(ctx, x, &sec, secDone)
 	} else {
 		close(secDone)
 	}
 	p.callSide(ctx, x, rt.Candidate, "candidate", &cand)
 	<-secDone
 
-	// The handler always closes refDone (deferred), so this wait ends.
-	<-x.refDone
+	// The handler always closes refDone (deferred), but a client that
+	// reads slowly holds it up: the replay waits no longer than its own
+	// timeout, and then leaves the reference's capture to the handler.
+	select {
+	case <-x.refDone:
+	case <-ctx.Done():
+		if x.state.CompareAndSwap(refPending, refAbandoned) {
+			abandoned = true
+			rt.m.skipped("reference_slow")
+			return
+		}
+		<-x.refDone // completed at the same moment
+	}
 	if p.ctx.Err() != nil {
 		// Shut down past the deadline: what was cut short is not evidence.
 		rt.m.replay("abandoned")
@@ -207,6 +240,20 @@ func (p *Proxy) replay(x *exchange) {
 		return
 	}
 	p.compareAndPublish(x, &cand, &sec)
+}
+
+// callSecondary calls the secondary beside the candidate; a panic is
+// logged with its stack and counted, and ends only this call.
+func (p *Proxy) callSecondary(ctx context.Context, x *exchange, sec *side, done chan<- struct{}) {
+	defer close(done)
+	defer func() {
+		if v := recover(); v != nil {
+			p.m.panics.Inc()
+			sec.err = fmt.Errorf("secondary call panicked: %v", v)
+			p.log.Error().Str("id", x.id).Interface("panic", v).Bytes("stack", debug.Stack()).Msg("secondary replay panicked")
+		}
+	}()
+	p.callSide(ctx, x, x.route.Secondary, "secondary", sec)
 }
 
 // callSide sends the replayed request to one upstream and captures its answer.
@@ -364,23 +411,15 @@ func publishSide(s *side, body []byte, cut bool) publish.Side {
 }
 
 // replayHeader copies the request's headers for the replays, without
-// hop-by-hop headers and with the forwarding headers a proxy adds.
-func replayHeader(r *http.Request, forwarded bool) http.Header {
+// hop-by-hop headers and with the fields miffy adds to every forwarded
+// request (forwardFields), so that the candidate and the secondary get
+// what the reference got.
+func (p *Proxy) replayHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
 	removeHopHeaders(h)
-	if forwarded {
-		if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			if prior := h.Get("X-Forwarded-For"); prior != "" {
-				ip = prior + ", " + ip
-			}
-			h.Set("X-Forwarded-For", ip)
-		}
-		h.Set("X-Forwarded-Host", r.Host)
-		proto := "http"
-		if r.TLS != nil {
-			proto = "https"
-		}
-		h.Set("X-Forwarded-Proto", proto)
+	var buf [4]upstream.Field
+	for _, f := range p.forwardFields(buf[:0], r) {
+		h.Set(f.Name, f.Value)
 	}
 	return h
 }
