@@ -33,13 +33,19 @@ func startServer(t *testing.T, cfg Config, h http.Handler) (addr string, reasons
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveOn(t, srv), reasons
+}
+
+// serveOn serves srv on a loopback port until the test ends.
+func serveOn(t *testing.T, srv *Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	return ln.Addr().String(), reasons
+	return ln.Addr().String()
 }
 
 // exchange writes stream on a new connection, then reads answers until the
