@@ -3,6 +3,7 @@ package shadow
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -351,11 +352,45 @@ func TestSlowClientHoldsNoReplay(t *testing.T) {
 			t.Fatalf("after 10s: skipped %v, replays in flight %d; want 1 and 0",
 				testutil.ToFloat64(skipped), f.proxy.budget.count.Load())
 		}
-		select {
-		case <-time.After(10 * time.Millisecond):
-		}
+		<-time.After(10 * time.Millisecond)
 	}
 	if held := f.proxy.budget.bytes.Load(); held > 4<<20 {
 		t.Errorf("%d bytes held for the slow client, want at most the capture limit", held)
+	}
+}
+
+// TestSlowClientStillCompared: an answer of announced length within the
+// capture limit is read whole from the reference first, so the replay
+// compares it while the client has not read a byte of it.
+func TestSlowClientStillCompared(t *testing.T) {
+	big := strings.Repeat("y", 6<<20)
+	ref := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+		io.WriteString(w, big)
+	})
+	f := newFixture(t, Config{MaxResponseBytes: 8 << 20}, ref.url(), ref.url(), nil)
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /api/1 HTTP/1.1\r\nHost: x\r\n\r\n") // and not read yet
+	compared := f.proxy.m.replays.WithLabelValues("/api/{value}", "compared")
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(compared) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("not compared after 10s while the client did not read")
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+	// The client then gets the whole answer.
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || len(body) != len(big) {
+		t.Errorf("client got %d bytes, %v; want %d", len(body), err, len(big))
 	}
 }

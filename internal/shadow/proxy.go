@@ -215,6 +215,8 @@ type call struct {
 	start   time.Time        // of the current upstream attempt
 	retried bool             // the candidate failed and the reference was tried
 	x       *exchange        // nil when not shadowed
+	// refHandedOver: x.ref is the replay's now (handOverRef).
+	refHandedOver bool
 	body    []byte           // the request body, when read into memory
 	status  int
 	err     error

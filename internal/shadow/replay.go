@@ -164,19 +164,29 @@ func (p *Proxy) referenceDone(c *call, start time.Time) {
 		}
 		c.route.Canary.Report(*c.dec, canary.Outcome{Side: side, Status: c.status, Err: c.err, Duration: time.Since(c.start)})
 	}
-	if x := c.x; x != nil {
-		x.ref.duration = d
-		if c.err != nil {
-			x.ref.err = c.err
-		}
-		if x.ref.err == nil && c.status == 0 {
-			x.ref.err = errors.New("reference answer incomplete")
-		}
-		if !x.state.CompareAndSwap(refPending, refComplete) {
-			p.budget.release(x.ref.cap.held) // the replay gave up on it
-		}
-		close(x.refDone)
+	if c.x != nil && !c.refHandedOver {
+		p.handOverRef(c, d)
 	}
+}
+
+// handOverRef tells the replay that the reference's answer is complete:
+// from here on the handler writes nothing of c.x.ref. It is called once the
+// answer has been read from the reference (before it is written to the
+// client, when it was read whole first), or when the handler ends.
+func (p *Proxy) handOverRef(c *call, d time.Duration) {
+	x := c.x
+	c.refHandedOver = true
+	x.ref.duration = d
+	if c.err != nil {
+		x.ref.err = c.err
+	}
+	if x.ref.err == nil && c.status == 0 {
+		x.ref.err = errors.New("reference answer incomplete")
+	}
+	if !x.state.CompareAndSwap(refPending, refComplete) {
+		p.budget.release(x.ref.cap.held) // the replay gave up on it
+	}
+	close(x.refDone)
 }
 
 // replay calls the candidate (and the secondary), waits for the reference's
