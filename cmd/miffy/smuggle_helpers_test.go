@@ -1,0 +1,456 @@
+package main
+
+// Helpers of the request-smuggling suite (smuggle_test.go): upstreams on raw
+// TCP listeners that record every byte miffy sends them, and a client that
+// speaks raw bytes and reads answers until the connection ends.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// wireDeadline bounds every read and write of the suite's raw clients and
+// upstreams: generous, for -race on two shared cores.
+const wireDeadline = 5 * time.Second
+
+// tapeBody is what every tape answers: the same bytes on every side, so
+// that replays compare equal and publish nothing.
+const tapeBody = `{"ok":true}`
+
+// tapedRequest is one request a tape parsed, with the exact bytes it took.
+type tapedRequest struct {
+	raw      []byte
+	method   string
+	target   string      // the request-target as sent
+	host     string      // the Host field
+	header   http.Header // as Go's parser read it
+	tunneled bool        // arrived after the tape had switched protocols
+}
+
+// tape is an upstream on a raw TCP listener that records every byte it
+// receives, per connection, and answers each request it can parse with a
+// keep-alive 200 and tapeBody. With upgrades set, a request carrying
+// Upgrade is answered 101 and what follows on that connection is marked
+// tunneled (and still parsed and answered, as an upgraded server would).
+type tape struct {
+	name string
+	addr string
+
+	mu       sync.Mutex
+	upgrades bool
+	conns    []*syncBuffer // raw bytes, one buffer a connection
+	reqs     []tapedRequest
+	open     map[net.Conn]bool
+	changed  chan struct{} // closed and replaced on every change
+}
+
+func newTape(t *testing.T, name string) *tape {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := &tape{name: name, addr: ln.Addr().String(), open: map[net.Conn]bool{}, changed: make(chan struct{})}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		tp.mu.Lock()
+		for c := range tp.open {
+			c.Close()
+		}
+		tp.mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tp.serve(c)
+			}()
+		}
+	}()
+	return tp
+}
+
+func (tp *tape) url() string { return "http://" + tp.addr }
+
+// acceptUpgrades makes the tape answer requests carrying Upgrade with 101.
+func (tp *tape) acceptUpgrades() {
+	tp.mu.Lock()
+	tp.upgrades = true
+	tp.mu.Unlock()
+}
+
+func (tp *tape) serve(c net.Conn) {
+	defer c.Close()
+	raw := &syncBuffer{}
+	tp.mu.Lock()
+	tp.open[c] = true
+	tp.conns = append(tp.conns, raw)
+	tp.mu.Unlock()
+	defer func() {
+		tp.mu.Lock()
+		delete(tp.open, c)
+		tp.mu.Unlock()
+		tp.signal()
+	}()
+	c.SetDeadline(time.Now().Add(2 * wireDeadline))
+	br := bufio.NewReader(io.TeeReader(c, raw))
+	start, tunneled := 0, false
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			// Not a request Go would read: say so at once (a front waiting
+			// for an answer gets one) and keep recording what else comes.
+			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			io.Copy(io.Discard, br)
+			return
+		}
+		_, bodyErr := io.Copy(io.Discard, req.Body)
+		end := raw.Len() - br.Buffered()
+		tp.mu.Lock()
+		tp.reqs = append(tp.reqs, tapedRequest{
+			raw: raw.Slice(start, end), method: req.Method, target: req.RequestURI, host: req.Host,
+			header: req.Header, tunneled: tunneled,
+		})
+		tp.mu.Unlock()
+		tp.signal()
+		start = end
+		if bodyErr != nil {
+			io.Copy(io.Discard, br)
+			return
+		}
+		tp.mu.Lock()
+		upgrades := tp.upgrades
+		tp.mu.Unlock()
+		if up := req.Header.Get("Upgrade"); up != "" && upgrades && !tunneled {
+			tunneled = true
+			if _, err := io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+up+"\r\n\r\n"); err != nil {
+				return
+			}
+			continue
+		}
+		head := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(tapeBody)) + "\r\n\r\n"
+		if _, err := io.WriteString(c, head+tapeBody); err != nil || req.Close {
+			return
+		}
+	}
+}
+
+func (tp *tape) signal() {
+	tp.mu.Lock()
+	close(tp.changed)
+	tp.changed = make(chan struct{})
+	tp.mu.Unlock()
+}
+
+// requests returns a copy of what the tape has parsed so far.
+func (tp *tape) requests() []tapedRequest {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return append([]tapedRequest(nil), tp.reqs...)
+}
+
+// received is every byte the tape was sent, connections one after another.
+func (tp *tape) received() string {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	var b strings.Builder
+	for _, c := range tp.conns {
+		b.WriteString(c.String())
+		b.WriteString("\n--- next connection ---\n")
+	}
+	return b.String()
+}
+
+// sawPath reports whether a request whose target contains s reached the tape.
+func (tp *tape) sawPath(s string) bool {
+	for _, r := range tp.requests() {
+		if strings.Contains(r.target, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor waits until cond holds, woken by every request the tape parses
+// and every connection it closes; it fails the test after wireDeadline.
+func (tp *tape) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(wireDeadline)
+	defer deadline.Stop()
+	for {
+		tp.mu.Lock()
+		ch := tp.changed
+		tp.mu.Unlock()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			t.Fatalf("%s: timed out after %v waiting for %s", tp.name, wireDeadline, what)
+		}
+	}
+}
+
+// Slice returns a copy of bytes [from, to) of what was written.
+func (s *syncBuffer) Slice(from, to int) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes()[from:to])
+}
+
+// Len is how many bytes were written.
+func (s *syncBuffer) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
+}
+
+// wire is one raw client connection to miffy's proxy port.
+type wire struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+// openWire connects to a front's base URL; the caller closes w.c.
+func openWire(front string) (*wire, error) {
+	c, err := net.Dial("tcp", strings.TrimPrefix(front, "http://"))
+	if err != nil {
+		return nil, err
+	}
+	return &wire{c: c, br: bufio.NewReader(c)}, nil
+}
+
+// dialWire is openWire for the test's goroutine: closed when t ends.
+func dialWire(t *testing.T, in *instance) *wire {
+	t.Helper()
+	w, err := openWire(in.proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.c.Close() })
+	return w
+}
+
+// send writes raw bytes; an error means miffy had closed the connection.
+func (w *wire) send(raw string) error {
+	w.c.SetWriteDeadline(time.Now().Add(wireDeadline))
+	_, err := io.WriteString(w.c, raw)
+	return err
+}
+
+// answer is one response as the client read it.
+type answer struct {
+	status int
+	proto  string
+	header http.Header
+	body   string
+	close  bool // the response said the connection ends after it
+}
+
+func (a answer) String() string {
+	return fmt.Sprintf("%d %.80q", a.status, a.body)
+}
+
+// next reads one response (skipping 100 Continue) and its whole body.
+func (w *wire) next() (answer, error) {
+	w.c.SetReadDeadline(time.Now().Add(wireDeadline))
+	for {
+		resp, err := http.ReadResponse(w.br, nil)
+		if err != nil {
+			return answer{}, err
+		}
+		if resp.StatusCode == http.StatusContinue {
+			continue
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return answer{status: resp.StatusCode, proto: resp.Proto, header: resp.Header, body: string(b), close: resp.Close}, err
+	}
+}
+
+// closed waits for miffy to end the connection: nil once it has (EOF or
+// reset), else what was seen instead (more bytes, or nothing until the
+// deadline).
+func (w *wire) closed() error {
+	w.c.SetReadDeadline(time.Now().Add(wireDeadline))
+	b, err := w.br.ReadByte()
+	switch {
+	case err == nil:
+		rest, _ := w.br.Peek(w.br.Buffered())
+		return fmt.Errorf("the connection stayed open and sent more: %.120q", append([]byte{b}, rest...))
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+		return nil
+	case isTimeout(err):
+		return fmt.Errorf("the connection stayed open for %v after the answer", wireDeadline)
+	default:
+		return nil // any other read error also means it is gone
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// headUpstream is an upstream that reads one request per connection,
+// lets respond write raw bytes, and then holds the connection open until
+// miffy closes it (so an answer that waits for more bytes would wait).
+func headUpstream(t *testing.T, respond func(c *net.TCPConn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		open = map[net.Conn]bool{}
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() {
+					mu.Lock()
+					delete(open, c)
+					mu.Unlock()
+					c.Close()
+				}()
+				c.SetDeadline(time.Now().Add(3 * wireDeadline))
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				respond(c.(*net.TCPConn))
+				io.Copy(io.Discard, c) // until miffy closes it
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// startNginxFront runs nginx as a plain reverse proxy in front of the
+// stack's reference tape (keep-alive to it, HTTP/1.1), for the suite's
+// baseline, and sets st.front to it. It skips the test without nginx.
+func startNginxFront(t *testing.T, st *smuggleStack) {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Skip("nginx is not on PATH (apt-get install nginx)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // the workers must reach files under t.TempDir()
+	}
+	conf := fmt.Sprintf(`%[3]s
+daemon off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log info;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/client_body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    upstream reference { server %[4]s; keepalive 8; }
+    server {
+        listen %[2]s;
+        location / {
+            proxy_pass http://reference;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+`, dir, addr, user, st.ref.addr)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", path)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("nginx exited: %v\n%s", err, out)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			st.front = "http://" + addr
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not listen within 10s\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond) // nginx gives no other sign of readiness
+	}
+}
