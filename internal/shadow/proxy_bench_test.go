@@ -307,7 +307,8 @@ func BenchmarkReplayHeader(b *testing.B) {
 			b.ReportAllocs()
 			p := &Proxy{cfg: Config{ForwardedHeaders: forwarded}}
 			for b.Loop() {
-				p.replayHeader(r)
+				replayHeader(r)
+				p.forwardFields(nil, r)
 			}
 		})
 	}

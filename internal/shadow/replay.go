@@ -32,7 +32,8 @@ type exchange struct {
 	uri      string
 	path     string
 	rawQuery string
-	header   http.Header // hop-by-hop removed, forwarding headers set
+	header   http.Header      // the client's, hop-by-hop removed
+	fields   []upstream.Field // what miffy adds (forwardFields), as the reference got them
 	body     []byte
 	endpoint string
 
@@ -133,7 +134,8 @@ func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start tim
 		uri:      r.RequestURI,
 		path:     c.path,
 		rawQuery: r.URL.RawQuery,
-		header:   p.replayHeader(r),
+		header:   replayHeader(r),
+		fields:   p.forwardFields(nil, r),
 		body:     body,
 		endpoint: rt.Name,
 		refDone:  make(chan struct{}),
@@ -286,7 +288,7 @@ func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role s
 		Target: s.url[len(base.Scheme)+len("://")+len(base.Host):], // joinURL's own
 		Host:   x.route.hostHeader(role),
 		Header: x.header,
-		Fields: []upstream.Field{{Name: RoleHeader, Value: role}},
+		Fields: append([]upstream.Field{{Name: RoleHeader, Value: role}}, x.fields...),
 		Body:   x.body,
 	}
 	if p.cfg.DebugRequests || p.cfg.DebugBodies {
@@ -322,7 +324,7 @@ func (p *Proxy) compareAndPublish(x *exchange, cand, sec *side) {
 			URI:             x.uri,
 			Pattern:         rt.Pattern,
 			Params:          x.params.Map(),
-			Header:          x.header,
+			Header:          x.recordHeader(),
 			Body:            x.body,
 			BodyContentType: x.header.Get("Content-Type"),
 		},
@@ -420,15 +422,20 @@ func publishSide(s *side, body []byte, cut bool) publish.Side {
 	}
 }
 
-// replayHeader copies the request's headers for the replays, without
-// hop-by-hop headers and with the fields miffy adds to every forwarded
-// request (forwardFields), so that the candidate and the secondary get
-// what the reference got.
-func (p *Proxy) replayHeader(r *http.Request) http.Header {
+// replayHeader copies the client's headers for the replays, without
+// hop-by-hop headers; the replays add the reference's fields to them
+// (exchange.fields), so that every side gets the same request.
+func replayHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
 	removeHopHeaders(h)
-	var buf [4]upstream.Field
-	for _, f := range p.forwardFields(buf[:0], r) {
+	return h
+}
+
+// recordHeader is the request's header as the upstreams got it, for the
+// record (role aside).
+func (x *exchange) recordHeader() http.Header {
+	h := x.header.Clone()
+	for _, f := range x.fields {
 		h.Set(f.Name, f.Value)
 	}
 	return h
