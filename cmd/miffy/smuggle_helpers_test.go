@@ -319,7 +319,7 @@ func isTimeout(err error) bool {
 // headUpstream is an upstream that reads one request per connection,
 // lets respond write raw bytes, and then holds the connection open until
 // miffy closes it (so an answer that waits for more bytes would wait).
-func headUpstream(t *testing.T, respond func(c *net.TCPConn)) string {
+func headUpstream(t *testing.T, respond func(c *net.TCPConn, r *http.Request)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -360,10 +360,11 @@ func headUpstream(t *testing.T, respond func(c *net.TCPConn)) string {
 					c.Close()
 				}()
 				c.SetDeadline(time.Now().Add(3 * wireDeadline))
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+				r, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
 					return
 				}
-				respond(c.(*net.TCPConn))
+				respond(c.(*net.TCPConn), r)
 				io.Copy(io.Discard, c) // until miffy closes it
 			}()
 		}

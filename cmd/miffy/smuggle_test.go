@@ -774,11 +774,11 @@ func TestSmuggleUpgradeNotTunneled(t *testing.T) {
 // canceled request).
 func TestSmuggleHalfClose(t *testing.T) {
 	checkLeaks(t)
-	const refBody = `{"from":"reference"}`
-	var answered atomic.Int64
+	refBody := func(path string) string { return `{"from":"reference","path":"` + path + `"}` }
+	var sent sync.Map // path -> true once the reference has sent its answer
 	// The reference answers after a moment, unless miffy gives the
 	// request up first (then it never answers).
-	ref := headUpstream(t, func(c *net.TCPConn) {
+	ref := headUpstream(t, func(c *net.TCPConn, r *http.Request) {
 		gone := make(chan struct{})
 		go func() {
 			defer close(gone)
@@ -789,8 +789,9 @@ func TestSmuggleHalfClose(t *testing.T) {
 			return
 		case <-time.After(time.Second):
 		}
-		answered.Add(1)
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "+fmt.Sprint(len(refBody))+"\r\n\r\n"+refBody)
+		body := refBody(r.URL.Path)
+		sent.Store(r.URL.Path, true)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "+fmt.Sprint(len(body))+"\r\n\r\n"+body)
 		<-gone
 	})
 	cand := newTape(t, "candidate")
@@ -808,15 +809,14 @@ mode = "none"
 "bootstrap.servers" = "`+deadAddr(t)+`"
 require_broker = false
 `)
-	for _, raw := range []string{
-		"GET /api/hc HTTP/1.1\r\nHost: x\r\n\r\n",
-		"GET /unrouted/hc HTTP/1.1\r\nHost: x\r\n\r\n",
-		"POST /api/hc HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+	for _, tt := range []struct{ path, raw string }{
+		{"/api/hc-get", "GET /api/hc-get HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"/unrouted/hc", "GET /unrouted/hc HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"/api/hc-post", "POST /api/hc-post HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"},
 	} {
-		t.Run(strings.SplitN(raw, "\r\n", 2)[0], func(t *testing.T) {
+		t.Run(tt.path, func(t *testing.T) {
 			w := dialWire(t, in)
-			before := answered.Load()
-			w.send(raw)
+			w.send(tt.raw)
 			if err := w.c.(*net.TCPConn).CloseWrite(); err != nil {
 				t.Fatal(err)
 			}
@@ -824,7 +824,7 @@ require_broker = false
 			if err != nil {
 				return // no answer at all: fine
 			}
-			if a.status == 200 && (answered.Load() == before || a.body != refBody) {
+			if _, ok := sent.Load(tt.path); a.status == 200 && (!ok || a.body != refBody(tt.path)) {
 				t.Errorf("got %v, which the reference never sent", a)
 			}
 		})
@@ -838,12 +838,12 @@ require_broker = false
 func TestSmuggleUpstreamHeads(t *testing.T) {
 	checkLeaks(t)
 	const body = `{"a":1}`
-	answer := func(head string) func(c *net.TCPConn) {
-		return func(c *net.TCPConn) { io.WriteString(c, head+body) }
+	answer := func(head string) func(c *net.TCPConn, _ *http.Request) {
+		return func(c *net.TCPConn, _ *http.Request) { io.WriteString(c, head+body) }
 	}
 	const endlessCap = 32 << 20
 	var endlessWritten atomic.Int64
-	endless := func(c *net.TCPConn) {
+	endless := func(c *net.TCPConn, _ *http.Request) {
 		c.SetWriteBuffer(64 << 10)
 		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Endless: "); err != nil {
 			return
@@ -871,7 +871,7 @@ func TestSmuggleUpstreamHeads(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		respond func(c *net.TCPConn)
+		respond func(c *net.TCPConn, r *http.Request)
 		want    int
 	}{
 		{"well-formed (control)", answer("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n"), 200},
@@ -988,5 +988,69 @@ func TestSmuggleBaselineNginx(t *testing.T) {
 				t.Error(p)
 			}
 		})
+	}
+}
+
+// TestSmuggleSlowReaderCutOff: a client that sends a request and never
+// reads the answer is cut off at [proxy] write_timeout: miffy gives up the
+// reference's answer (the reference sees its connection end long before
+// it could send it all) and closes the client's connection, which then
+// yields less than the whole answer ("Why" 3; "What to build" 1 and 6).
+func TestSmuggleSlowReaderCutOff(t *testing.T) {
+	checkLeaks(t)
+	const size = 16 << 20 // far more than the socket buffers on the way hold
+	var written atomic.Int64
+	stopped := make(chan struct{}) // the reference could write no more
+	ref := headUpstream(t, func(c *net.TCPConn, _ *http.Request) {
+		defer close(stopped)
+		c.SetWriteBuffer(64 << 10)
+		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n", size); err != nil {
+			return
+		}
+		chunk := []byte(strings.Repeat("z", 64<<10))
+		for written.Load() < size {
+			c.SetWriteDeadline(time.Now().Add(3 * wireDeadline))
+			n, err := c.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	})
+	cand := newTape(t, "candidate")
+	in := startMiffy(t, `
+port = %[1]d
+management_port = %[2]d
+access_log = false
+shutdown_timeout = "2s"
+reference = "`+ref+`"
+candidate = "`+cand.url()+`"
+[proxy]
+write_timeout = "1s"
+[publish]
+mode = "none"
+[kafka]
+"bootstrap.servers" = "`+deadAddr(t)+`"
+require_broker = false
+`)
+	w := dialWire(t, in)
+	if err := w.send("GET /unrouted/big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(2 * wireDeadline):
+		t.Fatalf("the reference could still write after %v: miffy keeps a client that does not read (no write_timeout)", 2*wireDeadline)
+	}
+	if n := written.Load(); n >= size {
+		t.Fatalf("the reference sent all %d MiB to a client that reads nothing: miffy buffered it", n>>20)
+	}
+	w.c.SetReadDeadline(time.Now().Add(wireDeadline))
+	got, err := io.Copy(io.Discard, w.br)
+	if isTimeout(err) {
+		t.Errorf("the client's connection stayed open after write_timeout (read %d bytes)", got)
+	}
+	if got >= size {
+		t.Errorf("the client got the whole answer (%d bytes): it was not cut off", got)
 	}
 }
