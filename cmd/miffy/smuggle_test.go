@@ -1054,3 +1054,35 @@ require_broker = false
 		t.Errorf("the client got the whole answer (%d bytes): it was not cut off", got)
 	}
 }
+
+// TestSmuggleH2CPriorKnowledge: a client speaking HTTP/2 with prior
+// knowledge (h2c) gets the reference's answer, and the reference gets a
+// plain request, not the preface as "PRI *" ("Why" 6).
+func TestSmuggleH2CPriorKnowledge(t *testing.T) {
+	checkLeaks(t)
+	st := startSmuggleStack(t, "")
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: wireDeadline}
+	resp, err := client.Get(st.in.proxy + "/api/h2c-1")
+	if err != nil {
+		t.Fatalf("h2c prior knowledge: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || string(b) != tapeBody {
+		t.Errorf("answered %s %d %.80q, want HTTP/2.0 200 %s", resp.Proto, resp.StatusCode, b, tapeBody)
+	}
+	st.settle(t)
+	for _, tp := range st.tapes() {
+		for _, r := range tp.requests() {
+			if r.method != "GET" || r.target != "/api/h2c-1" {
+				t.Errorf("%s got %s %s, want GET /api/h2c-1", tp.name, r.method, r.target)
+			}
+		}
+	}
+	if !st.ref.sawPath("/api/h2c-1") || !st.cand.sawPath("/api/h2c-1") {
+		t.Errorf("the request was not forwarded to the reference and replayed to the candidate")
+	}
+}
