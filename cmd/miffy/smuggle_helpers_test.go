@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -60,19 +61,34 @@ type tape struct {
 
 func newTape(t *testing.T, name string) *tape {
 	t.Helper()
+	tp := &tape{name: name, changed: make(chan struct{})}
+	tp.addr = acceptAll(t, tp.serve)
+	return tp
+}
+
+// acceptAll listens on a loopback port and serves each connection with
+// handle on its own goroutine, until the test ends: then it closes the
+// listener and every connection still open, and waits for the handlers.
+func acceptAll(t *testing.T, handle func(c net.Conn)) (addr string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp := &tape{name: name, addr: ln.Addr().String(), open: map[net.Conn]bool{}, changed: make(chan struct{})}
-	var wg sync.WaitGroup
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		open   = map[net.Conn]bool{}
+		closed bool
+	)
 	t.Cleanup(func() {
 		ln.Close()
-		tp.mu.Lock()
-		for c := range tp.open {
+		mu.Lock()
+		closed = true
+		for c := range open {
 			c.Close()
 		}
-		tp.mu.Unlock()
+		mu.Unlock()
 		wg.Wait()
 	})
 	wg.Add(1)
@@ -83,14 +99,28 @@ func newTape(t *testing.T, name string) *tape {
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				c.Close()
+				return
+			}
+			open[c] = true
 			wg.Add(1)
+			mu.Unlock()
 			go func() {
 				defer wg.Done()
-				tp.serve(c)
+				defer func() {
+					mu.Lock()
+					delete(open, c)
+					mu.Unlock()
+					c.Close()
+				}()
+				handle(c)
 			}()
 		}
 	}()
-	return tp
+	return ln.Addr().String()
 }
 
 func (tp *tape) url() string { return "http://" + tp.addr }
@@ -103,18 +133,11 @@ func (tp *tape) acceptUpgrades() {
 }
 
 func (tp *tape) serve(c net.Conn) {
-	defer c.Close()
 	raw := &syncBuffer{}
 	tp.mu.Lock()
-	tp.open[c] = true
 	tp.conns = append(tp.conns, raw)
 	tp.mu.Unlock()
-	defer func() {
-		tp.mu.Lock()
-		delete(tp.open, c)
-		tp.mu.Unlock()
-		tp.signal()
-	}()
+	defer tp.signal()
 	c.SetDeadline(time.Now().Add(2 * wireDeadline))
 	br := bufio.NewReader(io.TeeReader(c, raw))
 	start, tunneled := 0, false
@@ -321,55 +344,31 @@ func isTimeout(err error) bool {
 // miffy closes it (so an answer that waits for more bytes would wait).
 func headUpstream(t *testing.T, respond func(c *net.TCPConn, r *http.Request)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		open = map[net.Conn]bool{}
-	)
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range open {
-			c.Close()
+	return "http://" + acceptAll(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(3 * wireDeadline))
+		r, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
-		mu.Unlock()
-		wg.Wait()
+		respond(c.(*net.TCPConn), r)
+		io.Copy(io.Discard, c) // until miffy closes it
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() {
-					mu.Lock()
-					delete(open, c)
-					mu.Unlock()
-					c.Close()
-				}()
-				c.SetDeadline(time.Now().Add(3 * wireDeadline))
-				r, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				respond(c.(*net.TCPConn), r)
-				io.Copy(io.Discard, c) // until miffy closes it
-			}()
+}
+
+// pump writes chunks of filler to c until limit bytes are written in all
+// (counted in written) or a write fails, each write bounded by wireDeadline
+// times 3; it returns the error that stopped it, if any.
+func pump(c *net.TCPConn, filler byte, limit int64, written *atomic.Int64) error {
+	chunk := bytes.Repeat([]byte{filler}, 64<<10)
+	for written.Load() < limit {
+		c.SetWriteDeadline(time.Now().Add(3 * wireDeadline))
+		n, err := c.Write(chunk)
+		written.Add(int64(n))
+		if err != nil {
+			return err
 		}
-	}()
-	return "http://" + ln.Addr().String()
+	}
+	return nil
 }
 
 // startNginxFront runs nginx as a plain reverse proxy in front of the

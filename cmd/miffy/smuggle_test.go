@@ -751,10 +751,26 @@ func TestSmuggleUpgradeNotTunneled(t *testing.T) {
 			}
 		})
 	}
+	// WebSocket is allowed by default, but a tunnel only for a path that
+	// passes every check first: one with dot segments is refused or
+	// cleaned before it is forwarded, never opened as sent.
+	for _, path := range []string{"/unrouted/../admin", "/unrouted/%2e%2e/admin", "/api/%2E%2E/%2e%2e/admin"} {
+		t.Run("websocket "+path, func(t *testing.T) {
+			w := dialWire(t, st.in)
+			w.send("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+			if _, err := w.next(); err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+		})
+	}
 	st.settle(t)
 	roles := []string{"reference", "candidate", "secondary", "upstream"}
 	for _, tp := range st.tapes() {
 		for _, r := range tp.requests() {
+			if r.header.Get("Upgrade") != "" && hasDotSegment(r.target) {
+				t.Errorf("%s was sent an upgrade for %s, dot segments and all", tp.name, r.target)
+			}
 			if r.tunneled {
 				t.Errorf("%s got %s %s through a tunnel: %.300q", tp.name, r.method, r.target, r.raw)
 			}
@@ -766,6 +782,19 @@ func TestSmuggleUpgradeNotTunneled(t *testing.T) {
 			}
 		}
 	}
+}
+
+// hasDotSegment reports whether a request-target's path has a "." or ".."
+// segment, percent-encoded or not (RFC 3986 6.2.2: "%2E" is ".").
+func hasDotSegment(target string) bool {
+	p, _, _ := strings.Cut(target, "?")
+	p = strings.NewReplacer("%2e", ".", "%2E", ".").Replace(p)
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // TestSmuggleHalfClose: a client that sends a request and then shuts its
@@ -848,16 +877,9 @@ func TestSmuggleUpstreamHeads(t *testing.T) {
 		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Endless: "); err != nil {
 			return
 		}
-		chunk := []byte(strings.Repeat("a", 64<<10))
-		for endlessWritten.Load() < endlessCap {
-			c.SetWriteDeadline(time.Now().Add(wireDeadline))
-			n, err := c.Write(chunk)
-			endlessWritten.Add(int64(n))
-			if err != nil {
-				return
-			}
+		if pump(c, 'a', endlessCap, &endlessWritten) == nil {
+			c.Close() // all of it was taken: end the answer
 		}
-		c.Close() // all of it was taken: end the answer
 	}
 	manyFields := func(n int) string {
 		var b strings.Builder
@@ -1007,15 +1029,7 @@ func TestSmuggleSlowReaderCutOff(t *testing.T) {
 		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n", size); err != nil {
 			return
 		}
-		chunk := []byte(strings.Repeat("z", 64<<10))
-		for written.Load() < size {
-			c.SetWriteDeadline(time.Now().Add(3 * wireDeadline))
-			n, err := c.Write(chunk)
-			written.Add(int64(n))
-			if err != nil {
-				return
-			}
-		}
+		pump(c, 'z', size, &written)
 	})
 	cand := newTape(t, "candidate")
 	in := startMiffy(t, `
