@@ -1,8 +1,10 @@
 package main
 
 // Helpers of the request-smuggling suite (smuggle_test.go): upstreams on raw
-// TCP listeners that record every byte miffy sends them, and a client that
-// speaks raw bytes and reads answers until the connection ends.
+// TCP listeners that record every byte miffy sends them ("tapes"), a client
+// that speaks raw bytes and reads answers until the connection ends, the
+// stack of miffy (or nginx) in front of three tapes, and the conversations
+// that run many cases at once and report each in its own subtest.
 
 import (
 	"bufio"
@@ -15,9 +17,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -60,19 +64,34 @@ type tape struct {
 
 func newTape(t *testing.T, name string) *tape {
 	t.Helper()
+	tp := &tape{name: name, changed: make(chan struct{})}
+	tp.addr = acceptAll(t, tp.serve)
+	return tp
+}
+
+// acceptAll listens on a loopback port and serves each connection with
+// handle on its own goroutine, until the test ends: then it closes the
+// listener and every connection still open, and waits for the handlers.
+func acceptAll(t *testing.T, handle func(c net.Conn)) (addr string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp := &tape{name: name, addr: ln.Addr().String(), open: map[net.Conn]bool{}, changed: make(chan struct{})}
-	var wg sync.WaitGroup
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		open   = map[net.Conn]bool{}
+		closed bool
+	)
 	t.Cleanup(func() {
 		ln.Close()
-		tp.mu.Lock()
-		for c := range tp.open {
+		mu.Lock()
+		closed = true
+		for c := range open {
 			c.Close()
 		}
-		tp.mu.Unlock()
+		mu.Unlock()
 		wg.Wait()
 	})
 	wg.Add(1)
@@ -83,14 +102,28 @@ func newTape(t *testing.T, name string) *tape {
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			if closed {
+				mu.Unlock()
+				c.Close()
+				return
+			}
+			open[c] = true
 			wg.Add(1)
+			mu.Unlock()
 			go func() {
 				defer wg.Done()
-				tp.serve(c)
+				defer func() {
+					mu.Lock()
+					delete(open, c)
+					mu.Unlock()
+					c.Close()
+				}()
+				handle(c)
 			}()
 		}
 	}()
-	return tp
+	return ln.Addr().String()
 }
 
 func (tp *tape) url() string { return "http://" + tp.addr }
@@ -103,18 +136,11 @@ func (tp *tape) acceptUpgrades() {
 }
 
 func (tp *tape) serve(c net.Conn) {
-	defer c.Close()
 	raw := &syncBuffer{}
 	tp.mu.Lock()
-	tp.open[c] = true
 	tp.conns = append(tp.conns, raw)
 	tp.mu.Unlock()
-	defer func() {
-		tp.mu.Lock()
-		delete(tp.open, c)
-		tp.mu.Unlock()
-		tp.signal()
-	}()
+	defer tp.signal()
 	c.SetDeadline(time.Now().Add(2 * wireDeadline))
 	br := bufio.NewReader(io.TeeReader(c, raw))
 	start, tunneled := 0, false
@@ -319,56 +345,33 @@ func isTimeout(err error) bool {
 // headUpstream is an upstream that reads one request per connection,
 // lets respond write raw bytes, and then holds the connection open until
 // miffy closes it (so an answer that waits for more bytes would wait).
-func headUpstream(t *testing.T, respond func(c *net.TCPConn)) string {
+func headUpstream(t *testing.T, respond func(c *net.TCPConn, r *http.Request)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		open = map[net.Conn]bool{}
-	)
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range open {
-			c.Close()
+	return "http://" + acceptAll(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(3 * wireDeadline))
+		r, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
-		mu.Unlock()
-		wg.Wait()
+		respond(c.(*net.TCPConn), r)
+		io.Copy(io.Discard, c) // until miffy closes it
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open[c] = true
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() {
-					mu.Lock()
-					delete(open, c)
-					mu.Unlock()
-					c.Close()
-				}()
-				c.SetDeadline(time.Now().Add(3 * wireDeadline))
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					return
-				}
-				respond(c.(*net.TCPConn))
-				io.Copy(io.Discard, c) // until miffy closes it
-			}()
+}
+
+// pump writes chunks of filler to c until limit bytes are written in all
+// (counted in written) or a write fails, each write bounded by wireDeadline
+// times 3; it returns the error that stopped it, if any.
+func pump(c *net.TCPConn, filler byte, limit int64, written *atomic.Int64) error {
+	chunk := bytes.Repeat([]byte{filler}, 64<<10)
+	for written.Load() < limit {
+		c.SetWriteDeadline(time.Now().Add(3 * wireDeadline))
+		n, err := c.Write(chunk)
+		written.Add(int64(n))
+		if err != nil {
+			return err
 		}
-	}()
-	return "http://" + ln.Addr().String()
+	}
+	return nil
 }
 
 // startNginxFront runs nginx as a plain reverse proxy in front of the
@@ -453,4 +456,230 @@ http {
 		}
 		time.Sleep(20 * time.Millisecond) // nginx gives no other sign of readiness
 	}
+}
+
+// smuggleStack is a front (miffy, or nginx as a baseline) with three
+// recording upstreams.
+type smuggleStack struct {
+	in             *instance // nil for nginx
+	front          string    // base URL clients connect to
+	ref, cand, sec *tape
+}
+
+// startSmuggleStack runs miffy in front of three tapes, with one shadowed
+// route /api/{v} (side effects allowed, so POSTs are replayed too);
+// routeExtra is added to that route's inline table.
+func startSmuggleStack(t *testing.T, routeExtra string) *smuggleStack {
+	t.Helper()
+	st := &smuggleStack{ref: newTape(t, "reference"), cand: newTape(t, "candidate"), sec: newTape(t, "secondary")}
+	st.in = startMiffy(t, `
+port = %[1]d
+management_port = %[2]d
+access_log = false
+shutdown_timeout = "2s"
+reference = "`+st.ref.url()+`"
+candidate = "`+st.cand.url()+`"
+secondary = "`+st.sec.url()+`"
+routes = [{ path = "/api/{v}", key = "v", allow_side_effects = true`+routeExtra+` }]
+[publish]
+mode = "none"
+[kafka]
+"bootstrap.servers" = "`+deadAddr(t)+`"
+require_broker = false
+`)
+	st.front = st.in.proxy
+	return st
+}
+
+func (st *smuggleStack) tapes() []*tape { return []*tape{st.ref, st.cand, st.sec} }
+
+// settle stops miffy: its shutdown drains the client requests and waits
+// for the replays, so afterwards every byte miffy was going to send an
+// upstream has been sent. The event the "nothing reached an upstream"
+// checks wait on.
+func (st *smuggleStack) settle(t *testing.T) {
+	t.Helper()
+	if st.in == nil {
+		return // nginx forwards before it answers, and replays nothing
+	}
+	if err := st.in.stop(t); err != nil {
+		t.Errorf("run: %v", err)
+	}
+}
+
+// leaked reports, for a case's id, which upstreams received bytes of the
+// requests that must never be forwarded: those whose paths hold
+// "atk-<id>" (the ambiguous request) or "smuggled-<id>" (the request
+// hidden in its body).
+func (st *smuggleStack) leaked(id string) []string {
+	var out []string
+	for _, tp := range st.tapes() {
+		raw := tp.received()
+		for _, m := range []string{"atk-" + id, "smuggled-" + id} {
+			if strings.Contains(raw, m) {
+				out = append(out, fmt.Sprintf("%s received %q: %.300q", tp.name, m, excerpt(raw, m)))
+			}
+		}
+	}
+	return out
+}
+
+// excerpt is raw from the start of the line holding the first m, for
+// failure messages.
+func excerpt(raw, m string) string {
+	i := strings.Index(raw, m)
+	from := strings.LastIndexByte(raw[:max(i, 0)], '\n') + 1
+	return raw[from:min(len(raw), from+300)]
+}
+
+// conversation is one case run on its own connection; it returns what
+// went wrong, so that all cases can run at once (the waits for a
+// connection that is never closed then overlap) and be reported each in
+// its own subtest.
+type conversation struct {
+	name, id string
+	probe    string // the framing probe's name, if it is one
+	run      func() []string
+}
+
+// converse runs the conversations concurrently, lets miffy settle, and
+// reports each one's problems, and any bytes of it that reached an
+// upstream, under its name.
+func converse(t *testing.T, st *smuggleStack, convs []conversation) {
+	t.Helper()
+	problems := runConcurrently(convs)
+	st.settle(t)
+	for i, c := range convs {
+		t.Run(c.name, func(t *testing.T) {
+			for _, p := range problems[i] {
+				t.Error(p)
+			}
+			for _, l := range st.leaked(c.id) {
+				t.Error(l)
+			}
+		})
+	}
+}
+
+// runConcurrently runs the conversations, a bounded number at a time
+// (nginx's baseline has 256 worker connections, two a request), and
+// returns each one's problems.
+func runConcurrently(convs []conversation) [][]string {
+	problems := make([][]string, len(convs))
+	sem := make(chan struct{}, 24)
+	var wg sync.WaitGroup
+	for i, c := range convs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			problems[i] = c.run()
+		}()
+	}
+	wg.Wait()
+	return problems
+}
+
+// stepKind says what a request on a connection may get.
+type stepKind int
+
+const (
+	mustServe  stepKind = iota // valid: answered 200 by the reference
+	mayServe                   // valid but unusual: 200, or an error and the connection closed
+	mustReject                 // ambiguous: 400 (or one of also) and the connection closed
+)
+
+type step struct {
+	kind stepKind
+	raw  string // "@ID" is replaced by the case's id
+	also []int
+}
+
+// runSteps sends the steps on one connection, step by step or all in one
+// write, and checks each answer: the connection must end right after the
+// first request that is rejected, and nothing may follow it.
+func runSteps(front, id string, steps []step, pipelined bool) (problems []string) {
+	w, err := openWire(front)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer w.c.Close()
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if pipelined {
+		var all strings.Builder
+		for _, s := range steps {
+			all.WriteString(strings.ReplaceAll(s.raw, "@ID", id))
+		}
+		if err := w.send(all.String()); err != nil {
+			bad("sending: %v", err)
+			return
+		}
+	}
+	for i, s := range steps {
+		if !pipelined {
+			if err := w.send(strings.ReplaceAll(s.raw, "@ID", id)); err != nil {
+				bad("step %d: sending: %v (the connection was closed after the step before)", i, err)
+				return
+			}
+		}
+		a, err := w.next()
+		if err != nil {
+			want := "200"
+			if s.kind == mustReject {
+				want = "400 and the connection closed"
+			}
+			bad("step %d: no answer: %v (want %s)", i, err, want)
+			return
+		}
+		switch {
+		case s.kind == mustServe && a.status != 200:
+			bad("step %d (valid): answered %v, want 200", i, a)
+			return
+		case s.kind == mustReject && a.status != 400 && !slices.Contains(s.also, a.status):
+			bad("step %d (ambiguous): answered %v, want 400%s", i, a, orAlso(s.also))
+		}
+		if s.kind == mustReject || a.status != 200 || a.close {
+			// Rejected (or the last answer it said): nothing may follow.
+			if err := w.closed(); err != nil {
+				bad("step %d: after %d: %v (want the connection closed)", i, a.status, err)
+			}
+			return
+		}
+	}
+	bad("the connection outlived every step")
+	return
+}
+
+func orAlso(also []int) string {
+	var b strings.Builder
+	for _, s := range also {
+		fmt.Fprintf(&b, " or %d", s)
+	}
+	return b.String()
+}
+
+// withoutRole removes the role header's lines from a raw request.
+func withoutRole(raw string) string {
+	head, body, _ := strings.Cut(raw, "\r\n\r\n")
+	var keep []string
+	for _, l := range strings.Split(head, "\r\n") {
+		if name, _, _ := strings.Cut(l, ":"); strings.EqualFold(name, "X-Shadow-Test-Role") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\r\n") + "\r\n\r\n" + body
+}
+
+// hasDotSegment reports whether a request-target's path has a "." or ".."
+// segment, percent-encoded or not (RFC 3986 6.2.2: "%2E" is ".").
+func hasDotSegment(target string) bool {
+	p, _, _ := strings.Cut(target, "?")
+	p = strings.NewReplacer("%2e", ".", "%2E", ".").Replace(p)
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }

@@ -24,80 +24,6 @@ import (
 	"time"
 )
 
-// smuggleStack is a front (miffy, or nginx as a baseline) with three
-// recording upstreams.
-type smuggleStack struct {
-	in             *instance // nil for nginx
-	front          string    // base URL clients connect to
-	ref, cand, sec *tape
-}
-
-// startSmuggleStack runs miffy in front of three tapes, with one shadowed
-// route /api/{v} (side effects allowed, so POSTs are replayed too);
-// routeExtra is added to that route's inline table.
-func startSmuggleStack(t *testing.T, routeExtra string) *smuggleStack {
-	t.Helper()
-	st := &smuggleStack{ref: newTape(t, "reference"), cand: newTape(t, "candidate"), sec: newTape(t, "secondary")}
-	st.in = startMiffy(t, `
-port = %[1]d
-management_port = %[2]d
-access_log = false
-shutdown_timeout = "2s"
-reference = "`+st.ref.url()+`"
-candidate = "`+st.cand.url()+`"
-secondary = "`+st.sec.url()+`"
-routes = [{ path = "/api/{v}", key = "v", allow_side_effects = true`+routeExtra+` }]
-[publish]
-mode = "none"
-[kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
-require_broker = false
-`)
-	st.front = st.in.proxy
-	return st
-}
-
-func (st *smuggleStack) tapes() []*tape { return []*tape{st.ref, st.cand, st.sec} }
-
-// settle stops miffy: its shutdown drains the client requests and waits
-// for the replays, so afterwards every byte miffy was going to send an
-// upstream has been sent. The event the "nothing reached an upstream"
-// checks wait on.
-func (st *smuggleStack) settle(t *testing.T) {
-	t.Helper()
-	if st.in == nil {
-		return // nginx forwards before it answers, and replays nothing
-	}
-	if err := st.in.stop(t); err != nil {
-		t.Errorf("run: %v", err)
-	}
-}
-
-// leaked reports, for a case's id, which upstreams received bytes of the
-// requests that must never be forwarded: those whose paths hold
-// "atk-<id>" (the ambiguous request) or "smuggled-<id>" (the request
-// hidden in its body).
-func (st *smuggleStack) leaked(id string) []string {
-	var out []string
-	for _, tp := range st.tapes() {
-		raw := tp.received()
-		for _, m := range []string{"atk-" + id, "smuggled-" + id} {
-			if strings.Contains(raw, m) {
-				out = append(out, fmt.Sprintf("%s received %q: %.300q", tp.name, m, excerpt(raw, m)))
-			}
-		}
-	}
-	return out
-}
-
-// excerpt is raw from the start of the line holding the first m, for
-// failure messages.
-func excerpt(raw, m string) string {
-	i := strings.Index(raw, m)
-	from := strings.LastIndexByte(raw[:max(i, 0)], '\n') + 1
-	return raw[from:min(len(raw), from+300)]
-}
-
 // smuggled is the request hidden in the body of the ambiguous ones: served,
 // it would answer the next client of a front proxy's shared connection.
 const smuggled = "GET /api/smuggled-@ID HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -181,54 +107,6 @@ func framingProbes() []framingProbe {
 	}
 }
 
-// conversation is one case run on its own connection; it returns what
-// went wrong, so that all cases can run at once (the waits for a
-// connection that is never closed then overlap) and be reported each in
-// its own subtest.
-type conversation struct {
-	name, id string
-	probe    string // the framing probe's name, if it is one
-	run      func() []string
-}
-
-// converse runs the conversations concurrently, lets miffy settle, and
-// reports each one's problems, and any bytes of it that reached an
-// upstream, under its name.
-func converse(t *testing.T, st *smuggleStack, convs []conversation) {
-	t.Helper()
-	problems := runConcurrently(convs)
-	st.settle(t)
-	for i, c := range convs {
-		t.Run(c.name, func(t *testing.T) {
-			for _, p := range problems[i] {
-				t.Error(p)
-			}
-			for _, l := range st.leaked(c.id) {
-				t.Error(l)
-			}
-		})
-	}
-}
-
-// runConcurrently runs the conversations, a bounded number at a time
-// (nginx's baseline has 256 worker connections, two a request), and
-// returns each one's problems.
-func runConcurrently(convs []conversation) [][]string {
-	problems := make([][]string, len(convs))
-	sem := make(chan struct{}, 24)
-	var wg sync.WaitGroup
-	for i, c := range convs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			problems[i] = c.run()
-		}()
-	}
-	wg.Wait()
-	return problems
-}
-
 // TestSmuggleFramingRejected: every request whose framing is ambiguous or
 // malformed gets 400 and the connection closed, as the first request on a
 // connection and after a valid one on the same keep-alive connection; and
@@ -260,21 +138,6 @@ func framingConversations(st *smuggleStack) []conversation {
 		}
 	}
 	return convs
-}
-
-// stepKind says what a request on a connection may get.
-type stepKind int
-
-const (
-	mustServe  stepKind = iota // valid: answered 200 by the reference
-	mayServe                   // valid but unusual: 200, or an error and the connection closed
-	mustReject                 // ambiguous: 400 (or one of also) and the connection closed
-)
-
-type step struct {
-	kind stepKind
-	raw  string // "@ID" is replaced by the case's id
-	also []int
 }
 
 // TestSmuggleAfterUnfollowable: the smuggling of issue 18 ("Why" 1). A
@@ -339,69 +202,6 @@ func sequenceConversations(st *smuggleStack) []conversation {
 		}
 	}
 	return convs
-}
-
-// runSteps sends the steps on one connection, step by step or all in one
-// write, and checks each answer: the connection must end right after the
-// first request that is rejected, and nothing may follow it.
-func runSteps(front, id string, steps []step, pipelined bool) (problems []string) {
-	w, err := openWire(front)
-	if err != nil {
-		return []string{err.Error()}
-	}
-	defer w.c.Close()
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	if pipelined {
-		var all strings.Builder
-		for _, s := range steps {
-			all.WriteString(strings.ReplaceAll(s.raw, "@ID", id))
-		}
-		if err := w.send(all.String()); err != nil {
-			bad("sending: %v", err)
-			return
-		}
-	}
-	for i, s := range steps {
-		if !pipelined {
-			if err := w.send(strings.ReplaceAll(s.raw, "@ID", id)); err != nil {
-				bad("step %d: sending: %v (the connection was closed after the step before)", i, err)
-				return
-			}
-		}
-		a, err := w.next()
-		if err != nil {
-			want := "200"
-			if s.kind == mustReject {
-				want = "400 and the connection closed"
-			}
-			bad("step %d: no answer: %v (want %s)", i, err, want)
-			return
-		}
-		switch {
-		case s.kind == mustServe && a.status != 200:
-			bad("step %d (valid): answered %v, want 200", i, a)
-			return
-		case s.kind == mustReject && a.status != 400 && !slices.Contains(s.also, a.status):
-			bad("step %d (ambiguous): answered %v, want 400%s", i, a, orAlso(s.also))
-		}
-		if s.kind == mustReject || a.status != 200 || a.close {
-			// Rejected (or the last answer it said): nothing may follow.
-			if err := w.closed(); err != nil {
-				bad("step %d: after %d: %v (want the connection closed)", i, a.status, err)
-			}
-			return
-		}
-	}
-	bad("the connection outlived every step")
-	return
-}
-
-func orAlso(also []int) string {
-	var b strings.Builder
-	for _, s := range also {
-		fmt.Fprintf(&b, " or %d", s)
-	}
-	return b.String()
 }
 
 // TestSmuggleCRLFBetweenRequests: RFC 9112 2.2 has a server ignore an
@@ -670,19 +470,6 @@ func TestSmuggleSameRequestToEverySide(t *testing.T) {
 	}
 }
 
-// withoutRole removes the role header's lines from a raw request.
-func withoutRole(raw string) string {
-	head, body, _ := strings.Cut(raw, "\r\n\r\n")
-	var keep []string
-	for _, l := range strings.Split(head, "\r\n") {
-		if name, _, _ := strings.Cut(l, ":"); strings.EqualFold(name, "X-Shadow-Test-Role") {
-			continue
-		}
-		keep = append(keep, l)
-	}
-	return strings.Join(keep, "\r\n") + "\r\n\r\n" + body
-}
-
 // TestSmuggleViaLoop: a request that already carries miffy's own Via hop
 // (a reference pointed back at miffy) gets 508 and is not forwarded;
 // another proxy's hop is no loop ("What to build" 6).
@@ -751,10 +538,26 @@ func TestSmuggleUpgradeNotTunneled(t *testing.T) {
 			}
 		})
 	}
+	// WebSocket is allowed by default, but a tunnel only for a path that
+	// passes every check first: one with dot segments is refused or
+	// cleaned before it is forwarded, never opened as sent.
+	for _, path := range []string{"/unrouted/../admin", "/unrouted/%2e%2e/admin", "/api/%2E%2E/%2e%2e/admin"} {
+		t.Run("websocket "+path, func(t *testing.T) {
+			w := dialWire(t, st.in)
+			w.send("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+			if _, err := w.next(); err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+		})
+	}
 	st.settle(t)
 	roles := []string{"reference", "candidate", "secondary", "upstream"}
 	for _, tp := range st.tapes() {
 		for _, r := range tp.requests() {
+			if r.header.Get("Upgrade") != "" && hasDotSegment(r.target) {
+				t.Errorf("%s was sent an upgrade for %s, dot segments and all", tp.name, r.target)
+			}
 			if r.tunneled {
 				t.Errorf("%s got %s %s through a tunnel: %.300q", tp.name, r.method, r.target, r.raw)
 			}
@@ -774,11 +577,11 @@ func TestSmuggleUpgradeNotTunneled(t *testing.T) {
 // canceled request).
 func TestSmuggleHalfClose(t *testing.T) {
 	checkLeaks(t)
-	const refBody = `{"from":"reference"}`
-	var answered atomic.Int64
+	refBody := func(path string) string { return `{"from":"reference","path":"` + path + `"}` }
+	var sent sync.Map // path -> true once the reference has sent its answer
 	// The reference answers after a moment, unless miffy gives the
 	// request up first (then it never answers).
-	ref := headUpstream(t, func(c *net.TCPConn) {
+	ref := headUpstream(t, func(c *net.TCPConn, r *http.Request) {
 		gone := make(chan struct{})
 		go func() {
 			defer close(gone)
@@ -789,8 +592,9 @@ func TestSmuggleHalfClose(t *testing.T) {
 			return
 		case <-time.After(time.Second):
 		}
-		answered.Add(1)
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "+fmt.Sprint(len(refBody))+"\r\n\r\n"+refBody)
+		body := refBody(r.URL.Path)
+		sent.Store(r.URL.Path, true)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "+fmt.Sprint(len(body))+"\r\n\r\n"+body)
 		<-gone
 	})
 	cand := newTape(t, "candidate")
@@ -808,15 +612,14 @@ mode = "none"
 "bootstrap.servers" = "`+deadAddr(t)+`"
 require_broker = false
 `)
-	for _, raw := range []string{
-		"GET /api/hc HTTP/1.1\r\nHost: x\r\n\r\n",
-		"GET /unrouted/hc HTTP/1.1\r\nHost: x\r\n\r\n",
-		"POST /api/hc HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+	for _, tt := range []struct{ path, raw string }{
+		{"/api/hc-get", "GET /api/hc-get HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"/unrouted/hc", "GET /unrouted/hc HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"/api/hc-post", "POST /api/hc-post HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"},
 	} {
-		t.Run(strings.SplitN(raw, "\r\n", 2)[0], func(t *testing.T) {
+		t.Run(tt.path, func(t *testing.T) {
 			w := dialWire(t, in)
-			before := answered.Load()
-			w.send(raw)
+			w.send(tt.raw)
 			if err := w.c.(*net.TCPConn).CloseWrite(); err != nil {
 				t.Fatal(err)
 			}
@@ -824,7 +627,7 @@ require_broker = false
 			if err != nil {
 				return // no answer at all: fine
 			}
-			if a.status == 200 && (answered.Load() == before || a.body != refBody) {
+			if _, ok := sent.Load(tt.path); a.status == 200 && (!ok || a.body != refBody(tt.path)) {
 				t.Errorf("got %v, which the reference never sent", a)
 			}
 		})
@@ -838,26 +641,19 @@ require_broker = false
 func TestSmuggleUpstreamHeads(t *testing.T) {
 	checkLeaks(t)
 	const body = `{"a":1}`
-	answer := func(head string) func(c *net.TCPConn) {
-		return func(c *net.TCPConn) { io.WriteString(c, head+body) }
+	answer := func(head string) func(c *net.TCPConn, _ *http.Request) {
+		return func(c *net.TCPConn, _ *http.Request) { io.WriteString(c, head+body) }
 	}
 	const endlessCap = 32 << 20
 	var endlessWritten atomic.Int64
-	endless := func(c *net.TCPConn) {
+	endless := func(c *net.TCPConn, _ *http.Request) {
 		c.SetWriteBuffer(64 << 10)
 		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Endless: "); err != nil {
 			return
 		}
-		chunk := []byte(strings.Repeat("a", 64<<10))
-		for endlessWritten.Load() < endlessCap {
-			c.SetWriteDeadline(time.Now().Add(wireDeadline))
-			n, err := c.Write(chunk)
-			endlessWritten.Add(int64(n))
-			if err != nil {
-				return
-			}
+		if pump(c, 'a', endlessCap, &endlessWritten) == nil {
+			c.Close() // all of it was taken: end the answer
 		}
-		c.Close() // all of it was taken: end the answer
 	}
 	manyFields := func(n int) string {
 		var b strings.Builder
@@ -871,7 +667,7 @@ func TestSmuggleUpstreamHeads(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		respond func(c *net.TCPConn)
+		respond func(c *net.TCPConn, r *http.Request)
 		want    int
 	}{
 		{"well-formed (control)", answer("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n"), 200},
@@ -988,5 +784,93 @@ func TestSmuggleBaselineNginx(t *testing.T) {
 				t.Error(p)
 			}
 		})
+	}
+}
+
+// TestSmuggleSlowReaderCutOff: a client that sends a request and never
+// reads the answer is cut off at [proxy] write_timeout: miffy gives up the
+// reference's answer (the reference sees its connection end long before
+// it could send it all) and closes the client's connection, which then
+// yields less than the whole answer ("Why" 3; "What to build" 1 and 6).
+func TestSmuggleSlowReaderCutOff(t *testing.T) {
+	checkLeaks(t)
+	const size = 16 << 20 // far more than the socket buffers on the way hold
+	var written atomic.Int64
+	stopped := make(chan struct{}) // the reference could write no more
+	ref := headUpstream(t, func(c *net.TCPConn, _ *http.Request) {
+		defer close(stopped)
+		c.SetWriteBuffer(64 << 10)
+		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n", size); err != nil {
+			return
+		}
+		pump(c, 'z', size, &written)
+	})
+	cand := newTape(t, "candidate")
+	in := startMiffy(t, `
+port = %[1]d
+management_port = %[2]d
+access_log = false
+shutdown_timeout = "2s"
+reference = "`+ref+`"
+candidate = "`+cand.url()+`"
+[proxy]
+write_timeout = "1s"
+[publish]
+mode = "none"
+[kafka]
+"bootstrap.servers" = "`+deadAddr(t)+`"
+require_broker = false
+`)
+	w := dialWire(t, in)
+	if err := w.send("GET /unrouted/big HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(2 * wireDeadline):
+		t.Fatalf("the reference could still write after %v: miffy keeps a client that does not read (no write_timeout)", 2*wireDeadline)
+	}
+	if n := written.Load(); n >= size {
+		t.Fatalf("the reference sent all %d MiB to a client that reads nothing: miffy buffered it", n>>20)
+	}
+	w.c.SetReadDeadline(time.Now().Add(wireDeadline))
+	got, err := io.Copy(io.Discard, w.br)
+	if isTimeout(err) {
+		t.Errorf("the client's connection stayed open after write_timeout (read %d bytes)", got)
+	}
+	if got >= size {
+		t.Errorf("the client got the whole answer (%d bytes): it was not cut off", got)
+	}
+}
+
+// TestSmuggleH2CPriorKnowledge: a client speaking HTTP/2 with prior
+// knowledge (h2c) gets the reference's answer, and the reference gets a
+// plain request, not the preface as "PRI *" ("Why" 6).
+func TestSmuggleH2CPriorKnowledge(t *testing.T) {
+	checkLeaks(t)
+	st := startSmuggleStack(t, "")
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: wireDeadline}
+	resp, err := client.Get(st.in.proxy + "/api/h2c-1")
+	if err != nil {
+		t.Fatalf("h2c prior knowledge: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || string(b) != tapeBody {
+		t.Errorf("answered %s %d %.80q, want HTTP/2.0 200 %s", resp.Proto, resp.StatusCode, b, tapeBody)
+	}
+	st.settle(t)
+	for _, tp := range st.tapes() {
+		for _, r := range tp.requests() {
+			if r.method != "GET" || r.target != "/api/h2c-1" {
+				t.Errorf("%s got %s %s, want GET /api/h2c-1", tp.name, r.method, r.target)
+			}
+		}
+	}
+	if !st.ref.sawPath("/api/h2c-1") || !st.cand.sawPath("/api/h2c-1") {
+		t.Errorf("the request was not forwarded to the reference and replayed to the candidate")
 	}
 }
