@@ -62,6 +62,8 @@ func shadowConfig(cfg *config.Config) shadow.Config {
 		ServedByHeader:      cfg.Canary.ServedByHeader,
 		DebugRequests:       cfg.Proxy.DebugRequests,
 		DebugBodies:         cfg.Proxy.DebugBodies,
+
+		MaxResponseHeaderBytes: cfg.Proxy.MaxResponseHeaderBytes,
 	}
 }
 

@@ -125,6 +125,9 @@ type Proxy struct {
 	ForwardedHeaders    bool          `koanf:"forwarded_headers"`
 	DebugRequests       bool          `koanf:"debug_requests"`
 	DebugBodies         bool          `koanf:"debug_bodies"`
+
+	// MaxResponseHeaderBytes bounds an upstream's response head.
+	MaxResponseHeaderBytes int `koanf:"max_response_header_bytes"`
 }
 
 // Shadow is the [shadow] section.

@@ -77,6 +77,7 @@ func TestLoad(t *testing.T) {
 						ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 						MaxHeaderBytes: 1 << 20, FastServer: true, DialTimeout: 5 * time.Second, ReferenceTimeout: 30 * time.Second,
 						MaxIdleConnsPerHost: 512, UpstreamIdleTimeout: 90 * time.Second, ForwardedHeaders: true,
+						MaxResponseHeaderBytes: 1 << 20,
 					},
 					Shadow: Shadow{
 						MaxBodyBytes: 1 << 20, MaxResponseBytes: 4 << 20, Timeout: 5 * time.Second,

@@ -57,6 +57,7 @@ func (c *Config) Validate() error {
 	v.nonNegative("proxy.read_timeout", p.ReadTimeout)
 	v.nonNegative("proxy.idle_timeout", p.IdleTimeout)
 	v.atLeast("proxy.max_header_bytes", int64(p.MaxHeaderBytes), 1)
+	v.atLeast("proxy.max_response_header_bytes", int64(p.MaxResponseHeaderBytes), 1)
 	v.atLeast("proxy.max_request_body_bytes", p.MaxRequestBodyBytes, 0)
 	v.positive("proxy.dial_timeout", p.DialTimeout)
 	v.nonNegative("proxy.reference_timeout", p.ReferenceTimeout)

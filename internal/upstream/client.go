@@ -37,8 +37,12 @@ type Config struct {
 	// IdleTimeout is how long an idle connection is kept. If zero, 90s.
 	IdleTimeout time.Duration
 	// TLS is the base TLS configuration for https upstreams; ServerName is
-	// set per host. If nil, the system's roots.
+	// set per host unless it is set here. If nil, the system's roots.
 	TLS *tls.Config
+	// MaxResponseHeaderBytes bounds a response's head (each interim
+	// answer's, and the final one's); a longer one fails the exchange
+	// with ErrResponseHeaderTooLarge. If zero, 1 MiB.
+	MaxResponseHeaderBytes int
 }
 
 // Client sends requests to upstreams. Its zero value is not usable; make
@@ -63,6 +67,9 @@ func New(cfg Config) *Client {
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 90 * time.Second
+	}
+	if cfg.MaxResponseHeaderBytes == 0 {
+		cfg.MaxResponseHeaderBytes = 1 << 20
 	}
 	return &Client{
 		cfg:    cfg,
@@ -242,11 +249,17 @@ func (p *pool) put(pc *conn) {
 	// it has passed.
 	pc.setDeadline(time.Time{})
 	clean := pc.br.Buffered() == 0
-	if clean && pc.send != nil {
+	switch {
+	case clean && pc.send != nil:
 		// The body that read from it has ended: nothing reads it again.
-		pc.br.Reset(nil)
-		readers.Put(pc.br)
+		// One grown for a long head (readHead) is left to the collector.
+		if pc.br.Size() == readBufSize {
+			pc.br.Reset(nil)
+			readers.Put(pc.br)
+		}
 		pc.br = nil
+	case clean && pc.br.Size() != readBufSize:
+		pc.br = bufio.NewReaderSize(countingReader{pc}, readBufSize)
 	}
 	p.mu.Lock()
 	if clean && len(p.idle) < p.cfg.MaxIdlePerHost {
@@ -362,7 +375,7 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 		if interim > maxInterim {
 			return fail(errors.New("reading response: too many 1xx answers"), false)
 		}
-		resp, err = readResponse(pc.br, &pc.head, x)
+		resp, err = readResponse(&pc.br, countingReader{pc}, &pc.head, x, pc.pool.cfg.MaxResponseHeaderBytes)
 		if err != nil {
 			// Closed or reset before a byte of the answer: a pooled
 			// connection that the upstream had let go of. Only an
@@ -374,7 +387,7 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 		if resp.StatusCode == http.StatusSwitchingProtocols {
 			return fail(ErrUpgrade, false)
 		}
-		if resp.StatusCode >= 200 || resp.StatusCode < 100 {
+		if resp.StatusCode >= 200 {
 			break
 		}
 		// 1xx interim answers (100 Continue, 103 Early Hints) are not
