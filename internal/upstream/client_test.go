@@ -183,7 +183,7 @@ type result struct {
 }
 
 // fetch sends req and reads the whole body.
-func fetch(ctx context.Context, c *Client, req *Request) (result, error) {
+func fetch(ctx context.Context, c doer, req *Request) (result, error) {
 	resp, err := c.Do(ctx, req)
 	if err != nil {
 		return result{}, err
