@@ -26,6 +26,7 @@ type Config struct {
 	Routes          []Route       `koanf:"routes"`
 
 	Proxy      Proxy         `koanf:"proxy"`
+	Upstream   Upstream      `koanf:"upstream"`
 	Shadow     Shadow        `koanf:"shadow"`
 	Compare    compare.Rules `koanf:"compare"`
 	Noise      Noise         `koanf:"noise"`

@@ -79,6 +79,7 @@ func TestLoad(t *testing.T) {
 						MaxIdleConnsPerHost: 512, UpstreamIdleTimeout: 90 * time.Second, ForwardedHeaders: true,
 						MaxResponseHeaderBytes: 1 << 20,
 					},
+					Upstream: Upstream{UpstreamSide: UpstreamSide{Protocol: "auto", TLSInsecureSkipVerify: new(bool)}},
 					Shadow: Shadow{
 						MaxBodyBytes: 1 << 20, MaxResponseBytes: 4 << 20, Timeout: 5 * time.Second,
 						MaxInFlight: 10000, MaxInFlightBytes: 256 << 20, Sample: 1,

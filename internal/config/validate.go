@@ -64,6 +64,8 @@ func (c *Config) Validate() error {
 	v.atLeast("proxy.max_idle_conns_per_host", int64(p.MaxIdleConnsPerHost), 1)
 	v.nonNegative("proxy.upstream_idle_timeout", p.UpstreamIdleTimeout)
 
+	v.upstream(c)
+
 	s := c.Shadow
 	v.atLeast("shadow.max_body_bytes", s.MaxBodyBytes, 0)
 	v.atLeast("shadow.max_response_bytes", s.MaxResponseBytes, 1)

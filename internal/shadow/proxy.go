@@ -49,6 +49,10 @@ type Config struct {
 	// MaxResponseHeaderBytes bounds an upstream's response head; a longer
 	// one fails the exchange (502). If zero, 1 MiB.
 	MaxResponseHeaderBytes int
+	// Sides says how each side's upstreams are reached (protocol, TLS),
+	// by role: "reference" (also for unrouted requests), "candidate",
+	// "secondary". A side left out: auto, the system's roots.
+	Sides map[string]Side
 	// MaxRequestBodyBytes rejects larger request bodies with 413. If zero,
 	// no limit.
 	MaxRequestBodyBytes int64

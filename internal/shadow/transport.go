@@ -1,0 +1,134 @@
+package shadow
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+
+	"github.com/miffy-proxy/miffy/internal/upstream"
+)
+
+// Side is how the proxy reaches one side's upstreams.
+type Side struct {
+	// Protocol is one of upstream.Protocols. If empty, auto: HTTP/1.1, or
+	// HTTP/2 where TLS negotiates it.
+	Protocol string
+	// TLS is the base TLS configuration (upstream.TLSFiles.Load). If nil,
+	// the system's roots.
+	TLS *tls.Config
+}
+
+// sender sends one request upstream: miffy's HTTP/1.1 client, or
+// net/http's Transport behind upstream.RoundTripper.
+type sender interface {
+	Do(ctx context.Context, req *upstream.Request) (*http.Response, error)
+}
+
+var (
+	_ sender = (*upstream.Client)(nil)
+	_ sender = upstream.RoundTripper{}
+)
+
+// sideTransports are one side's ways upstream.
+type sideTransports struct {
+	protocol string
+	client   *upstream.Client      // HTTP/1.1 (auto over TCP, http1)
+	net      upstream.RoundTripper // net/http: h2, h2c, auto over TLS
+	http1    *http.Transport       // streamed uploads and upgrades over HTTP/1.1
+	netTr    *http.Transport       // the Transport under net
+}
+
+// transports holds every side's ways upstream, and picks one per request.
+type transports struct {
+	sides map[string]*sideTransports // by role: reference, candidate, secondary
+}
+
+// newTransports makes the clients and Transports of every side from cfg
+// (defaults set). Reference and candidate (which serves canary requests)
+// bound the wait for a streamed request's answer by ReferenceTimeout.
+func newTransports(cfg Config) *transports {
+	t := &transports{sides: map[string]*sideTransports{}}
+	for _, role := range []string{"reference", "candidate", "secondary"} {
+		s := cfg.Sides[role]
+		if s.Protocol == "" {
+			s.Protocol = upstream.ProtoAuto
+		}
+		tc := upstream.TransportConfig{
+			Protocol:               s.Protocol,
+			TLS:                    s.TLS,
+			DialTimeout:            cfg.DialTimeout,
+			MaxIdlePerHost:         cfg.MaxIdleConnsPerHost,
+			IdleTimeout:            cfg.UpstreamIdleTimeout,
+			MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
+		}
+		netTr := upstream.NewTransport(tc)
+		tc.Protocol = upstream.ProtoHTTP1
+		if role != "secondary" {
+			tc.ResponseHeaderTimeout = cfg.ReferenceTimeout
+		}
+		t.sides[role] = &sideTransports{
+			protocol: s.Protocol,
+			client: upstream.New(upstream.Config{
+				DialTimeout:            cfg.DialTimeout,
+				MaxIdlePerHost:         cfg.MaxIdleConnsPerHost,
+				IdleTimeout:            cfg.UpstreamIdleTimeout,
+				TLS:                    s.TLS,
+				MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
+			}),
+			net:   upstream.RoundTripper{RoundTripper: netTr},
+			http1: upstream.NewTransport(tc),
+			netTr: netTr,
+		}
+	}
+	return t
+}
+
+// side returns a role's transports; the unrouted "upstream" role is the
+// reference's.
+func (t *transports) side(role string) *sideTransports {
+	if s, ok := t.sides[role]; ok {
+		return s
+	}
+	return t.sides["reference"]
+}
+
+// sender returns what sends a request whose body is in memory to role's
+// upstream at a URL of scheme: miffy's client for HTTP/1.1 over TCP (and
+// http1 over TLS), net/http's Transport for HTTP/2 and for auto over TLS.
+func (t *transports) sender(role, scheme string) sender {
+	s := t.side(role)
+	if upstream.ViaTransport(s.protocol, scheme) {
+		return s.net
+	}
+	return s.client
+}
+
+// roundTripper returns the Transport for a streamed request (or an
+// upgrade) to role's upstream: an upgrade goes over HTTP/1.1, which alone
+// has one; anything else as sender would send it.
+func (t *transports) roundTripper(role, scheme string, upgrade bool) http.RoundTripper {
+	s := t.side(role)
+	if !upgrade && upstream.ViaTransport(s.protocol, scheme) {
+		return s.netTr
+	}
+	return s.http1
+}
+
+// RoundTrip sends a request of the reverse proxy (streamed uploads and
+// upgrades) by its call's role (the request's context holds the call).
+func (t *transports) RoundTrip(r *http.Request) (*http.Response, error) {
+	role := "reference"
+	if c, ok := r.Context().Value(callKey{}).(*call); ok {
+		role = c.role
+	}
+	return t.roundTripper(role, r.URL.Scheme, r.Header.Get("Upgrade") != "").RoundTrip(r)
+}
+
+// closeIdle closes every side's idle connections.
+func (t *transports) closeIdle() {
+	for _, s := range t.sides {
+		s.client.CloseIdle()
+		s.http1.CloseIdleConnections()
+		s.netTr.CloseIdleConnections()
+	}
+}
