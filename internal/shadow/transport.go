@@ -115,13 +115,21 @@ func (t *transports) roundTripper(role, scheme string, upgrade bool) http.RoundT
 }
 
 // RoundTrip sends a request of the reverse proxy (streamed uploads and
-// upgrades) by its call's role (the request's context holds the call).
+// upgrades) by its call's role (the request's context holds the call). A
+// status outside 100..599 is an error (upstream.CheckStatus).
 func (t *transports) RoundTrip(r *http.Request) (*http.Response, error) {
 	role := "reference"
 	if c, ok := r.Context().Value(callKey{}).(*call); ok {
 		role = c.role
 	}
-	return t.roundTripper(role, r.URL.Scheme, r.Header.Get("Upgrade") != "").RoundTrip(r)
+	resp, err := t.roundTripper(role, r.URL.Scheme, r.Header.Get("Upgrade") != "").RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := upstream.CheckStatus(resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // closeIdle closes every side's idle connections.

@@ -113,3 +113,18 @@ func answer(resp *http.Response, err error) string {
 	}
 	return string(b)
 }
+
+// TestTransportsStatusRange: the reverse proxy's Transport refuses a
+// status outside 100..599 (net/http's server would panic on one below
+// 100), so that the client gets a 502.
+func TestTransportsStatusRange(t *testing.T) {
+	ref := rawUpstream(t, writeAnswer("HTTP/1.1 042 Low\r\nContent-Length: 2\r\n\r\nhi"))
+	cfg := Config{}
+	cfg.setDefaults()
+	tr := newTransports(cfg)
+	t.Cleanup(tr.closeIdle)
+	r, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, ref.String()+"/", strings.NewReader("streamed"))
+	if got := answer(tr.RoundTrip(r)); !strings.Contains(got, "outside 100..599") {
+		t.Errorf("got %q, want an error naming the status", got)
+	}
+}

@@ -168,18 +168,28 @@ func (headerTimeoutError) Error() string   { return "timeout awaiting response h
 func (headerTimeoutError) Timeout() bool   { return true }
 func (headerTimeoutError) Temporary() bool { return true }
 
-// checked refuses what the Client refuses too: a 101, and a status
-// outside 100..599 (net/http's Transport takes any three digits).
+// checked refuses what the Client refuses too: a 101 (Do does not
+// upgrade), and what CheckStatus refuses.
 func (RoundTripper) checked(resp *http.Response) (*http.Response, error) {
-	switch {
-	case resp.StatusCode == http.StatusSwitchingProtocols:
+	if resp.StatusCode == http.StatusSwitchingProtocols {
 		resp.Body.Close()
 		return nil, ErrUpgrade
-	case resp.StatusCode < 100 || resp.StatusCode > 599:
-		resp.Body.Close()
-		return nil, malformed("status %d outside 100..599", resp.StatusCode)
+	}
+	if err := CheckStatus(resp); err != nil {
+		return nil, err
 	}
 	return resp, nil
+}
+
+// CheckStatus refuses, closing its body, a response whose status is
+// outside 100..599, which net/http's Transport takes (any three digits)
+// and net/http's server cannot pass on (a status below 100 panics).
+func CheckStatus(resp *http.Response) error {
+	if resp.StatusCode < 100 || resp.StatusCode > 599 {
+		resp.Body.Close()
+		return malformed("status %d outside 100..599", resp.StatusCode)
+	}
+	return nil
 }
 
 // cancelBody calls done when the body is closed.

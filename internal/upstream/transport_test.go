@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -355,5 +356,37 @@ func TestRoundTripperHeaderTimeout(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("body ended before the upstream sent it: %v", err)
 	case <-time.After(100 * time.Millisecond): // past HeaderTimeout: the body still waits
+	}
+}
+
+// TestTransportStatusRange: a status outside 100..599, which net/http's
+// Transport takes, is an error through RoundTripper and CheckStatus.
+func TestTransportStatusRange(t *testing.T) {
+	for _, tt := range []struct {
+		status string
+		ok     bool
+	}{{"042", false}, {"099", false}, {"600", false}, {"999", false}, {"599", true}, {"200", true}} {
+		srv := newRawServer(t, func(_ int, nc net.Conn, br *bufio.Reader) {
+			for {
+				if _, err := readRequest(br); err != nil {
+					return
+				}
+				io.WriteString(nc, "HTTP/1.1 "+tt.status+" X\r\nContent-Length: 2\r\n\r\nhi")
+			}
+		})
+		tr := NewTransport(TransportConfig{Protocol: ProtoHTTP1})
+		_, err := fetch(t.Context(), RoundTripper{tr}, get(srv.addr, "/"))
+		if tt.ok != (err == nil) || (err != nil && !errors.Is(err, ErrMalformedResponse)) {
+			t.Errorf("status %s through RoundTripper: %v", tt.status, err)
+		}
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+srv.addr+"/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckStatus(resp); tt.ok != (err == nil) {
+			t.Errorf("status %s: CheckStatus = %v", tt.status, err)
+		}
+		resp.Body.Close()
 	}
 }
