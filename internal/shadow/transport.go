@@ -27,13 +27,15 @@ type sender interface {
 var (
 	_ sender = (*upstream.Client)(nil)
 	_ sender = upstream.RoundTripper{}
+	_ sender = (*upstream.Auto)(nil)
 )
 
 // sideTransports are one side's ways upstream.
 type sideTransports struct {
 	protocol string
-	client   *upstream.Client      // HTTP/1.1 (auto over TCP, http1)
-	net      upstream.RoundTripper // net/http: h2, h2c, auto over TLS
+	client   *upstream.Client      // HTTP/1.1: http1, and auto
+	auto     *upstream.Auto        // auto: client, or net where TLS picks HTTP/2
+	net      upstream.RoundTripper // net/http: h2, h2c, auto's HTTP/2
 	http1    *http.Transport       // streamed uploads and upgrades over HTTP/1.1
 	netTr    *http.Transport       // the Transport under net
 }
@@ -66,7 +68,7 @@ func newTransports(cfg Config) *transports {
 		if role != "secondary" {
 			tc.ResponseHeaderTimeout = cfg.ReferenceTimeout
 		}
-		t.sides[role] = &sideTransports{
+		st := &sideTransports{
 			protocol: s.Protocol,
 			client: upstream.New(upstream.Config{
 				DialTimeout:            cfg.DialTimeout,
@@ -74,11 +76,14 @@ func newTransports(cfg Config) *transports {
 				IdleTimeout:            cfg.UpstreamIdleTimeout,
 				TLS:                    s.TLS,
 				MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
+				OfferHTTP2:             s.Protocol == upstream.ProtoAuto,
 			}),
 			net:   upstream.RoundTripper{RoundTripper: netTr},
 			http1: upstream.NewTransport(tc),
 			netTr: netTr,
 		}
+		st.auto = &upstream.Auto{Client: st.client, H2: st.net}
+		t.sides[role] = st
 	}
 	return t
 }
@@ -93,22 +98,27 @@ func (t *transports) side(role string) *sideTransports {
 }
 
 // sender returns what sends a request whose body is in memory to role's
-// upstream at a URL of scheme: miffy's client for HTTP/1.1 over TCP (and
-// http1 over TLS), net/http's Transport for HTTP/2 and for auto over TLS.
-func (t *transports) sender(role, scheme string) sender {
+// upstream: miffy's client for HTTP/1.1 (http1; auto, unless TLS picks
+// HTTP/2), net/http's Transport for HTTP/2 (h2, h2c; auto where TLS
+// picks it).
+func (t *transports) sender(role string) sender {
 	s := t.side(role)
-	if upstream.ViaTransport(s.protocol, scheme) {
+	switch {
+	case upstream.ViaTransport(s.protocol):
 		return s.net
+	case s.protocol == upstream.ProtoAuto:
+		return s.auto
 	}
 	return s.client
 }
 
 // roundTripper returns the Transport for a streamed request (or an
-// upgrade) to role's upstream: an upgrade goes over HTTP/1.1, which alone
-// has one; anything else as sender would send it.
+// upgrade) to role's upstream at a URL of scheme: an upgrade goes over
+// HTTP/1.1, which alone has one; h2 and h2c over HTTP/2; auto over TLS
+// by what TLS negotiates.
 func (t *transports) roundTripper(role, scheme string, upgrade bool) http.RoundTripper {
 	s := t.side(role)
-	if !upgrade && upstream.ViaTransport(s.protocol, scheme) {
+	if !upgrade && (upstream.ViaTransport(s.protocol) || s.protocol == upstream.ProtoAuto && scheme == "https") {
 		return s.netTr
 	}
 	return s.http1

@@ -75,7 +75,7 @@ func TestTransportsSides(t *testing.T) {
 		t.Run(tt.role+" "+tt.scheme+" "+tt.want, func(t *testing.T) {
 			addr := tt.srv.Listener.Addr().String()
 			req := &upstream.Request{Method: http.MethodGet, Scheme: tt.scheme, Addr: addr, Target: "/", Fields: []upstream.Field{{Name: RoleHeader, Value: tt.role}}}
-			got := answer(tr.sender(tt.role, tt.scheme).Do(t.Context(), req))
+			got := answer(tr.sender(tt.role).Do(t.Context(), req))
 			// The same through the reverse proxy's Transport.
 			r, _ := http.NewRequestWithContext(context.WithValue(t.Context(), callKey{}, &call{role: tt.role}), http.MethodGet, tt.scheme+"://"+addr+"/", nil)
 			r.Header.Set(RoleHeader, tt.role)
@@ -96,9 +96,12 @@ func TestTransportsSides(t *testing.T) {
 	if rt := tr.roundTripper("candidate", "http", true); rt != tr.sides["candidate"].http1 {
 		t.Error("an upgrade to an h2c side does not take the HTTP/1.1 Transport")
 	}
-	// Plain HTTP/1.1 takes miffy's own client.
-	if _, ok := tr.sender("reference", "http").(*upstream.Client); !ok {
-		t.Error("auto over TCP does not take miffy's client")
+	// http1 takes miffy's own client, auto takes it first.
+	if _, ok := tr.sender("secondary").(*upstream.Client); !ok {
+		t.Error("http1 does not take miffy's client")
+	}
+	if a, ok := tr.sender("reference").(*upstream.Auto); !ok || a.Client != tr.sides["reference"].client {
+		t.Error("auto does not take miffy's client first")
 	}
 }
 

@@ -43,6 +43,10 @@ type Config struct {
 	// answer's, and the final one's); a longer one fails the exchange
 	// with ErrResponseHeaderTooLarge. If zero, 1 MiB.
 	MaxResponseHeaderBytes int
+	// OfferHTTP2 offers h2 as well as http/1.1 in TLS handshakes; an
+	// upstream that picks h2 fails the exchange with ErrHTTP2 before
+	// anything is sent (Auto then sends it over HTTP/2).
+	OfferHTTP2 bool
 }
 
 // Client sends requests to upstreams. Its zero value is not usable; make
@@ -107,6 +111,10 @@ type Request struct {
 
 // ErrUpgrade is returned for a 101 answer: upgrades are not handled here.
 var ErrUpgrade = errors.New("upstream switched protocols")
+
+// ErrHTTP2 is returned, with Config.OfferHTTP2, for an upstream whose TLS
+// handshake chose HTTP/2: nothing was sent to it.
+var ErrHTTP2 = errors.New("upstream negotiated HTTP/2")
 
 // Do sends req and reads the response's head. The caller must close the
 // response's body; a body read to its end returns the connection to the
@@ -221,6 +229,9 @@ func (p *pool) dial(ctx context.Context, c *Client) (*conn, error) {
 			cfg.ServerName = p.serverName
 		}
 		cfg.NextProtos = []string{"http/1.1"}
+		if p.cfg.OfferHTTP2 {
+			cfg.NextProtos = []string{"h2", "http/1.1"}
+		}
 		tc := tls.Client(nc, cfg)
 		hctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
 		err := tc.HandshakeContext(hctx)
@@ -228,6 +239,10 @@ func (p *pool) dial(ctx context.Context, c *Client) (*conn, error) {
 		if err != nil {
 			nc.Close()
 			return nil, fmt.Errorf("TLS handshake with %s: %w", p.dialAddr, err)
+		}
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			tc.Close()
+			return nil, ErrHTTP2
 		}
 		nc = tc
 	}

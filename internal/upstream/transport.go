@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/httpsyntax"
@@ -29,18 +31,39 @@ const (
 // Protocols lists the valid values of Side.Protocol.
 var Protocols = []string{ProtoAuto, ProtoHTTP1, ProtoH2, ProtoH2C}
 
-// ViaTransport reports whether requests in protocol to a URL of scheme go
-// through net/http's Transport (NewTransport) rather than this package's
-// Client: HTTP/2 (h2, h2c), and auto over TLS, where HTTP/2 may be
-// negotiated.
-func ViaTransport(protocol, scheme string) bool {
-	switch protocol {
-	case ProtoH2, ProtoH2C:
-		return true
-	case ProtoHTTP1:
-		return false
+// ViaTransport reports whether requests in protocol go through net/http's
+// Transport (NewTransport) alone: HTTP/2 (h2, h2c). Auto takes the Client
+// and, where TLS negotiates HTTP/2, the Transport (see Auto); http1 the
+// Client.
+func ViaTransport(protocol string) bool {
+	return protocol == ProtoH2 || protocol == ProtoH2C
+}
+
+// Auto sends requests with Client (which must have Config.OfferHTTP2) over
+// HTTP/1.1, and with H2 (NewTransport with ProtoAuto) to the https
+// upstreams whose TLS handshake chose HTTP/2: the first request to such an
+// upstream learns it (ErrHTTP2, nothing sent) and goes to H2, as do the
+// later ones. HTTP/1.1 over TLS thus keeps the Client's strict reading.
+// It is safe for concurrent use.
+type Auto struct {
+	Client *Client
+	H2     RoundTripper
+	h2     sync.Map // Addr of https upstreams that speak HTTP/2
+}
+
+// Do sends req over HTTP/1.1 or HTTP/2, as its upstream speaks.
+func (a *Auto) Do(ctx context.Context, req *Request) (*http.Response, error) {
+	if req.Scheme == "https" {
+		if _, ok := a.h2.Load(req.Addr); ok {
+			return a.H2.Do(ctx, req)
+		}
 	}
-	return scheme == "https"
+	resp, err := a.Client.Do(ctx, req)
+	if errors.Is(err, ErrHTTP2) {
+		a.h2.Store(req.Addr, true)
+		return a.H2.Do(ctx, req)
+	}
+	return resp, err
 }
 
 // TransportConfig tunes NewTransport. Zero values take the defaults
