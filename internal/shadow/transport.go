@@ -36,8 +36,8 @@ type sideTransports struct {
 	client   *upstream.Client      // HTTP/1.1: http1, and auto
 	auto     *upstream.Auto        // auto: client, or net where TLS picks HTTP/2
 	net      upstream.RoundTripper // net/http: h2, h2c, auto's HTTP/2
-	http1    *http.Transport       // streamed uploads and upgrades over HTTP/1.1
-	netTr    *http.Transport       // the Transport under net
+	http1    *upstream.Transport   // streamed uploads and upgrades over HTTP/1.1
+	netTr    *upstream.Transport   // the Transport under net
 }
 
 // transports holds every side's ways upstream, and picks one per request.

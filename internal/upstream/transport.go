@@ -93,7 +93,11 @@ type TransportConfig struct {
 // knowledge over TCP (h2c), or HTTP/1.1 with HTTP/2 offered over TLS
 // (auto). It never uses a proxy from the environment and leaves bodies
 // as the upstream encoded them.
-func NewTransport(cfg TransportConfig) *http.Transport {
+//
+// HTTP/1.1 answers are read as strictly as the Client reads them (see
+// strictConn): a head it would refuse fails the exchange. HTTP/2 has its
+// own framing, which net/http checks.
+func NewTransport(cfg TransportConfig) *Transport {
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
@@ -123,7 +127,7 @@ func NewTransport(cfg TransportConfig) *http.Transport {
 	if cfg.TLS != nil {
 		tc = cfg.TLS.Clone()
 	}
-	return &http.Transport{
+	t := &http.Transport{
 		Proxy:                  nil, // upstreams are reached directly, whatever HTTP_PROXY says
 		DialContext:            d.DialContext,
 		TLSClientConfig:        tc,
@@ -138,6 +142,63 @@ func NewTransport(cfg TransportConfig) *http.Transport {
 		DisableCompression: true,
 		Protocols:          &protos,
 	}
+	strict := cfg.Protocol != ProtoH2 && cfg.Protocol != ProtoH2C
+	if strict {
+		max := cfg.MaxResponseHeaderBytes
+		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nc, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &strictConn{Conn: nc, max: max}, nil
+		}
+		// TLS by hand, to put strictConn under HTTP/1.1 but not under
+		// HTTP/2.
+		next := []string{"h2", "http/1.1"}
+		if cfg.Protocol == ProtoHTTP1 {
+			next = []string{"http/1.1"}
+		}
+		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nc, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			c := &tls.Config{}
+			if tc != nil {
+				c = tc.Clone()
+			}
+			if c.ServerName == "" {
+				c.ServerName, _, _ = net.SplitHostPort(addr)
+			}
+			c.NextProtos = next
+			conn := tls.Client(nc, c)
+			hctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+			defer cancel()
+			if err := conn.HandshakeContext(hctx); err != nil {
+				nc.Close()
+				return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+			}
+			if conn.ConnectionState().NegotiatedProtocol == "h2" {
+				return conn, nil
+			}
+			return &strictConn{Conn: conn, max: max}, nil
+		}
+	}
+	return &Transport{Transport: t, strict: strict}
+}
+
+// Transport is net/http's Transport as NewTransport sets it up.
+type Transport struct {
+	*http.Transport
+	strict bool
+}
+
+// RoundTrip is http.Transport's, telling a strictConn of the request.
+func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if t.strict {
+		r = traceHead(r)
+	}
+	return t.Transport.RoundTrip(r)
 }
 
 // RoundTripper sends a Request through an http.RoundTripper (NewTransport),
