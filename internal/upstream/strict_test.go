@@ -149,3 +149,15 @@ func TestTransportStrict(t *testing.T) {
 		t.Errorf("server saw %d connections, want 1", got)
 	}
 }
+
+// FuzzStrictConn: feeding answers whole or byte by byte gives the same
+// verdict, and never panics. Seeds in testdata/fuzz/FuzzStrictConn.
+func FuzzStrictConn(f *testing.F) {
+	f.Fuzz(func(t *testing.T, in []byte, head bool) {
+		_, errWhole, _ := feedAll(string(in), 0, head)
+		_, errBytes, _ := feedAll(string(in), 1, head)
+		if (errWhole == nil) != (errBytes == nil) {
+			t.Fatalf("%q: whole %v, byte by byte %v", in, errWhole, errBytes)
+		}
+	})
+}
