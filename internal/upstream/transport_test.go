@@ -431,3 +431,23 @@ func TestTransportStatusRange(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// TestTransportHeadBoundH2: the head bound holds over HTTP/2 too.
+func TestTransportHeadBoundH2(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Long", strings.Repeat("a", 128<<10))
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	for _, max := range []int{64 << 10, 256 << 10} {
+		rt := RoundTripper{NewTransport(TransportConfig{Protocol: ProtoH2C, MaxResponseHeaderBytes: max})}
+		got, err := fetch(t.Context(), rt, get(srv.Listener.Addr().String(), "/"))
+		if (max < 128<<10) != (err != nil || got.Status != 200) {
+			t.Errorf("max %d: %v, %v", max, got, err)
+		}
+	}
+}
