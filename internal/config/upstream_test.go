@@ -149,3 +149,19 @@ func TestUpstreamErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamEnv: MIFFY_ variables set [upstream] keys and its tables'
+// (a boolean too); a table is not a key.
+func TestUpstreamEnv(t *testing.T) {
+	c, err := load(t, "# no keys\n", "MIFFY_UPSTREAM__CANDIDATE__TLS_INSECURE_SKIP_VERIFY=true", "MIFFY_UPSTREAM__PROTOCOL=http1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	if d := cmp.Diff(UpstreamSide{Protocol: "http1", TLSInsecureSkipVerify: &yes}, c.Upstream.Side("candidate")); d != "" {
+		t.Errorf("candidate (-want +got):\n%s", d)
+	}
+	if _, err := load(t, "# no keys\n", "MIFFY_UPSTREAM__REFERENCE=x"); err == nil || !strings.Contains(err.Error(), "MIFFY_UPSTREAM__REFERENCE: unknown key") {
+		t.Errorf("a table set from the environment: %v", err)
+	}
+}
