@@ -43,3 +43,21 @@ func TestInsecureUpstreamShown(t *testing.T) {
 		t.Errorf("check-config: %v\n%s", err, out.String())
 	}
 }
+
+// TestRouteProtocolWired: a route's protocols reach its table entry.
+func TestRouteProtocolWired(t *testing.T) {
+	path := t.TempDir() + "/config.toml"
+	writeFile(path, "[[routes]]\npath = \"/grpc/{x}\"\ncandidate_protocol = \"h2c\"\nsecondary_protocol = \"http1\"\n")
+	cfg, err := loadConfig(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := buildTable(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := table.Routes()[0]
+	if got := []string{r.ReferenceProtocol, r.CandidateProtocol, r.SecondaryProtocol}; strings.Join(got, ",") != ",h2c,http1" {
+		t.Errorf("route protocols %q", got)
+	}
+}

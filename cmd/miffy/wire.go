@@ -93,6 +93,10 @@ func buildTable(cfg *config.Config) (*shadow.Table, error) {
 			TrimPrefix:       rc.TrimPrefix,
 			ReferenceHost:    rc.ReferenceHostHeader,
 			CandidateHost:    rc.CandidateHostHeader,
+
+			ReferenceProtocol: rc.ReferenceProtocol,
+			CandidateProtocol: rc.CandidateProtocol,
+			SecondaryProtocol: rc.SecondaryProtocol,
 		}
 		if rc.AllowSideEffects != nil {
 			r.AllowSideEffects = *rc.AllowSideEffects

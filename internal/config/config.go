@@ -58,6 +58,11 @@ type Route struct {
 	ReferenceHostHeader string `koanf:"reference_host_header"`
 	CandidateHostHeader string `koanf:"candidate_host_header"`
 
+	// Per-side protocol of this route's upstreams; empty: [upstream]'s.
+	ReferenceProtocol string `koanf:"reference_protocol"`
+	CandidateProtocol string `koanf:"candidate_protocol"`
+	SecondaryProtocol string `koanf:"secondary_protocol"`
+
 	// Mode is "shadow" (the reference answers, the candidate is compared)
 	// or "canary" (the side the decision picks answers). Load sets it to
 	// "shadow" when empty. The keys below are for canary routes only; a

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -124,6 +125,31 @@ func (v *validator) upstream(c *Config) {
 			}
 		}
 	}
+	for i, r := range c.Routes {
+		for _, side := range Sides {
+			p, raw := r.sideProtocol(side)
+			if p == "" {
+				continue
+			}
+			key := fmt.Sprintf("routes[%d].%s_protocol", i, side)
+			v.oneOf(key, p, upstream.Protocols)
+			if msg := protocolMismatch(p, raw); msg != "" {
+				v.errorf("%s: %s; the route's %s is %q", key, msg, side, raw)
+			}
+		}
+	}
+}
+
+// sideProtocol returns the route's protocol for a side ("" where it sets
+// none) and the side's URL.
+func (r Route) sideProtocol(side string) (protocol, url string) {
+	switch side {
+	case "reference":
+		return r.ReferenceProtocol, r.Reference
+	case "candidate":
+		return r.CandidateProtocol, r.Candidate
+	}
+	return r.SecondaryProtocol, r.Secondary
 }
 
 // protocolMismatch says why protocol cannot reach the URL raw, or "".
@@ -142,7 +168,7 @@ func protocolMismatch(protocol, raw string) string {
 }
 
 // sideURLs returns the upstream URLs of one side: the top-level one and
-// the routes'.
+// those of the routes that set no protocol of their own for it.
 func sideURLs(c *Config, side string) []string {
 	var urls []string
 	add := func(s string) {
@@ -151,6 +177,9 @@ func sideURLs(c *Config, side string) []string {
 		}
 	}
 	for _, r := range append([]Route{{Reference: c.Reference, Candidate: c.Candidate, Secondary: c.Secondary}}, c.Routes...) {
+		if p, _ := r.sideProtocol(side); p != "" {
+			continue
+		}
 		switch side {
 		case "reference":
 			add(r.Reference)

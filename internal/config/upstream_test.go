@@ -133,6 +133,8 @@ func TestUpstreamErrors(t *testing.T) {
 		{"h2c to https", "reference = \"https://ref.test\"\n[upstream]\nprotocol = \"h2c\"", nil, []string{"upstream.protocol: h2c", `"https://ref.test"`}},
 		{"h2 to http in a table", "[upstream.candidate]\nprotocol = \"h2\"", nil, []string{"upstream.candidate.protocol: h2", "candidate"}},
 		{"h2 to a route's http URL", "candidate = \"https://c.test\"\n[upstream]\nprotocol = \"h2\"\n[upstream.reference]\nprotocol = \"auto\"\n[upstream.secondary]\nprotocol = \"auto\"\n[[routes]]\npath = \"/a\"\ncandidate = \"http://plain.test\"", nil, []string{"upstream.protocol: h2", `"http://plain.test"`}},
+		{"route protocol unknown", "[[routes]]\npath = \"/a\"\ncandidate_protocol = \"grpc\"", nil, []string{`routes[0].candidate_protocol: "grpc"`}},
+		{"route h2c to https", "[[routes]]\npath = \"/a\"\nreference = \"https://r.test\"\nreference_protocol = \"h2c\"", nil, []string{"routes[0].reference_protocol: h2c", `"https://r.test"`}},
 		{"bad boolean", "[upstream.reference]\ntls_insecure_skip_verify = \"maybe\"", nil, []string{"upstream.reference.tls_insecure_skip_verify"}},
 	}
 	for _, tt := range tests {
@@ -163,5 +165,37 @@ func TestUpstreamEnv(t *testing.T) {
 	}
 	if _, err := load(t, "# no keys\n", "MIFFY_UPSTREAM__REFERENCE=x"); err == nil || !strings.Contains(err.Error(), "MIFFY_UPSTREAM__REFERENCE: unknown key") {
 		t.Errorf("a table set from the environment: %v", err)
+	}
+}
+
+// TestRouteProtocols: a route's protocol for a side applies to its URL
+// for that side only, where the side's would not fit it.
+func TestRouteProtocols(t *testing.T) {
+	file := `
+[upstream]
+protocol = "h2"
+[upstream.reference]
+protocol = "auto"
+[upstream.secondary]
+protocol = "auto"
+
+[[routes]]
+path = "/grpc/{x}"
+candidate = "http://grpc.internal:50051"
+candidate_protocol = "h2c"
+`
+	c, err := load(t, file)
+	if err == nil {
+		t.Fatalf("the top-level candidate (http) with h2 was accepted")
+	}
+	c, err = load(t, file+"\n", "MIFFY_CANDIDATE=https://c.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Routes[0].CandidateProtocol; got != "h2c" {
+		t.Errorf("candidate_protocol %q", got)
+	}
+	if m := c.Masked(); !strings.Contains(m, `candidate_protocol = "h2c"`) || strings.Contains(m, `reference_protocol`) {
+		t.Errorf("Masked:\n%s", m)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net/http"
+	"sync"
 
 	"github.com/miffy-proxy/miffy/internal/upstream"
 )
@@ -30,8 +31,28 @@ var (
 	_ sender = (*upstream.Auto)(nil)
 )
 
-// sideTransports are one side's ways upstream.
-type sideTransports struct {
+// protocol is the protocol route r sets for role's upstream, or "" (the
+// side's).
+func (r *Route) protocol(role string) string {
+	if r == nil {
+		return ""
+	}
+	switch role {
+	case "reference":
+		return r.ReferenceProtocol
+	case "candidate":
+		return r.CandidateProtocol
+	case "secondary":
+		return r.SecondaryProtocol
+	}
+	return ""
+}
+
+// wayKey names one side's ways upstream in one protocol.
+type wayKey struct{ role, protocol string }
+
+// ways are one side's ways upstream in one protocol.
+type ways struct {
 	protocol string
 	client   *upstream.Client      // HTTP/1.1: http1, and auto
 	auto     *upstream.Auto        // auto: client, or net where TLS picks HTTP/2
@@ -40,99 +61,116 @@ type sideTransports struct {
 	netTr    *upstream.Transport   // the Transport under net
 }
 
-// transports holds every side's ways upstream, and picks one per request.
+// transports holds every side's ways upstream, made as a side and a
+// protocol are first asked for (at most 3 sides by 4 protocols), and picks
+// one per request.
 type transports struct {
-	sides map[string]*sideTransports // by role: reference, candidate, secondary
+	cfg Config
+
+	mu   sync.Mutex
+	ways map[wayKey]*ways
 }
 
-// newTransports makes the clients and Transports of every side from cfg
-// (defaults set). Reference and candidate (which serves canary requests)
-// bound the wait for a streamed request's answer by ReferenceTimeout.
+// newTransports returns the transports of cfg (defaults set).
 func newTransports(cfg Config) *transports {
-	t := &transports{sides: map[string]*sideTransports{}}
-	for _, role := range []string{"reference", "candidate", "secondary"} {
-		s := cfg.Sides[role]
-		if s.Protocol == "" {
-			s.Protocol = upstream.ProtoAuto
-		}
-		tc := upstream.TransportConfig{
-			Protocol:               s.Protocol,
-			TLS:                    s.TLS,
+	return &transports{cfg: cfg, ways: map[wayKey]*ways{}}
+}
+
+// side returns role's ways in protocol ("": the side's own). The
+// unrouted "upstream" role is the reference's.
+func (t *transports) side(role, protocol string) *ways {
+	if role != "candidate" && role != "secondary" {
+		role = "reference"
+	}
+	s := t.cfg.Sides[role]
+	if protocol == "" {
+		protocol = s.Protocol
+	}
+	if protocol == "" {
+		protocol = upstream.ProtoAuto
+	}
+	key := wayKey{role, protocol}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if w := t.ways[key]; w != nil {
+		return w
+	}
+	w := newWays(t.cfg, role, protocol, s.TLS)
+	t.ways[key] = w
+	return w
+}
+
+// newWays makes the client and Transports of one side in one protocol.
+// Reference and candidate (which serves canary requests) bound the wait
+// for a streamed request's answer by ReferenceTimeout.
+func newWays(cfg Config, role, protocol string, tc *tls.Config) *ways {
+	trc := upstream.TransportConfig{
+		Protocol:               protocol,
+		TLS:                    tc,
+		DialTimeout:            cfg.DialTimeout,
+		MaxIdlePerHost:         cfg.MaxIdleConnsPerHost,
+		IdleTimeout:            cfg.UpstreamIdleTimeout,
+		MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
+	}
+	netTr := upstream.NewTransport(trc)
+	trc.Protocol = upstream.ProtoHTTP1
+	if role != "secondary" {
+		trc.ResponseHeaderTimeout = cfg.ReferenceTimeout
+	}
+	w := &ways{
+		protocol: protocol,
+		client: upstream.New(upstream.Config{
 			DialTimeout:            cfg.DialTimeout,
 			MaxIdlePerHost:         cfg.MaxIdleConnsPerHost,
 			IdleTimeout:            cfg.UpstreamIdleTimeout,
+			TLS:                    tc,
 			MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
-		}
-		netTr := upstream.NewTransport(tc)
-		tc.Protocol = upstream.ProtoHTTP1
-		if role != "secondary" {
-			tc.ResponseHeaderTimeout = cfg.ReferenceTimeout
-		}
-		st := &sideTransports{
-			protocol: s.Protocol,
-			client: upstream.New(upstream.Config{
-				DialTimeout:            cfg.DialTimeout,
-				MaxIdlePerHost:         cfg.MaxIdleConnsPerHost,
-				IdleTimeout:            cfg.UpstreamIdleTimeout,
-				TLS:                    s.TLS,
-				MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
-				OfferHTTP2:             s.Protocol == upstream.ProtoAuto,
-			}),
-			net:   upstream.RoundTripper{RoundTripper: netTr},
-			http1: upstream.NewTransport(tc),
-			netTr: netTr,
-		}
-		st.auto = &upstream.Auto{Client: st.client, H2: st.net}
-		t.sides[role] = st
+			OfferHTTP2:             protocol == upstream.ProtoAuto,
+		}),
+		net:   upstream.RoundTripper{RoundTripper: netTr},
+		http1: upstream.NewTransport(trc),
+		netTr: netTr,
 	}
-	return t
-}
-
-// side returns a role's transports; the unrouted "upstream" role is the
-// reference's.
-func (t *transports) side(role string) *sideTransports {
-	if s, ok := t.sides[role]; ok {
-		return s
-	}
-	return t.sides["reference"]
+	w.auto = &upstream.Auto{Client: w.client, H2: w.net}
+	return w
 }
 
 // sender returns what sends a request whose body is in memory to role's
-// upstream: miffy's client for HTTP/1.1 (http1; auto, unless TLS picks
-// HTTP/2), net/http's Transport for HTTP/2 (h2, h2c; auto where TLS
-// picks it).
-func (t *transports) sender(role string) sender {
-	s := t.side(role)
+// upstream on route rt (nil: unrouted): miffy's client for HTTP/1.1
+// (http1; auto, unless TLS picks HTTP/2), net/http's Transport for HTTP/2
+// (h2, h2c; auto where TLS picks it).
+func (t *transports) sender(rt *Route, role string) sender {
+	w := t.side(role, rt.protocol(role))
 	switch {
-	case upstream.ViaTransport(s.protocol):
-		return s.net
-	case s.protocol == upstream.ProtoAuto:
-		return s.auto
+	case upstream.ViaTransport(w.protocol):
+		return w.net
+	case w.protocol == upstream.ProtoAuto:
+		return w.auto
 	}
-	return s.client
+	return w.client
 }
 
 // roundTripper returns the Transport for a streamed request (or an
-// upgrade) to role's upstream at a URL of scheme: an upgrade goes over
-// HTTP/1.1, which alone has one; h2 and h2c over HTTP/2; auto over TLS
-// by what TLS negotiates.
-func (t *transports) roundTripper(role, scheme string, upgrade bool) http.RoundTripper {
-	s := t.side(role)
-	if !upgrade && (upstream.ViaTransport(s.protocol) || s.protocol == upstream.ProtoAuto && scheme == "https") {
-		return s.netTr
+// upgrade) to role's upstream on route rt at a URL of scheme: an upgrade
+// goes over HTTP/1.1, which alone has one; h2 and h2c over HTTP/2; auto
+// over TLS by what TLS negotiates.
+func (t *transports) roundTripper(rt *Route, role, scheme string, upgrade bool) http.RoundTripper {
+	w := t.side(role, rt.protocol(role))
+	if !upgrade && (upstream.ViaTransport(w.protocol) || w.protocol == upstream.ProtoAuto && scheme == "https") {
+		return w.netTr
 	}
-	return s.http1
+	return w.http1
 }
 
 // RoundTrip sends a request of the reverse proxy (streamed uploads and
-// upgrades) by its call's role (the request's context holds the call). A
-// status outside 100..599 is an error (upstream.CheckStatus).
+// upgrades) by its call's route and role (the request's context holds the
+// call). A status outside 100..599 is an error (upstream.CheckStatus).
 func (t *transports) RoundTrip(r *http.Request) (*http.Response, error) {
-	role := "reference"
+	role, rt := "reference", (*Route)(nil)
 	if c, ok := r.Context().Value(callKey{}).(*call); ok {
-		role = c.role
+		role, rt = c.role, c.route
 	}
-	resp, err := t.roundTripper(role, r.URL.Scheme, r.Header.Get("Upgrade") != "").RoundTrip(r)
+	resp, err := t.roundTripper(rt, role, r.URL.Scheme, r.Header.Get("Upgrade") != "").RoundTrip(r)
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +182,11 @@ func (t *transports) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // closeIdle closes every side's idle connections.
 func (t *transports) closeIdle() {
-	for _, s := range t.sides {
-		s.client.CloseIdle()
-		s.http1.CloseIdleConnections()
-		s.netTr.CloseIdleConnections()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, w := range t.ways {
+		w.client.CloseIdle()
+		w.http1.CloseIdleConnections()
+		w.netTr.CloseIdleConnections()
 	}
 }

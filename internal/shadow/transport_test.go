@@ -75,7 +75,7 @@ func TestTransportsSides(t *testing.T) {
 		t.Run(tt.role+" "+tt.scheme+" "+tt.want, func(t *testing.T) {
 			addr := tt.srv.Listener.Addr().String()
 			req := &upstream.Request{Method: http.MethodGet, Scheme: tt.scheme, Addr: addr, Target: "/", Fields: []upstream.Field{{Name: RoleHeader, Value: tt.role}}}
-			got := answer(tr.sender(tt.role).Do(t.Context(), req))
+			got := answer(tr.sender(nil, tt.role).Do(t.Context(), req))
 			// The same through the reverse proxy's Transport.
 			r, _ := http.NewRequestWithContext(context.WithValue(t.Context(), callKey{}, &call{role: tt.role}), http.MethodGet, tt.scheme+"://"+addr+"/", nil)
 			r.Header.Set(RoleHeader, tt.role)
@@ -93,14 +93,14 @@ func TestTransportsSides(t *testing.T) {
 	}
 
 	// An upgrade goes over HTTP/1.1 even where the side speaks HTTP/2.
-	if rt := tr.roundTripper("candidate", "http", true); rt != tr.sides["candidate"].http1 {
+	if rt := tr.roundTripper(nil, "candidate", "http", true); rt != tr.side("candidate", "").http1 {
 		t.Error("an upgrade to an h2c side does not take the HTTP/1.1 Transport")
 	}
 	// http1 takes miffy's own client, auto takes it first.
-	if _, ok := tr.sender("secondary").(*upstream.Client); !ok {
+	if _, ok := tr.sender(nil, "secondary").(*upstream.Client); !ok {
 		t.Error("http1 does not take miffy's client")
 	}
-	if a, ok := tr.sender("reference").(*upstream.Auto); !ok || a.Client != tr.sides["reference"].client {
+	if a, ok := tr.sender(nil, "reference").(*upstream.Auto); !ok || a.Client != tr.side("reference", "").client {
 		t.Error("auto does not take miffy's client first")
 	}
 }
@@ -129,5 +129,34 @@ func TestTransportsStatusRange(t *testing.T) {
 	r, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, ref.String()+"/", strings.NewReader("streamed"))
 	if got := answer(tr.RoundTrip(r)); !strings.Contains(got, "outside 100..599") {
 		t.Errorf("got %q, want an error naming the status", got)
+	}
+}
+
+// TestTransportsRouteProtocol: a route's protocol for a side wins over
+// the side's, for that route only; each side and protocol has one set of
+// connections.
+func TestTransportsRouteProtocol(t *testing.T) {
+	h2c := protoUpstream(t, "h2c")
+	cfg := Config{Sides: map[string]Side{"candidate": {Protocol: upstream.ProtoHTTP1}}}
+	cfg.setDefaults()
+	tr := newTransports(cfg)
+	t.Cleanup(tr.closeIdle)
+	grpcRoute := &Route{CandidateProtocol: upstream.ProtoH2C}
+	addr := h2c.Listener.Addr().String()
+	for _, tt := range []struct {
+		rt   *Route
+		want string
+	}{
+		{grpcRoute, "HTTP/2"},
+		{&Route{ReferenceProtocol: upstream.ProtoH2C}, "HTTP/1"}, // another side's
+		{nil, "HTTP/1"},
+	} {
+		req := &upstream.Request{Method: http.MethodGet, Scheme: "http", Addr: addr, Target: "/", Fields: []upstream.Field{{Name: RoleHeader, Value: "candidate"}}}
+		if got := answer(tr.sender(tt.rt, "candidate").Do(t.Context(), req)); got != tt.want+" candidate" {
+			t.Errorf("route %+v: got %q, want %s", tt.rt, got, tt.want)
+		}
+	}
+	if tr.side("candidate", upstream.ProtoH2C) != tr.side("candidate", upstream.ProtoH2C) || tr.side("candidate", "") != tr.side("candidate", upstream.ProtoHTTP1) {
+		t.Error("a side and protocol's connections are made twice")
 	}
 }
