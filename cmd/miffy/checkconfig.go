@@ -23,6 +23,7 @@ func checkConfig(args []string, environ []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprint(stdout, cfg.Masked())
+	printInsecure(cfg, stdout)
 	fmt.Fprintln(stdout, "# config OK")
 	return nil
 }

@@ -377,7 +377,7 @@ func replayFaults() []faultCase {
 					t.Errorf("body %.200v: want truncated at %d bytes ([shadow] max_response_bytes)", body, faultCapBytes)
 				}
 			}},
-		{name: "invalid HTTP", start: notHTTP, kind: "other"},
+		{name: "invalid HTTP", start: notHTTP, kind: "malformed_response"},
 		{name: "https URL, plain HTTP listener", start: httpsToPlain, kind: "other",
 			check: sideError("TLS handshake")},
 		{name: "self-signed certificate", start: selfSigned, kind: "other",
@@ -499,7 +499,7 @@ func TestFaultReference(t *testing.T) {
 		{"reset mid-body", resetMidBody, 200, true, "", true},
 		{"Content-Length larger than the body", declaresMore, 200, true, "", true},
 		{"Content-Length smaller than the body", declaresLess, 200, false, "", false},
-		{"invalid HTTP", notHTTP, 502, false, "other", true},
+		{"invalid HTTP", notHTTP, 502, false, "malformed_response", true},
 		{"https URL, plain HTTP listener", httpsToPlain, 502, false, "other", true},
 		{"self-signed certificate", selfSigned, 502, false, "other", true},
 	}

@@ -88,6 +88,11 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	}
 
 	scfg := shadowConfig(cfg)
+	if scfg.Sides, err = upstreamSides(cfg); err != nil {
+		kafka.Close(context.Background())
+		return err
+	}
+	warnInsecure(cfg, log)
 	if cfg.Publish.Console {
 		scfg.Console = publish.NewConsole(stdout, enc)
 	}

@@ -47,22 +47,23 @@ func lookupEnv(environ []string, key string) string {
 
 func shadowConfig(cfg *config.Config) shadow.Config {
 	return shadow.Config{
-		ForwardedHeaders:    cfg.Proxy.ForwardedHeaders,
-		DialTimeout:         cfg.Proxy.DialTimeout,
-		ReferenceTimeout:    cfg.Proxy.ReferenceTimeout,
-		MaxIdleConnsPerHost: cfg.Proxy.MaxIdleConnsPerHost,
-		UpstreamIdleTimeout: cfg.Proxy.UpstreamIdleTimeout,
-		MaxRequestBodyBytes: cfg.Proxy.MaxRequestBodyBytes,
-		MaxBodyBytes:        cfg.Shadow.MaxBodyBytes,
-		MaxResponseBytes:    cfg.Shadow.MaxResponseBytes,
-		Timeout:             cfg.Shadow.Timeout,
-		MaxInFlight:         cfg.Shadow.MaxInFlight,
-		MaxInFlightBytes:    cfg.Shadow.MaxInFlightBytes,
-		AccessLog:           cfg.AccessLog,
-		ServedByHeader:      cfg.Canary.ServedByHeader,
-		DebugRequests:       cfg.Proxy.DebugRequests,
-		DebugBodies:         cfg.Proxy.DebugBodies,
-		AllowUpgrades:       cfg.Proxy.AllowUpgrades,
+		ForwardedHeaders:       cfg.Proxy.ForwardedHeaders,
+		DialTimeout:            cfg.Proxy.DialTimeout,
+		ReferenceTimeout:       cfg.Proxy.ReferenceTimeout,
+		MaxIdleConnsPerHost:    cfg.Proxy.MaxIdleConnsPerHost,
+		UpstreamIdleTimeout:    cfg.Proxy.UpstreamIdleTimeout,
+		MaxRequestBodyBytes:    cfg.Proxy.MaxRequestBodyBytes,
+		MaxBodyBytes:           cfg.Shadow.MaxBodyBytes,
+		MaxResponseBytes:       cfg.Shadow.MaxResponseBytes,
+		Timeout:                cfg.Shadow.Timeout,
+		MaxInFlight:            cfg.Shadow.MaxInFlight,
+		MaxInFlightBytes:       cfg.Shadow.MaxInFlightBytes,
+		AccessLog:              cfg.AccessLog,
+		ServedByHeader:         cfg.Canary.ServedByHeader,
+		DebugRequests:          cfg.Proxy.DebugRequests,
+		DebugBodies:            cfg.Proxy.DebugBodies,
+		AllowUpgrades:          cfg.Proxy.AllowUpgrades,
+		MaxResponseHeaderBytes: cfg.Proxy.MaxResponseHeaderBytes,
 	}
 }
 
@@ -92,6 +93,10 @@ func buildTable(cfg *config.Config) (*shadow.Table, error) {
 			TrimPrefix:       rc.TrimPrefix,
 			ReferenceHost:    rc.ReferenceHostHeader,
 			CandidateHost:    rc.CandidateHostHeader,
+
+			ReferenceProtocol: rc.ReferenceProtocol,
+			CandidateProtocol: rc.CandidateProtocol,
+			SecondaryProtocol: rc.SecondaryProtocol,
 		}
 		if rc.AllowSideEffects != nil {
 			r.AllowSideEffects = *rc.AllowSideEffects

@@ -26,6 +26,7 @@ type Config struct {
 	Routes          []Route       `koanf:"routes"`
 
 	Proxy      Proxy         `koanf:"proxy"`
+	Upstream   Upstream      `koanf:"upstream"`
 	Shadow     Shadow        `koanf:"shadow"`
 	Compare    compare.Rules `koanf:"compare"`
 	Noise      Noise         `koanf:"noise"`
@@ -56,6 +57,11 @@ type Route struct {
 	TrimPrefix          string `koanf:"trim_prefix"`
 	ReferenceHostHeader string `koanf:"reference_host_header"`
 	CandidateHostHeader string `koanf:"candidate_host_header"`
+
+	// Per-side protocol of this route's upstreams; empty: [upstream]'s.
+	ReferenceProtocol string `koanf:"reference_protocol"`
+	CandidateProtocol string `koanf:"candidate_protocol"`
+	SecondaryProtocol string `koanf:"secondary_protocol"`
 
 	// Mode is "shadow" (the reference answers, the candidate is compared)
 	// or "canary" (the side the decision picks answers). Load sets it to
@@ -131,6 +137,9 @@ type Proxy struct {
 	ForwardedHeaders    bool          `koanf:"forwarded_headers"`
 	DebugRequests       bool          `koanf:"debug_requests"`
 	DebugBodies         bool          `koanf:"debug_bodies"`
+
+	// MaxResponseHeaderBytes bounds an upstream's response head.
+	MaxResponseHeaderBytes int `koanf:"max_response_header_bytes"`
 }
 
 // Shadow is the [shadow] section.

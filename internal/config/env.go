@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -90,6 +91,10 @@ func structKeys(t reflect.Type) map[string]reflect.Type {
 	keys := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if f.Anonymous && strings.Contains(f.Tag.Get("koanf"), ",squash") {
+			maps.Copy(keys, structKeys(f.Type))
+			continue
+		}
 		if name := tagName(f); name != "" {
 			keys[name] = f.Type
 		}
@@ -123,10 +128,19 @@ func (kt keyTable) envKey(name string) (path []string, typ reflect.Type, ok bool
 		}
 	}
 	keys, ok := kt.sections[section]
-	if !ok || strings.Contains(key, "__") {
+	if !ok {
 		return nil, nil, false
 	}
-	if t, ok := keys[key]; ok {
+	if table, sub, ok := strings.Cut(key, "__"); ok {
+		// A section's table: MIFFY_UPSTREAM__REFERENCE__TLS_CA_FILE.
+		if t, ok := keys[table]; ok && t.Kind() == reflect.Struct && !strings.Contains(sub, "__") {
+			if t, ok := structKeys(t)[sub]; ok {
+				return []string{section, table, sub}, t, true
+			}
+		}
+		return nil, nil, false
+	}
+	if t, ok := keys[key]; ok && t.Kind() != reflect.Struct {
 		return []string{section, key}, t, true
 	}
 	if section == "kafka" {

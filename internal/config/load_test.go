@@ -77,7 +77,9 @@ func TestLoad(t *testing.T) {
 						ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 						WriteTimeout: time.Minute, MaxHeaderBytes: 1 << 20, AllowUpgrades: []string{"websocket"}, DialTimeout: 5 * time.Second, ReferenceTimeout: 30 * time.Second,
 						MaxIdleConnsPerHost: 512, UpstreamIdleTimeout: 90 * time.Second, ForwardedHeaders: true,
+						MaxResponseHeaderBytes: 1 << 20,
 					},
+					Upstream: Upstream{UpstreamSide: UpstreamSide{Protocol: "auto", TLSInsecureSkipVerify: new(bool)}},
 					Shadow: Shadow{
 						MaxBodyBytes: 1 << 20, MaxResponseBytes: 4 << 20, Timeout: 5 * time.Second,
 						MaxInFlight: 10000, MaxInFlightBytes: 256 << 20, Sample: 1,

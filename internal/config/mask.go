@@ -59,6 +59,7 @@ func (c *Config) Masked() string {
 		w.line("")
 		w.line("[" + name + "]")
 		w.fields(cv.Field(i), false)
+		w.tables(name, cv.Field(i))
 		if name == "publish" {
 			// [kafka] is not tagged for the decoder; it follows [publish]
 			// as in config.default.toml.
@@ -92,10 +93,24 @@ func (w *tomlWriter) fields(v reflect.Value, omitZero bool) {
 			continue
 		}
 		name := tagName(f)
-		if name == "" {
-			continue
+		if name == "" || f.Type.Kind() == reflect.Struct {
+			continue // a table: see tables
 		}
 		w.keyValue(name, v.Field(i), omitZero)
+	}
+}
+
+// tables writes a section's tables ([upstream.reference]), with the keys
+// they set.
+func (w *tomlWriter) tables(section string, v reflect.Value) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name := tagName(f); name != "" && f.Type.Kind() == reflect.Struct {
+			w.line("")
+			w.line("[" + section + "." + name + "]")
+			w.fields(v.Field(i), true)
+		}
 	}
 }
 

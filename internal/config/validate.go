@@ -72,11 +72,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	v.atLeast("proxy.max_header_bytes", int64(p.MaxHeaderBytes), 1)
+	v.atLeast("proxy.max_response_header_bytes", int64(p.MaxResponseHeaderBytes), 1)
 	v.atLeast("proxy.max_request_body_bytes", p.MaxRequestBodyBytes, 0)
 	v.positive("proxy.dial_timeout", p.DialTimeout)
 	v.nonNegative("proxy.reference_timeout", p.ReferenceTimeout)
 	v.atLeast("proxy.max_idle_conns_per_host", int64(p.MaxIdleConnsPerHost), 1)
 	v.nonNegative("proxy.upstream_idle_timeout", p.UpstreamIdleTimeout)
+
+	v.upstream(c)
 
 	s := c.Shadow
 	v.atLeast("shadow.max_body_bytes", s.MaxBodyBytes, 0)

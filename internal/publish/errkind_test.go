@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
 func TestErrorKind(t *testing.T) {
@@ -30,6 +33,13 @@ func TestErrorKind(t *testing.T) {
 	defer close(block)
 	_, timedOut := (&http.Client{Timeout: 10 * time.Millisecond}).Get(slow.URL)
 
+	// A real head past net/http's Transport's bound.
+	long := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Long", strings.Repeat("a", 8<<10))
+	}))
+	defer long.Close()
+	_, tooLarge := (&http.Client{Transport: &http.Transport{MaxResponseHeaderBytes: 4 << 10}}).Get(long.URL)
+
 	tests := []struct {
 		name string
 		err  error
@@ -45,6 +55,9 @@ func TestErrorKind(t *testing.T) {
 		{"EOF mid-body", fmt.Errorf("reading body: %w", io.ErrUnexpectedEOF), KindReset},
 		{"EOF", io.EOF, KindReset},
 		{"canceled", context.Canceled, KindCanceled},
+		{"head too large", fmt.Errorf("reading response: %w", upstream.ErrResponseHeaderTooLarge), KindHeaderTooLarge},
+		{"transport head too large", tooLarge, KindHeaderTooLarge},
+		{"malformed", fmt.Errorf("reading response: %w: bare LF", upstream.ErrMalformedResponse), KindMalformed},
 		{"other", errors.New("no such host"), KindOther},
 	}
 	for _, tt := range tests {

@@ -48,6 +48,13 @@ type Config struct {
 	MaxIdleConnsPerHost int
 	// UpstreamIdleTimeout closes idle upstream connections. If zero, 90s.
 	UpstreamIdleTimeout time.Duration
+	// MaxResponseHeaderBytes bounds an upstream's response head; a longer
+	// one fails the exchange (502). If zero, 1 MiB.
+	MaxResponseHeaderBytes int
+	// Sides says how each side's upstreams are reached (protocol, TLS),
+	// by role: "reference" (also for unrouted requests), "candidate",
+	// "secondary". A side left out: auto, the system's roots.
+	Sides map[string]Side
 	// MaxRequestBodyBytes rejects larger request bodies with 413. If zero,
 	// no limit.
 	MaxRequestBodyBytes int64
@@ -89,6 +96,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.UpstreamIdleTimeout == 0 {
 		c.UpstreamIdleTimeout = 90 * time.Second
+	}
+	if c.MaxResponseHeaderBytes == 0 {
+		c.MaxResponseHeaderBytes = 1 << 20
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 20
@@ -159,6 +169,8 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 		DialTimeout:    cfg.DialTimeout,
 		MaxIdlePerHost: cfg.MaxIdleConnsPerHost,
 		IdleTimeout:    cfg.UpstreamIdleTimeout,
+
+		MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
 	})
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -187,6 +199,8 @@ func newTransport(cfg Config, headerTimeout time.Duration) *http.Transport {
 		// Bodies pass through as the upstream sent them; the comparison
 		// decodes them itself.
 		DisableCompression: true,
+
+		MaxResponseHeaderBytes: int64(cfg.MaxResponseHeaderBytes),
 	}
 }
 

@@ -365,7 +365,7 @@ func TestReferenceAlwaysWins(t *testing.T) {
 		}, "reset"},
 		{"garbage", func(t *testing.T) *url.URL {
 			return rawServer(t, "this is not HTTP at all\r\n\r\n")
-		}, "other"},
+		}, "malformed_response"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

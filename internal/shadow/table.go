@@ -60,6 +60,13 @@ type Route struct {
 	ReferenceHost string
 	CandidateHost string
 
+	// ReferenceProtocol, CandidateProtocol and SecondaryProtocol, if set,
+	// are the protocol (one of upstream.Protocols) that side's upstream
+	// is spoken to in on this route. Empty: Config.Sides'.
+	ReferenceProtocol string
+	CandidateProtocol string
+	SecondaryProtocol string
+
 	keyIsParam bool
 	m          routeMetrics
 }

@@ -38,8 +38,16 @@ type Config struct {
 	// IdleTimeout is how long an idle connection is kept. If zero, 90s.
 	IdleTimeout time.Duration
 	// TLS is the base TLS configuration for https upstreams; ServerName is
-	// set per host. If nil, the system's roots.
+	// set per host unless it is set here. If nil, the system's roots.
 	TLS *tls.Config
+	// MaxResponseHeaderBytes bounds a response's head (each interim
+	// answer's, and the final one's); a longer one fails the exchange
+	// with ErrResponseHeaderTooLarge. If zero, 1 MiB.
+	MaxResponseHeaderBytes int
+	// OfferHTTP2 offers h2 as well as http/1.1 in TLS handshakes; an
+	// upstream that picks h2 fails the exchange with ErrHTTP2 before
+	// anything is sent (Auto then sends it over HTTP/2).
+	OfferHTTP2 bool
 }
 
 // Client sends requests to upstreams. Its zero value is not usable; make
@@ -64,6 +72,9 @@ func New(cfg Config) *Client {
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = 90 * time.Second
+	}
+	if cfg.MaxResponseHeaderBytes == 0 {
+		cfg.MaxResponseHeaderBytes = 1 << 20
 	}
 	return &Client{
 		cfg:    cfg,
@@ -101,6 +112,10 @@ type Request struct {
 
 // ErrUpgrade is returned for a 101 answer: upgrades are not handled here.
 var ErrUpgrade = errors.New("upstream switched protocols")
+
+// ErrHTTP2 is returned, with Config.OfferHTTP2, for an upstream whose TLS
+// handshake chose HTTP/2: nothing was sent to it.
+var ErrHTTP2 = errors.New("upstream negotiated HTTP/2")
 
 // Do sends req and reads the response's head. The caller must close the
 // response's body; a body read to its end returns the connection to the
@@ -215,6 +230,9 @@ func (p *pool) dial(ctx context.Context, c *Client) (*conn, error) {
 			cfg.ServerName = p.serverName
 		}
 		cfg.NextProtos = []string{"http/1.1"}
+		if p.cfg.OfferHTTP2 {
+			cfg.NextProtos = []string{"h2", "http/1.1"}
+		}
 		tc := tls.Client(nc, cfg)
 		hctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
 		err := tc.HandshakeContext(hctx)
@@ -222,6 +240,10 @@ func (p *pool) dial(ctx context.Context, c *Client) (*conn, error) {
 		if err != nil {
 			nc.Close()
 			return nil, fmt.Errorf("TLS handshake with %s: %w", p.dialAddr, err)
+		}
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			tc.Close()
+			return nil, ErrHTTP2
 		}
 		nc = tc
 	}
@@ -243,11 +265,17 @@ func (p *pool) put(pc *conn) {
 	// it has passed.
 	pc.setDeadline(time.Time{})
 	clean := pc.br.Buffered() == 0
-	if clean && pc.send != nil {
+	switch {
+	case clean && pc.send != nil:
 		// The body that read from it has ended: nothing reads it again.
-		pc.br.Reset(nil)
-		readers.Put(pc.br)
+		// One grown for a long head (readHead) is left to the collector.
+		if pc.br.Size() == readBufSize {
+			pc.br.Reset(nil)
+			readers.Put(pc.br)
+		}
 		pc.br = nil
+	case clean && pc.br.Size() != readBufSize:
+		pc.br = bufio.NewReaderSize(countingReader{pc}, readBufSize)
 	}
 	p.mu.Lock()
 	if clean && len(p.idle) < p.cfg.MaxIdlePerHost {
@@ -363,7 +391,7 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 		if interim > maxInterim {
 			return fail(errors.New("reading response: too many 1xx answers"), false)
 		}
-		resp, err = readResponse(pc.br, &pc.head, x)
+		resp, err = readResponse(&pc.br, countingReader{pc}, &pc.head, x, pc.pool.cfg.MaxResponseHeaderBytes)
 		if err != nil {
 			// Closed or reset before a byte of the answer: a pooled
 			// connection that the upstream had let go of. Only an
@@ -375,7 +403,7 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 		if resp.StatusCode == http.StatusSwitchingProtocols {
 			return fail(ErrUpgrade, false)
 		}
-		if resp.StatusCode >= 200 || resp.StatusCode < 100 {
+		if resp.StatusCode >= 200 {
 			break
 		}
 		// 1xx interim answers (100 Continue, 103 Early Hints) are not

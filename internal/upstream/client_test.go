@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -182,7 +183,7 @@ type result struct {
 }
 
 // fetch sends req and reads the whole body.
-func fetch(ctx context.Context, c *Client, req *Request) (result, error) {
+func fetch(ctx context.Context, c doer, req *Request) (result, error) {
 	resp, err := c.Do(ctx, req)
 	if err != nil {
 		return result{}, err
@@ -1474,5 +1475,103 @@ func TestConcurrent(t *testing.T) {
 	// A worker gives its connection back before it asks for one.
 	if got := cs.opened.Load(); got > workers {
 		t.Errorf("server saw %d connections, want at most %d", got, workers)
+	}
+}
+
+// TestMalformedAnswer: an upstream whose answer breaks the head's rules
+// fails the exchange at once, though it keeps the connection open (a
+// client that waited for a proper end of head would wait for its
+// timeout), and the connection is not used again.
+func TestMalformedAnswer(t *testing.T) {
+	tests := []struct{ name, answer string }{
+		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 2\n\nhi"},
+		{"status below 100", "HTTP/1.1 042 Low\r\nContent-Length: 2\r\n\r\nhi"},
+		{"status above 599", "HTTP/1.1 600 High\r\nContent-Length: 2\r\n\r\nhi"},
+		{"Content-Length -0", "HTTP/1.1 200 OK\r\nContent-Length: -0\r\n\r\n"},
+		{"Content-Length +2", "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nhi"},
+		{"Content-Lengths differ", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nhi!"},
+		{"obs-fold", "HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 2\r\n\r\nhi"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
+				if _, err := readRequest(br); err != nil {
+					return
+				}
+				io.WriteString(nc, tt.answer)
+				hold(br)
+			})
+			c := newClient(t, Config{})
+			for i := range 2 {
+				var err error
+				within(t, bound, func() { _, err = fetch(t.Context(), c, get(srv.addr, "/")) })
+				if !errors.Is(err, ErrMalformedResponse) {
+					t.Fatalf("request %d: err = %v, want ErrMalformedResponse", i, err)
+				}
+			}
+			if got := srv.accepts.Load(); got != 2 {
+				t.Errorf("server saw %d connections, want 2", got)
+			}
+		})
+	}
+}
+
+// TestResponseHeaderBound: an upstream that streams one header field
+// without end is cut off at MaxResponseHeaderBytes (1 MiB by default),
+// with ErrResponseHeaderTooLarge; a long head within the bound is read,
+// over TCP and TLS, and its connection kept.
+func TestResponseHeaderBound(t *testing.T) {
+	endlessHead := func(n int, nc net.Conn, br *bufio.Reader) {
+		if _, err := readRequest(br); err != nil {
+			return
+		}
+		io.WriteString(nc, "HTTP/1.1 200 OK\r\nX-Endless: ")
+		chunk := bytes.Repeat([]byte("a"), 32<<10)
+		for {
+			if _, err := nc.Write(chunk); err != nil {
+				return
+			}
+		}
+	}
+	for _, max := range []int{0, 64 << 10} {
+		srv := newRawServer(t, endlessHead)
+		c := newClient(t, Config{MaxResponseHeaderBytes: max})
+		var err error
+		within(t, bound, func() { _, err = fetch(t.Context(), c, get(srv.addr, "/")) })
+		if !errors.Is(err, ErrResponseHeaderTooLarge) {
+			t.Errorf("max %d: err = %v, want ErrResponseHeaderTooLarge", max, err)
+		}
+	}
+
+	long := strings.Repeat("v", 200<<10)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Long", long)
+		io.WriteString(w, "ok")
+	})
+	for _, tlsOn := range []bool{false, true} {
+		srv, cs := newServer(t, tlsOn, h)
+		cfg := Config{MaxResponseHeaderBytes: 256 << 10}
+		scheme := "http"
+		if tlsOn {
+			roots := x509.NewCertPool()
+			roots.AddCert(srv.Certificate())
+			cfg.TLS = &tls.Config{RootCAs: roots}
+			scheme = "https"
+		}
+		c := newClient(t, cfg)
+		for i := range 3 {
+			resp, err := c.Do(t.Context(), &Request{Method: http.MethodGet, Scheme: scheme, Addr: srv.Listener.Addr().String(), Target: "/"})
+			if err != nil {
+				t.Fatalf("TLS %v, request %d: %v", tlsOn, i, err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || string(b) != "ok" || resp.Header.Get("X-Long") != long {
+				t.Fatalf("TLS %v, request %d: body %q, %v; X-Long of %d bytes", tlsOn, i, b, err, len(resp.Header.Get("X-Long")))
+			}
+		}
+		if got := cs.opened.Load(); got != 1 {
+			t.Errorf("TLS %v: server saw %d connections, want 1", tlsOn, got)
+		}
 	}
 }

@@ -3,25 +3,76 @@ package upstream
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/textproto"
-	"strconv"
 
 	"github.com/miffy-proxy/miffy/internal/httpsyntax"
 )
 
-// readResponse reads a response head. The common kind (HTTP/1.1, a final
-// status, framed by one Content-Length, a head within the read buffer, no
-// field net/http might read otherwise) is parsed here, with a few
-// allocations; anything else, and any error, is left to
-// http.ReadResponse, on the same buffered bytes. A common response is
-// read into x.
-func readResponse(br *bufio.Reader, req *http.Request, x *exch) (*http.Response, error) {
-	if readCommon(br, req.Method, x) {
-		return &x.resp, nil
+// headError is an upstream answer refused for its head. ErrorKind names it
+// for records and metrics ("error_kind").
+type headError struct{ kind, msg string }
+
+func (e *headError) Error() string     { return e.msg }
+func (e *headError) ErrorKind() string { return e.kind }
+
+var (
+	// ErrResponseHeaderTooLarge is returned for a response head longer
+	// than Config.MaxResponseHeaderBytes.
+	ErrResponseHeaderTooLarge error = &headError{"response_header_too_large", "response header too large"}
+	// ErrMalformedResponse is wrapped by the errors for a response head
+	// that breaks HTTP/1.1's syntax or framing rules: a bare CR or LF, a
+	// NUL, an obs-folded or nameless field, a status outside 100..599, a
+	// signed or non-numeric Content-Length, Content-Length values that
+	// differ, Content-Length with Transfer-Encoding.
+	ErrMalformedResponse error = &headError{"malformed_response", "malformed response"}
+)
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrMalformedResponse, fmt.Sprintf(format, args...))
+}
+
+// readResponse reads a response head of at most max bytes from *brp. The
+// whole head is buffered and checked first (readHead, checkHead); *brp is
+// replaced by a larger reader where the head does not fit in it. The
+// common kind (HTTP/1.1, a final status, framed by one Content-Length, no
+// field net/http might read otherwise) is parsed here, into x, with a few
+// allocations; any other head, already checked, is left to
+// http.ReadResponse on the same buffered bytes. src is what *brp reads
+// from.
+func readResponse(brp **bufio.Reader, src io.Reader, req *http.Request, x *exch, max int) (*http.Response, error) {
+	n, err := readHead(brp, src, max)
+	if err != nil {
+		return nil, err
 	}
-	return http.ReadResponse(br, req)
+	br := *brp
+	raw, _ := br.Peek(n)
+	resp := &x.resp
+	common, err := checkHead(raw, req.Method, resp)
+	if err != nil {
+		*resp = http.Response{}
+		return nil, err
+	}
+	if !common {
+		*resp = http.Response{}
+		r, err := http.ReadResponse(br, req)
+		if err != nil {
+			// The head is checked and buffered whole: what net/http
+			// refuses is in it (an unknown transfer coding).
+			return nil, fmt.Errorf("%w: %w", ErrMalformedResponse, err)
+		}
+		return r, nil
+	}
+	br.Discard(n)
+	if resp.ContentLength == 0 {
+		resp.Body = http.NoBody
+	} else {
+		x.cl = clBody{br: br, remain: resp.ContentLength}
+		resp.Body = &x.cl
+	}
+	return resp, nil
 }
 
 // exch is the one allocation of an exchange: the body handed to the
@@ -33,44 +84,81 @@ type exch struct {
 	cl   clBody
 }
 
-// readCommon reads the response into x if its head is of the common kind,
-// and reports false (having consumed nothing) if not.
-func readCommon(br *bufio.Reader, method string, x *exch) bool {
-	if method == "HEAD" {
-		return false
-	}
-	n := 0
-	for from := 0; ; {
+var headEnd = []byte("\r\n\r\n")
+
+// readHead waits until a whole head (up to its empty line) is buffered in
+// *brp and returns its length. A head that breaks its lines with a bare
+// LF or CR, or holds a NUL, fails as soon as that is buffered, not when
+// an empty line (which may never come) is; one longer than max fails
+// with ErrResponseHeaderTooLarge once max bytes are read, so no more than
+// max bytes are ever held for it. Where the head outgrows the reader's
+// buffer, *brp is replaced by a larger reader on src that starts with
+// the bytes buffered so far.
+func readHead(brp **bufio.Reader, src io.Reader, max int) (int, error) {
+	br := *brp
+	from, checked := 0, 0
+	for {
 		b, _ := br.Peek(br.Buffered())
-		i := bytes.Index(b[from:], []byte("\r\n\r\n"))
-		if i >= 0 {
-			n = from + i + 4
-			break
+		if i := bytes.Index(b[from:], headEnd); i >= 0 {
+			n := from + i + len(headEnd)
+			if n > max {
+				return 0, ErrResponseHeaderTooLarge
+			}
+			return n, nil
 		}
-		if len(b) >= br.Size() {
-			return false
+		if len(b) >= max {
+			return 0, ErrResponseHeaderTooLarge
+		}
+		// The bytes so far are all head: refuse bad line breaks now.
+		var err error
+		if checked, err = checkBreaks(b, checked); err != nil {
+			return 0, err
 		}
 		if from = len(b) - 3; from < 0 {
 			from = 0
 		}
+		if len(b) >= br.Size() {
+			br = grow(br, src, min(4*br.Size(), max))
+			*brp = br
+		}
 		if _, err := br.Peek(len(b) + 1); err != nil {
-			return false
+			if err == io.EOF && len(b) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
 		}
 	}
-	raw, _ := br.Peek(n)
-	resp := &x.resp
-	if !parseCommon(raw, resp) {
-		*resp = http.Response{}
-		return false
+}
+
+// checkBreaks checks b[from:] for a NUL, an LF not after a CR and a CR
+// not before an LF; a CR that ends b is left for the next call, which
+// starts where this one stopped.
+func checkBreaks(b []byte, from int) (int, error) {
+	for i := from; i < len(b); i++ {
+		switch b[i] {
+		case '\n':
+			if i == 0 || b[i-1] != '\r' {
+				return i, malformed("bare LF in the head")
+			}
+		case '\r':
+			if i+1 == len(b) {
+				return i, nil
+			}
+			if b[i+1] != '\n' {
+				return i, malformed("bare CR in the head")
+			}
+		case 0:
+			return i, malformed("NUL in the head")
+		}
 	}
-	br.Discard(n)
-	if resp.ContentLength == 0 {
-		resp.Body = http.NoBody
-	} else {
-		x.cl = clBody{br: br, remain: resp.ContentLength}
-		resp.Body = &x.cl
-	}
-	return true
+	return len(b), nil
+}
+
+// grow returns a reader of the given size on src that starts with what
+// br has buffered.
+func grow(br *bufio.Reader, src io.Reader, size int) *bufio.Reader {
+	b, _ := br.Peek(br.Buffered())
+	return bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(b)), src), size)
 }
 
 // plainLines reports whether every CR and LF in b is part of a CRLF, and
@@ -80,77 +168,102 @@ func plainLines(b []byte) bool {
 	return bytes.IndexByte(b, 0) < 0 && bytes.Count(b, []byte("\n")) == crlf && bytes.Count(b, []byte("\r")) == crlf
 }
 
-// parseCommon parses a whole head into resp, or reports false if it is
-// not of the common kind.
-func parseCommon(raw []byte, resp *http.Response) bool {
+// checkHead checks a whole head (ending in its empty line) against
+// HTTP/1.1's syntax and framing rules, and reports whether it is of the
+// common kind, which it then parses into resp. Any head it accepts,
+// http.ReadResponse reads as meant.
+func checkHead(raw []byte, method string, resp *http.Response) (common bool, err error) {
 	if !plainLines(raw) {
-		return false // bare CR or LF, NUL: net/http's reading decides
+		_, err := checkBreaks(raw, 0)
+		if err == nil {
+			err = malformed("bad line break in the head")
+		}
+		return false, err
 	}
 	s := string(raw) // one copy; the strings below point into it
 	le := indexOf(s, "\r\n")
 	line := s[:le]
-	// "HTTP/1.1 200 OK": three digits, then a space or the end.
-	if len(line) < 12 || line[:9] != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') {
-		return false
+	// "HTTP/1.1 200 OK": three digits, then a space and a reason, or the
+	// end.
+	if len(line) < 12 || (line[:9] != "HTTP/1.1 " && line[:9] != "HTTP/1.0 ") || (len(line) > 12 && line[12] != ' ') {
+		return false, malformed("status line %.40q", line)
 	}
 	code := 0
 	for _, c := range []byte(line[9:12]) {
 		if c < '0' || c > '9' {
-			return false
+			return false, malformed("status line %.40q", line)
 		}
 		code = code*10 + int(c-'0')
 	}
-	if code < 200 || code == 204 || code == 304 {
-		return false
+	if code < 100 || code > 599 {
+		return false, malformed("status %d outside 100..599", code)
 	}
+	if !httpsyntax.ValidValue(line[12:]) {
+		return false, malformed("status line %.40q", line)
+	}
+	common = method != http.MethodHead && line[7] == '1' && code >= 200 && code != 204 && code != 304
 	rest := s[le+2 : len(s)-2]
-	nf := countByte(rest, '\n')
-	vals := make([]string, nf)
-	*resp = http.Response{
-		Status:        line[9:],
-		StatusCode:    code,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        make(http.Header, nf),
-		ContentLength: -1,
+	var vals []string
+	if common {
+		nf := countByte(rest, '\n')
+		vals = make([]string, nf)
+		*resp = http.Response{
+			Status:     line[9:],
+			StatusCode: code,
+			Proto:      "HTTP/1.1",
+			ProtoMajor: 1,
+			ProtoMinor: 1,
+			Header:     make(http.Header, nf),
+		}
 	}
+	cl, te := int64(-1), false
 	for len(rest) > 0 {
 		e := indexOf(rest, "\r\n")
 		f := rest[:e]
 		rest = rest[e+2:]
 		colon := indexOf(f, ":")
 		if colon <= 0 {
-			return false
+			return false, malformed("field %.40q", f)
 		}
 		name := f[:colon]
 		for i := 0; i < len(name); i++ {
 			if !httpsyntax.IsToken(name[i]) {
-				return false
+				// obs-fold lands here too: its line starts with a
+				// space.
+				return false, malformed("field name %.40q", name)
 			}
 		}
 		value := httpsyntax.TrimOWS(f[colon+1:])
 		if !httpsyntax.ValidValue(value) {
-			return false
+			return false, malformed("value of %.40q", name)
 		}
-		key := textproto.CanonicalMIMEHeaderKey(name)
-		switch key {
-		case "Content-Length":
-			if resp.ContentLength >= 0 {
-				return false
+		switch {
+		case httpsyntax.EqualFold(name, "Content-Length"):
+			n, ok := parseLength(value)
+			if !ok {
+				return false, malformed("Content-Length %.40q", value)
 			}
-			cl, err := strconv.ParseInt(value, 10, 64)
-			if err != nil || cl < 0 || value[0] == '+' {
-				return false
+			if cl >= 0 {
+				if n != cl {
+					return false, malformed("Content-Length values differ")
+				}
+				common = false // net/http folds them into one
 			}
-			resp.ContentLength = cl
-		case "Transfer-Encoding", "Trailer":
-			return false
-		case "Connection":
+			cl = n
+		case httpsyntax.EqualFold(name, "Transfer-Encoding"):
+			te = true
+			common = false
+		case httpsyntax.EqualFold(name, "Trailer"):
+			common = false
+		case httpsyntax.EqualFold(name, "Connection") && common:
 			if httpsyntax.HasToken(value, "close") {
 				resp.Close = true
 			}
 		}
+		if !common {
+			continue
+		}
+		key := textproto.CanonicalMIMEHeaderKey(name)
 		if prior, ok := resp.Header[key]; ok {
 			resp.Header[key] = append(prior, value)
 			continue
@@ -159,13 +272,35 @@ func parseCommon(raw []byte, resp *http.Response) bool {
 		resp.Header[key] = vals[:1:1]
 		vals = vals[1:]
 	}
-	if resp.ContentLength < 0 {
-		return false // read to the close: net/http's
+	if te && cl >= 0 {
+		// RFC 9112 section 6.3: a sign of smuggling, handled as an error.
+		return false, malformed("both Content-Length and Transfer-Encoding")
 	}
+	if !common || cl < 0 {
+		return false, nil // read to the close: net/http's
+	}
+	resp.ContentLength = cl
 	if resp.Close {
 		delete(resp.Header, "Connection") // as net/http does
 	}
-	return true
+	return true, nil
+}
+
+// parseLength parses a Content-Length value: 1*DIGIT, no sign, within
+// int64.
+func parseLength(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // clBody is a body framed by Content-Length.
