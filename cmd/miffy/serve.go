@@ -59,11 +59,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	goMetrics := collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC, collectors.MetricsScheduler)
 	reg.MustRegister(collectors.NewGoCollector(goMetrics), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	enc, err := publish.NewEncoder(publish.EncoderConfig{
-		MaxBodyBytes:    cfg.Publish.MaxBodyBytes,
-		RedactHeaders:   cfg.Publish.RedactHeaders,
-		RedactJSONPaths: cfg.Publish.RedactJSONPaths,
-	})
+	enc, err := publish.NewEncoder(encoderConfig(cfg))
 	if err != nil {
 		return fmt.Errorf("publish.%w", err)
 	}
@@ -84,6 +80,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	}
 
 	scfg := shadowConfig(cfg)
+	scfg.RedactURI = enc.RedactURI
 	if cfg.Publish.Console {
 		scfg.Console = publish.NewConsole(stdout, enc)
 	}

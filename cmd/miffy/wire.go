@@ -33,7 +33,21 @@ func loadConfig(path string, environ []string) (*config.Config, error) {
 	if _, err := publish.ClientOptions(cfg.Kafka.Properties); err != nil {
 		return nil, config.NameVariables(environ, err)
 	}
+	if _, err := publish.NewEncoder(encoderConfig(cfg)); err != nil {
+		return nil, fmt.Errorf("publish.%w", err)
+	}
 	return cfg, nil
+}
+
+// encoderConfig is what the record encoder (and the redaction of logs)
+// takes from the config.
+func encoderConfig(cfg *config.Config) publish.EncoderConfig {
+	return publish.EncoderConfig{
+		MaxBodyBytes:      cfg.Publish.MaxBodyBytes,
+		RedactHeaders:     cfg.Publish.RedactHeaders,
+		RedactJSONPaths:   cfg.Publish.RedactJSONPaths,
+		RedactQueryParams: cfg.Publish.RedactQueryParams,
+	}
 }
 
 func lookupEnv(environ []string, key string) string {

@@ -153,6 +153,9 @@ type Publish struct {
 	MaxBodyBytes    int      `koanf:"max_body_bytes"`
 	RedactHeaders   []string `koanf:"redact_headers"`
 	RedactJSONPaths []string `koanf:"redact_json_paths"`
+	// RedactQueryParams are query parameters whose values are redacted in
+	// records and logs (case-insensitive).
+	RedactQueryParams []string `koanf:"redact_query_params"`
 }
 
 // Kafka is the [kafka] section: miffy's own keys, and the librdkafka-style

@@ -82,8 +82,9 @@ func TestLoad(t *testing.T) {
 						MaxBodyBytes: 1 << 20, MaxResponseBytes: 4 << 20, Timeout: 5 * time.Second,
 						MaxInFlight: 10000, MaxInFlightBytes: 256 << 20, Sample: 1,
 					},
-					Noise:   Noise{Relative: 0.2, Absolute: 0.0003, Window: 10 * time.Minute},
-					Publish: Publish{Mode: "mismatches", MaxBodyBytes: 65536, RedactHeaders: []string{}, RedactJSONPaths: []string{}},
+					Noise: Noise{Relative: 0.2, Absolute: 0.0003, Window: 10 * time.Minute},
+					Publish: Publish{Mode: "mismatches", MaxBodyBytes: 65536, RedactHeaders: []string{}, RedactJSONPaths: []string{},
+						RedactQueryParams: []string{"api_key", "apikey", "access_token", "refresh_token", "id_token", "token", "password", "passwd", "secret", "client_secret", "signature", "sig", "key", "x-amz-signature", "x-amz-security-token"}},
 					Kafka: Kafka{
 						Topic: "miffy", MaxBufferedRecords: 100000, MaxBufferedBytes: 128 << 20, RequireBroker: true,
 						Properties: map[string]string{"bootstrap.servers": "127.0.0.1:9092"},

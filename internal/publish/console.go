@@ -45,7 +45,7 @@ func (c *Console) Publish(r *Record) bool {
 	b = append(b, " => ("...)
 	b = append(b, r.Request.Method...)
 	b = append(b, ' ')
-	b = append(b, r.Request.URI...)
+	b = append(b, c.enc.RedactURI(r.Request.URI)...)
 	b = append(b, ", headers: "...)
 	b = c.appendHeaders(b, r.Request.Header)
 	b = append(b, ")\n"...)

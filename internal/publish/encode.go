@@ -25,6 +25,11 @@ type EncoderConfig struct {
 	// whose values become "[REDACTED]" in request and response JSON bodies
 	// and in differences.
 	RedactJSONPaths []string
+	// RedactQueryParams are query parameter names (case-insensitive) whose
+	// values become "[REDACTED]" in the request URI and the upstream URLs of
+	// records, and wherever RedactURI is used (the access log). If empty,
+	// none.
+	RedactQueryParams []string
 }
 
 // Encoder renders Records as JSON (schema_version 1). It is safe for
@@ -32,6 +37,7 @@ type EncoderConfig struct {
 type Encoder struct {
 	maxBody       int
 	redactHeaders []string
+	redactQuery   []string
 	paths         []jsonPath
 }
 
@@ -41,6 +47,7 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 	e := &Encoder{
 		maxBody:       cfg.MaxBodyBytes,
 		redactHeaders: append(defaultRedactedHeaders(), cfg.RedactHeaders...),
+		redactQuery:   slices.Clone(cfg.RedactQueryParams),
 	}
 	switch {
 	case e.maxBody == 0:
@@ -51,6 +58,11 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 	for i, h := range cfg.RedactHeaders {
 		if h == "" || strings.ContainsAny(h, " \t\r\n:") {
 			return nil, fmt.Errorf("redact_headers[%d]: %q is not a header name", i, h)
+		}
+	}
+	for i, q := range cfg.RedactQueryParams {
+		if strings.TrimSpace(q) == "" || strings.ContainsAny(q, "&;=#?") {
+			return nil, fmt.Errorf("redact_query_params[%d]: %q is not a query parameter name", i, q)
 		}
 	}
 	for i, p := range cfg.RedactJSONPaths {
@@ -94,7 +106,7 @@ func (e *Encoder) appendCompact(b []byte, r *Record) []byte {
 	b = append(b, `,"equal":true,"request":{"method":`...)
 	b = appendString(b, r.Request.Method)
 	b = append(b, `,"uri":`...)
-	b = appendString(b, r.Request.URI)
+	b = appendString(b, e.RedactURI(r.Request.URI))
 	b = append(b, `,"route":`...)
 	b = appendString(b, r.Request.Pattern)
 	b = append(b, `},"reference":`...)
@@ -133,7 +145,7 @@ func (e *Encoder) appendFull(b []byte, r *Record) ([]byte, error) {
 	b = append(b, `,"equal":false,"request":{"method":`...)
 	b = appendString(b, q.Method)
 	b = append(b, `,"uri":`...)
-	b = appendString(b, q.URI)
+	b = appendString(b, e.RedactURI(q.URI))
 	b = append(b, `,"route":`...)
 	b = appendString(b, q.Pattern)
 	b = append(b, `,"params":`...)
@@ -166,7 +178,7 @@ func (e *Encoder) appendFull(b []byte, r *Record) ([]byte, error) {
 // appendSide appends one upstream's answer, or its error.
 func (e *Encoder) appendSide(b []byte, s *Side) []byte {
 	b = append(b, `{"url":`...)
-	b = appendString(b, s.URL)
+	b = appendString(b, e.RedactURI(s.URL))
 	b = append(b, `,"response":{`...)
 	if s.Err != nil {
 		b = append(b, `"error":`...)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,9 +17,68 @@ import (
 // redacted replaces the value of a redacted header or JSON member.
 const redacted = "[REDACTED]"
 
-// defaultRedactedHeaders are redacted whatever the configuration says.
+// defaultRedactedHeaders are redacted whatever the configuration says: the
+// standard credential headers and the common custom ones.
 func defaultRedactedHeaders() []string {
-	return []string{"Authorization", "Cookie", "Set-Cookie", "Proxy-Authorization"}
+	return []string{
+		"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
+		"X-Api-Key", "Api-Key", "X-Auth-Token", "X-Access-Token", "X-Refresh-Token",
+		"X-Csrf-Token", "X-Xsrf-Token", "X-Amz-Security-Token",
+	}
+}
+
+// RedactURI returns uri (a request URI, "/path?query", or a full URL) with
+// the values of redacted query parameters replaced by "[REDACTED]":
+// "/a?api_key=s&x=1" becomes "/a?api_key=[REDACTED]&x=1". Names match
+// case-insensitively, after percent-decoding; "&" and ";" both separate
+// parameters. A URI without a redacted parameter is returned as it is.
+func (e *Encoder) RedactURI(uri string) string {
+	q := strings.IndexByte(uri, '?')
+	if q < 0 || len(e.redactQuery) == 0 {
+		return uri
+	}
+	end := len(uri)
+	if h := strings.IndexByte(uri[q:], '#'); h >= 0 {
+		end = q + h
+	}
+	var b []byte // nil until a parameter is redacted
+	from := 0    // uri[from:i] is copied as it is
+	for i := q + 1; i < end; {
+		j := end
+		if k := strings.IndexAny(uri[i:end], "&;"); k >= 0 {
+			j = i + k
+		}
+		param := uri[i:j]
+		if eq := strings.IndexByte(param, '='); eq >= 0 && e.isRedactedParam(param[:eq]) {
+			if b == nil {
+				b = make([]byte, 0, len(uri)+len(redacted))
+			}
+			b = append(b, uri[from:i+eq+1]...)
+			b = append(b, redacted...)
+			from = j
+		}
+		i = j + 1
+	}
+	if b == nil {
+		return uri
+	}
+	return string(append(b, uri[from:]...))
+}
+
+// isRedactedParam reports whether a raw (escaped) query parameter name is
+// redacted. "key[]" counts as "key".
+func (e *Encoder) isRedactedParam(raw string) bool {
+	name, err := url.QueryUnescape(raw)
+	if err != nil {
+		name = raw
+	}
+	name = strings.TrimSuffix(strings.TrimSpace(name), "[]")
+	for _, p := range e.redactQuery {
+		if strings.EqualFold(p, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // isRedactedHeader reports whether the header name (any case) is redacted.

@@ -16,7 +16,7 @@ func (p *Proxy) debugRequest(role, method, url, host string, in *http.Request) {
 	if !ev.Enabled() {
 		return
 	}
-	ev = ev.Str("role", role).Str("method", method).Str("url", url).Str("host", host)
+	ev = ev.Str("role", role).Str("method", method).Str("url", p.cfg.RedactURI(url)).Str("host", host)
 	if p.cfg.DebugBodies && in.GetBody != nil {
 		if rc, err := in.GetBody(); err == nil {
 			b, _ := io.ReadAll(io.LimitReader(rc, debugBodyBytes))
@@ -33,7 +33,7 @@ func (p *Proxy) debugReplay(role, url, host, method string, body []byte) {
 	if !ev.Enabled() {
 		return
 	}
-	ev = ev.Str("role", role).Str("method", method).Str("url", url).Str("host", host)
+	ev = ev.Str("role", role).Str("method", method).Str("url", p.cfg.RedactURI(url)).Str("host", host)
 	if p.cfg.DebugBodies {
 		ev = ev.Bytes("body", body[:min(len(body), debugBodyBytes)])
 	}

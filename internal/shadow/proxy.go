@@ -73,6 +73,10 @@ type Config struct {
 	// MaxBodyBytes; such bodies are then read into memory first).
 	DebugRequests bool
 	DebugBodies   bool
+	// RedactURI hides secrets (query parameters) of request URIs and
+	// upstream URLs in the access log and debug lines. If nil, they are
+	// logged as they are.
+	RedactURI func(string) string
 }
 
 func (c *Config) setDefaults() {
@@ -102,6 +106,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ServedByHeader == "" {
 		c.ServedByHeader = "X-Miffy-Served-By"
+	}
+	if c.RedactURI == nil {
+		c.RedactURI = func(s string) string { return s }
 	}
 }
 
@@ -450,7 +457,7 @@ func (p *Proxy) accessLog(r *http.Request, c *call, start time.Time) {
 	if !p.cfg.AccessLog {
 		return
 	}
-	ev := p.log.Info().Str("method", r.Method).Str("uri", r.RequestURI).Int("status", c.status).
+	ev := p.log.Info().Str("method", r.Method).Str("uri", p.cfg.RedactURI(r.RequestURI)).Int("status", c.status).
 		Dur("duration", time.Since(start)).Str("role", c.role)
 	if c.route != nil {
 		ev = ev.Str("route", c.route.Name)

@@ -1,0 +1,103 @@
+package publish
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestRedactURI(t *testing.T) {
+	enc, err := NewEncoder(EncoderConfig{RedactQueryParams: []string{"api_key", "Token", "sig"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, in, want string
+	}{
+		{"no query", "/api/3", "/api/3"},
+		{"no redacted parameter", "/api/3?x=1&y=2", "/api/3?x=1&y=2"},
+		{"one of several", "/a?x=1&api_key=SECRET&y=2", "/a?x=1&api_key=[REDACTED]&y=2"},
+		{"case-insensitive", "/a?API_KEY=S1&token=S2&TOKEN=S3", "/a?API_KEY=[REDACTED]&token=[REDACTED]&TOKEN=[REDACTED]"},
+		{"percent-encoded name", "/a?api%5Fkey=S&%74oken=T", "/a?api%5Fkey=[REDACTED]&%74oken=[REDACTED]"},
+		{"semicolon separator", "/a?x=1;sig=S;y=2", "/a?x=1;sig=[REDACTED];y=2"},
+		{"array form", "/a?token[]=S&token%5B%5D=T", "/a?token[]=[REDACTED]&token%5B%5D=[REDACTED]"},
+		{"empty value stays redacted", "/a?sig=", "/a?sig=[REDACTED]"},
+		{"name alone is kept", "/a?token&x=1", "/a?token&x=1"},
+		{"not a prefix match", "/a?api_keys=1&xsig=2", "/a?api_keys=1&xsig=2"},
+		{"full URL", "http://127.0.0.1:3000/a?sig=S", "http://127.0.0.1:3000/a?sig=[REDACTED]"},
+		{"fragment kept", "/a?sig=S#frag", "/a?sig=[REDACTED]#frag"},
+		{"value with =", "/a?sig=a=b&x=1", "/a?sig=[REDACTED]&x=1"},
+		{"empty parameters", "/a?&&sig=S&", "/a?&&sig=[REDACTED]&"},
+		{"bad escape in name", "/a?%zz=1&sig=S", "/a?%zz=1&sig=[REDACTED]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, enc.RedactURI(tt.in)); diff != "" {
+				t.Errorf("RedactURI(%q) (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+}
+
+func TestRedactURINoParams(t *testing.T) {
+	enc, err := NewEncoder(EncoderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := enc.RedactURI("/a?api_key=S"); got != "/a?api_key=S" {
+		t.Errorf("RedactURI = %q, want it unchanged without redact_query_params", got)
+	}
+}
+
+func TestNewEncoderQueryParamErrors(t *testing.T) {
+	for _, bad := range []string{"", " ", "a=b", "a&b", "a#"} {
+		_, err := NewEncoder(EncoderConfig{RedactQueryParams: []string{"ok", bad}})
+		if err == nil || !strings.HasPrefix(err.Error(), "redact_query_params[1]: ") {
+			t.Errorf("NewEncoder(%q) error = %v, want one naming redact_query_params[1]", bad, err)
+		}
+	}
+}
+
+// TestEncodeRedactsSecrets sends a secret each way (query parameter,
+// default credential header, configured JSON path) and checks that it
+// appears nowhere in the record, full or compact, nor on the console.
+func TestEncodeRedactsSecrets(t *testing.T) {
+	enc, err := NewEncoder(EncoderConfig{
+		RedactQueryParams: []string{"api_key", "access_token"},
+		RedactJSONPaths:   []string{"$.password"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{"QSECRET1", "QSECRET2", "HSECRET3", "HSECRET4", "HSECRET5", "JSECRET6"}
+	r := testRecord()
+	r.Request.URI = "/api/3?api_key=QSECRET1&Access_Token=QSECRET2&x=1"
+	r.Reference.URL = "http://127.0.0.1:3000" + r.Request.URI
+	r.Candidate.URL = "http://127.0.0.1:3001" + r.Request.URI
+	r.Request.Header = http.Header{"X-Api-Key": {"HSECRET3"}, "X-Auth-Token": {"HSECRET4"}, "X-Csrf-Token": {"HSECRET5"}}
+	r.Request.Body = []byte(`{"user":"a","password":"JSECRET6"}`)
+	r.Request.BodyContentType = "application/json"
+	full, err := enc.Encode(nil, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Equal = true
+	compact, err := enc.Encode(nil, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var console strings.Builder
+	NewConsole(&console, enc).Publish(r)
+	for name, out := range map[string]string{"full": string(full), "compact": string(compact), "console": console.String()} {
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("%s output holds %s: %s", name, s, out)
+			}
+		}
+		if !strings.Contains(out, "x=1") {
+			t.Errorf("%s output lost the plain parameter x=1: %s", name, out)
+		}
+	}
+}
