@@ -204,6 +204,9 @@ func TestBadConfigFailsAtStart(t *testing.T) {
 		{"bad MIFFY_KAFKA__ property", "", `MIFFY_KAFKA__ACKS: kafka."acks"`, []string{"MIFFY_KAFKA__ACKS=x"}},
 		{"bad KAFKA_ alias", "", `KAFKA_SASL_MECHANISMS: kafka."sasl.mechanism"`, []string{"KAFKA_SASL_MECHANISMS=MD5"}},
 		{"bad property in the file", "[kafka]\nacks = \"x\"\n", `kafka."acks": want all`, nil},
+		{"unsupported KAFKA_ property", "", `KAFKA_MESSAGE_TIMEOUT_MS: kafka."message.timeout.ms": not supported by miffy`, []string{"KAFKA_MESSAGE_TIMEOUT_MS=5000"}},
+		{"fractional integer", "[shadow]\nmax_in_flight = 1.5\n", "shadow.max_in_flight: 1.5 is not a whole number", nil},
+		{"typo with a hint", "[kafka]\n\"bootstrap.server\" = \"a:1\"\n", `did you mean "bootstrap.servers"?`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,6 +232,22 @@ func TestCheckConfigMasksSecrets(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "hunter2") || !strings.Contains(out.String(), "sasl.username") {
 		t.Errorf("check-config output:\n%s", out.String())
+	}
+}
+
+// TestCheckConfigWarns: check-config accepts a config that is probably a
+// mistake, and says why in comment lines naming the key.
+func TestCheckConfigWarns(t *testing.T) {
+	path := t.TempDir() + "/config.toml"
+	writeFile(path, "[shadow]\ntimeout = \"2s\"\n")
+	var out strings.Builder
+	if err := run(t.Context(), []string{"check-config", path}, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# warning: routes: none configured", `# warning: reference: "http://127.0.0.1:3000" is the demo's default`, "# config OK"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check-config output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
 

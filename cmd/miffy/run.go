@@ -8,6 +8,8 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+
+	"github.com/miffy-proxy/miffy"
 )
 
 // errUsage marks a command line that could not be understood (exit 2).
@@ -56,7 +58,8 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		if err != nil {
 			return err
 		}
-		return serve(ctx, cfg, serveOpts{path: *path, environ: environ, reload: true}, stdout, stderr)
+		so := serveOpts{path: *path, environ: environ, reload: true, warnings: cfg.Warnings(miffy.DefaultConfig)}
+		return serve(ctx, cfg, so, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args, environ, stdout, stderr)
 	case "ctl":

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
+	"github.com/miffy-proxy/miffy"
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/control"
@@ -40,6 +41,8 @@ type serveOpts struct {
 	reload bool
 	// ready, if set, is called once the listeners are up.
 	ready func(addrs)
+	// warnings are logged at start (config.Warnings; not for the demo).
+	warnings []string
 }
 
 // serve runs the proxy and the management listener until ctx is done, then
@@ -51,6 +54,9 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 		return err
 	}
 	log.Debug().Str("config", cfg.Masked()).Msg("effective config")
+	for _, w := range so.warnings {
+		log.Warn().Msg("config: " + w)
+	}
 
 	reg := prometheus.NewRegistry()
 	// The Go collector's defaults, plus the scheduler's and the GC's
@@ -182,6 +188,9 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 				next, err := loadConfig(so.path, so.environ)
 				if err != nil {
 					return nil, err
+				}
+				for _, w := range next.Warnings(miffy.DefaultConfig) {
+					log.Warn().Msg("config reload: " + w)
 				}
 				if what := restartOnly(cfg, next); what != "" {
 					log.Warn().Str("changed", what).Msg("config reload: these settings take effect at the next restart")

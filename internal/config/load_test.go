@@ -107,7 +107,7 @@ func TestLoad(t *testing.T) {
 		{
 			name:    "miffy 1.0 file with KAFKA_ and MIFFY_ variables",
 			file:    miffy10,
-			environ: []string{"KAFKA_SASL_PASSWORD=s3cret", "MIFFY_MANAGEMENT_PORT=9100", "KAFKA_HEAP_OPTS=-Xmx1g", "KAFKA_GROUP_ID=x", "PATH=/bin", "MIFFY_CONFIG=/etc/miffy.toml"},
+			environ: []string{"KAFKA_SASL_PASSWORD=s3cret", "MIFFY_MANAGEMENT_PORT=9100", "KAFKA_HEAP_OPTS=-Xmx1g", "KAFKA_ADVERTISED_LISTENERS=x", "PATH=/bin", "MIFFY_CONFIG=/etc/miffy.toml"},
 			check: func(t *testing.T, c *Config) {
 				if c.Port != 8081 || c.Management.Port != 9100 || c.ManagementPort != 9100 || c.Logging != "json" {
 					t.Errorf("port %d, management.port %d, management_port %d, logging %q; want 8081, 9100, 9100, json",
@@ -310,7 +310,10 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"unknown top-level key", "portt = 1\n", nil, []string{`unknown key "portt"`}},
 		{"key case matters", "PORT = 1\n", nil, []string{`unknown key "PORT"`}},
-		{"unknown nested key", "[shadow]\ntimout = \"1s\"\n", nil, []string{`unknown key "shadow.timout"`}},
+		{"unknown nested key", "[shadow]\ntimout = \"1s\"\n", nil, []string{`unknown key "shadow.timout"; did you mean "shadow.timeout"?`}},
+		{"unknown route key, hint", "routes = [{ path = \"/a\", mehtods = [\"GET\"] }]\n", nil, []string{`unknown key "routes[0].mehtods"; did you mean "routes[0].methods"?`}},
+		{"unknown route rule key, hint", "routes = [{ path = \"/a\", ignor = [] }]\n", nil, []string{`did you mean "routes[0].ignore"?`}},
+		{"unknown top-level key, hint", "refrence = \"http://a\"\n", nil, []string{`unknown key "refrence"; did you mean "reference"?`}},
 		{"unknown route key", "routes = [{ path = \"/a\" }, { path = \"/b\", pathh = \"/c\" }]\n", nil, []string{`unknown key "routes[1].pathh"`}},
 		{"unknown section", "[shadoww]\nx = 1\n", nil, []string{`unknown key "shadoww"`}},
 		{"bad route URL", "routes = [{ path = \"/a\" }, { path = \"/b\", reference = \"htp:/x\" }]\n", nil,
@@ -338,7 +341,15 @@ func TestLoadErrors(t *testing.T) {
 		{"bad log level", "log_level = \"trace\"\n", nil, []string{"log_level"}},
 		{"bad type", "port = \"abc\"\n", nil, []string{`port: "abc" is not a valid integer`}},
 		{"unknown MIFFY_ variable", "", []string{"MIFFY_PORTT=1"}, []string{`MIFFY_PORTT: unknown key "portt"`}},
-		{"unknown MIFFY_ section key", "", []string{"MIFFY_SHADOW__TIMOUT=1s"}, []string{`MIFFY_SHADOW__TIMOUT: unknown key "shadow.timout"`}},
+		{"unknown MIFFY_ section key", "", []string{"MIFFY_SHADOW__TIMOUT=1s"}, []string{`MIFFY_SHADOW__TIMOUT: unknown key "shadow.timout"; did you mean "shadow.timeout"?`}},
+		{"unsupported KAFKA_ property", "", []string{"KAFKA_GROUP_ID=x", "KAFKA_SESSION_TIMEOUT_MS=1"},
+			[]string{`KAFKA_GROUP_ID: kafka."group.id": not supported by miffy`, `KAFKA_SESSION_TIMEOUT_MS: kafka."session.timeout.ms": not supported by miffy`}},
+		{"unsupported property in the file", "[kafka]\n\"bootstrap.server\" = \"a:1\"\n", nil,
+			[]string{`kafka."bootstrap.server": not supported by miffy; did you mean "bootstrap.servers"?`}},
+		{"fractional integer", "[shadow]\nmax_in_flight = 1.5\n", nil, []string{"shadow.max_in_flight: 1.5 is not a whole number"}},
+		{"integer out of range", "[shadow]\nmax_in_flight = 1e30\n", nil, []string{"shadow.max_in_flight: 1e+30 is out of range"}},
+		{"boolean for an integer", "[proxy]\nmax_header_bytes = true\n", nil, []string{"proxy.max_header_bytes: true is not a valid integer"}},
+		{"fractional integer from the environment", "", []string{"MIFFY_SHADOW__MAX_IN_FLIGHT=1.5"}, []string{"MIFFY_SHADOW__MAX_IN_FLIGHT: shadow.max_in_flight"}},
 		{"bad MIFFY_ value", "", []string{"MIFFY_SHADOW__TIMEOUT=fast"}, []string{"MIFFY_SHADOW__TIMEOUT: shadow.timeout: "}},
 		{"bad MIFFY_ value found by Validate", "", []string{"MIFFY_PORT=70000"}, []string{"MIFFY_PORT: port: 70000"}},
 		{"bad KAFKA_ value", "", []string{"KAFKA_MAX_BUFFERED_RECORDS=many"}, []string{"KAFKA_MAX_BUFFERED_RECORDS: kafka.max_buffered_records: "}},

@@ -91,6 +91,7 @@ func (c *Config) Validate() error {
 	if len(k.Brokers) > 0 && strings.Join(k.Brokers, ",") != normalizeServers(k.Properties["bootstrap.servers"]) {
 		v.errorf("kafka.brokers and kafka.\"bootstrap.servers\" differ; set only \"bootstrap.servers\"")
 	}
+	v.kafkaProperties(k.Properties)
 	v.atLeast("kafka.max_buffered_records", int64(k.MaxBufferedRecords), 1)
 	v.atLeast("kafka.max_buffered_bytes", k.MaxBufferedBytes, 1)
 	v.nonNegative("kafka.delivery_timeout", k.DeliveryTimeout)
