@@ -259,6 +259,25 @@ func TestUsage(t *testing.T) {
 	if err := run(t.Context(), []string{"frobnicate"}, nil, io.Discard, io.Discard); exitCode(err) != 2 {
 		t.Errorf("unknown command: %v", err)
 	}
+	out.Reset()
+	if err := run(t.Context(), []string{"--version"}, nil, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "miffy ") {
+		t.Errorf("--version: %v %q", err, out.String())
+	}
+	// -h and --help on every command: the usage on stdout, exit 0.
+	for _, args := range [][]string{
+		{"demo", "-h"}, {"demo", "--help"}, {"ctl", "-h"}, {"ctl", "--help"}, {"report", "-h"}, {"report", "-help"},
+		{"check-config", "-h"}, {"check-config", "--help"}, {"-config", "x.toml", "-h"}, {"serve", "--help"},
+	} {
+		out.Reset()
+		var errOut strings.Builder
+		err := run(t.Context(), args, nil, &out, &errOut)
+		if err != nil || !strings.Contains(out.String(), "Usage") || errOut.Len() > 0 {
+			t.Errorf("%v: run = %v, stdout %q, stderr %q; want the usage on stdout and no error", args, err, out.String(), errOut.String())
+		}
+	}
+	if err := run(t.Context(), []string{"demo", "-nope"}, nil, io.Discard, io.Discard); exitCode(err) != 2 {
+		t.Errorf("demo -nope: %v, want a usage error (exit 2)", err)
+	}
 	for _, arg := range []string{"help", "-h", "-help", "--help"} {
 		out.Reset()
 		if err := run(t.Context(), []string{arg}, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "miffy check-config") {
