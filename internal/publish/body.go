@@ -74,6 +74,37 @@ func (e *Encoder) appendJSONBody(b, body []byte) ([]byte, bool) {
 	return append(b, '}'), true
 }
 
+// bodyType is the content type a response body is read as: its own, or
+// application/json when the request's Accept header asks for JSON (and
+// the body's own type does not say JSON already), as miffy 1.0 did. A body
+// that does not parse stays bytes.
+func bodyType(contentType string, accept []string) string {
+	if isJSONType(contentType) {
+		return contentType
+	}
+	for _, a := range accept {
+		for r := range strings.SplitSeq(a, ",") {
+			typ, params, _ := strings.Cut(r, ";")
+			if isJSONType(typ) && !refused(params) {
+				return "application/json"
+			}
+		}
+	}
+	return contentType
+}
+
+// refused reports whether the parameters of an Accept media range carry
+// q=0, which refuses the type.
+func refused(params string) bool {
+	for p := range strings.SplitSeq(params, ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(k, "q") {
+			v = strings.TrimRight(strings.TrimSpace(v), "0")
+			return v == "" || v == "0." || v == "0"
+		}
+	}
+	return false
+}
+
 // isJSONType reports whether a Content-Type is JSON: application/json or
 // any type with a +json suffix, parameters allowed.
 func isJSONType(ct string) bool {
