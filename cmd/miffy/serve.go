@@ -207,22 +207,36 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	var runErr error
 	select {
 	case <-ctx.Done():
-		log.Info().Msg("shutting down")
+		log.Info().Str("shutdown_timeout", cfg.ShutdownTimeout.String()).Int64("replays", proxy.Replays()).Int64("records", kafka.Buffered()).
+			Msg("shutting down: draining client requests, then replays, then delivering the buffered records; a second interrupt stops at once")
 	case err := <-errc:
 		runErr = fmt.Errorf("serving: %w", err)
 	}
 
-	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	// A second signal (hardStop) ends the waits at once.
+	hard := hardStop(ctx)
+	shutCtx, cancel := context.WithTimeout(hard, cfg.ShutdownTimeout)
 	defer cancel()
 	if err := shutdownProxy(shutCtx, proxySrv, fast); err != nil {
 		log.Warn().Err(err).Msg("client requests still open at the shutdown deadline")
 	}
 	canarySvc.Close()
+	if n := proxy.Replays(); n > 0 {
+		log.Info().Int64("replays", n).Msg("waiting for the replays in flight")
+	}
 	if err := proxy.Close(shutCtx); err != nil {
 		log.Warn().Err(err).Msg("replays abandoned at the shutdown deadline")
 	}
+	if n := kafka.Buffered(); n > 0 {
+		deadline, _ := shutCtx.Deadline()
+		log.Info().Int64("records", n).Str("for_at_most", time.Until(deadline).Round(time.Millisecond).String()).
+			Msg("delivering the buffered records to Kafka")
+	}
 	if err := kafka.Close(shutCtx); err != nil {
 		log.Error().Err(err).Msg("records not delivered at the shutdown deadline")
+		if hard.Err() != nil && runErr == nil {
+			runErr = fmt.Errorf("stopped at a second signal: %w", err)
+		}
 	}
 	mgmtSrv.Shutdown(shutCtx)
 	log.Info().Msg("stopped")
