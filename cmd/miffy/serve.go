@@ -137,7 +137,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	}
 	if cfg.Control.Topic != "" {
 		opts, _ := publish.ClientOptions(cfg.Kafka.Properties) // checked by loadConfig
-		follower, err := control.Follow(manager, cfg.Control.Topic, opts, log.With().Str("component", "control").Logger(), reg)
+		follower, err := control.Follow(manager, control.FollowConfig{Topic: cfg.Control.Topic, StaleAfter: cfg.Control.StaleAfter}, opts, log.With().Str("component", "control").Logger(), reg)
 		if err != nil {
 			proxyLn.Close()
 			mgmtLn.Close()

@@ -187,4 +187,7 @@ type Control struct {
 	// Topic is the compacted control topic every instance follows; empty
 	// means off.
 	Topic string `koanf:"topic"`
+	// StaleAfter: when set and the topic has not been read for this long,
+	// canary routes fall back to weight 0 until it is read again.
+	StaleAfter time.Duration `koanf:"stale_after"`
 }

@@ -82,6 +82,7 @@ func (c *Config) Validate() error {
 
 	k := c.Kafka
 	v.topic("kafka.topic", k.Topic)
+	v.nonNegative("control.stale_after", c.Control.StaleAfter)
 	if c.Control.Topic != "" {
 		v.topic("control.topic", c.Control.Topic)
 		if c.Control.Topic == k.Topic {
