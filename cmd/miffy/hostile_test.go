@@ -417,9 +417,10 @@ func TestSecretsRedacted(t *testing.T) {
 		"X-Csrf-Token":        "secret-csrf-token-11",
 	}
 	const (
-		querySecret1 = "secret-query-api-key-12"
-		querySecret2 = "secret-query-access-token-13"
-		querySecret3 = "secret-query-unrouted-14"
+		querySecret1   = "secret-query-api-key-12"
+		querySecret2   = "secret-query-access-token-13"
+		querySecret3   = "secret-query-unrouted-14"
+		unroutedSecret = "secret-unrouted-body-16"
 	)
 	const (
 		reqSecret   = "secret-password-5"
@@ -448,6 +449,7 @@ candidate = "`+upstream(candToken, "2")+`"
 routes = [{ path = "/api/{v}", key = "v", allow_side_effects = true }]
 [proxy]
 debug_requests = true
+debug_bodies = true
 [publish]
 console = true
 redact_json_paths = ["$.token", "$.password"]
@@ -471,6 +473,12 @@ redact_json_paths = ["$.token", "$.password"]
 	if code, _ := get(t, in.proxy+"/unrouted?TOKEN="+querySecret3); code != 200 {
 		t.Errorf("unrouted request: status %d", code)
 	}
+	unrouted, err := http.Post(in.proxy+"/unrouted", "application/json", strings.NewReader(`{"password":"`+unroutedSecret+`","visible":"unrouted-body-15"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, unrouted.Body)
+	unrouted.Body.Close()
 
 	recs := consume(t, b.Addr(), "miffy", 1)
 	value := string(recs[0].Value)
@@ -503,7 +511,7 @@ redact_json_paths = ["$.token", "$.password"]
 	if err := in.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	all := []string{reqSecret, setCookie, refToken, candToken, respKeyHead, querySecret1, querySecret2, querySecret3}
+	all := []string{reqSecret, setCookie, refToken, candToken, respKeyHead, querySecret1, querySecret2, querySecret3, unroutedSecret}
 	for _, v := range secrets {
 		all = append(all, v)
 	}
@@ -516,6 +524,14 @@ redact_json_paths = ["$.token", "$.password"]
 	}
 	if !strings.Contains(in.stderr.String(), `"method":"POST"`) && !strings.Contains(in.stderr.String(), "POST") {
 		t.Errorf("no access log line: the log check proves nothing\n%s", in.stderr)
+	}
+	// debug_bodies: the unrouted request's body and the compared answers
+	// are logged, redacted; the log checks above would prove nothing
+	// without them.
+	for _, want := range []string{"unrouted-body-15", `\"n\":2`, `\"n\":1`} {
+		if !strings.Contains(in.stderr.String(), want) {
+			t.Errorf("the debug log lacks %s\n%s", want, in.stderr)
+		}
 	}
 	if !strings.Contains(in.stderr.String(), "TOKEN=[REDACTED]") {
 		t.Errorf("no access log line of the unrouted request: the log check proves nothing\n%s", in.stderr)

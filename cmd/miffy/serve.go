@@ -87,6 +87,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 
 	scfg := shadowConfig(cfg)
 	scfg.RedactURI = enc.RedactURI
+	scfg.RedactBody = enc.RedactBody
 	if cfg.Publish.Console {
 		scfg.Console = publish.NewConsole(stdout, enc)
 	}

@@ -74,6 +74,21 @@ func (e *Encoder) appendJSONBody(b, body []byte) ([]byte, bool) {
 	return append(b, '}'), true
 }
 
+// RedactBody returns body for a log line: a JSON body (by its content
+// type) that parses comes back compact with the redacted JSON paths
+// replaced by "[REDACTED]"; any other body is returned as it is.
+func (e *Encoder) RedactBody(body []byte, contentType string) []byte {
+	if len(body) == 0 || !isJSONType(contentType) {
+		return body
+	}
+	b, ok := e.appendJSONBody(nil, body)
+	if !ok {
+		return body
+	}
+	const prefix = `{"type":"json","value":`
+	return b[len(prefix) : len(b)-1]
+}
+
 // bodyType is the content type a response body is read as: its own, or
 // application/json when the request's Accept header asks for JSON (and
 // the body's own type does not say JSON already), as miffy 1.0 did. A body

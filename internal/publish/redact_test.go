@@ -101,3 +101,26 @@ func TestEncodeRedactsSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactBody(t *testing.T) {
+	enc, err := NewEncoder(EncoderConfig{RedactJSONPaths: []string{"$.password", "$.users[*].token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, body, contentType, want string
+	}{
+		{"JSON, redacted and compacted", `{"user": "a", "password": "S"}`, "application/json", `{"password":"[REDACTED]","user":"a"}`},
+		{"nested wildcard", `{"users":[{"token":"T1"},{"token":"T2","n":1}]}`, "application/vnd.x+json", `{"users":[{"token":"[REDACTED]"},{"n":1,"token":"[REDACTED]"}]}`},
+		{"not JSON by type: as it is", `password=S`, "application/x-www-form-urlencoded", `password=S`},
+		{"JSON type that does not parse: as it is", `{"password":`, "application/json", `{"password":`},
+		{"empty", ``, "application/json", ``},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, string(enc.RedactBody([]byte(tt.body), tt.contentType))); diff != "" {
+				t.Errorf("RedactBody (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -70,13 +70,17 @@ type Config struct {
 	ServedByHeader string
 	// DebugRequests logs every request forwarded upstream at debug level
 	// (method, URL, role, Host); DebugBodies adds the request body (up to
-	// MaxBodyBytes; such bodies are then read into memory first).
+	// MaxBodyBytes; such bodies are then read into memory first, on
+	// unrouted requests too) and the answers of compared requests.
 	DebugRequests bool
 	DebugBodies   bool
 	// RedactURI hides secrets (query parameters) of request URIs and
 	// upstream URLs in the access log and debug lines. If nil, they are
 	// logged as they are.
 	RedactURI func(string) string
+	// RedactBody hides secrets of a body (by its content type) in debug
+	// lines. If nil, bodies are logged as they are.
+	RedactBody func(body []byte, contentType string) []byte
 }
 
 func (c *Config) setDefaults() {
@@ -109,6 +113,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RedactURI == nil {
 		c.RedactURI = func(s string) string { return s }
+	}
+	if c.RedactBody == nil {
+		c.RedactBody = func(b []byte, _ string) []byte { return b }
 	}
 }
 
@@ -273,6 +280,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		p.m.unrouted.Inc()
+		if p.cfg.DebugBodies {
+			if _, err := canary.BufferBody(r, p.cfg.MaxBodyBytes); err != nil {
+				status := bodyStatus(err)
+				http.Error(w, http.StatusText(status), status)
+				c.status = status
+				p.accessLog(r, c, start)
+				return
+			}
+		}
 	}
 
 	func() {

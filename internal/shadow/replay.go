@@ -233,7 +233,7 @@ func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role s
 		Body:   x.body,
 	}
 	if p.cfg.DebugRequests || p.cfg.DebugBodies {
-		p.debugReplay(role, s.url, req.Host, x.method, x.body)
+		p.debugReplay(role, s.url, req.Host, x.method, x.body, x.header)
 	}
 	resp, err := p.up.Do(ctx, &req)
 	if err != nil {
@@ -314,6 +314,7 @@ func (p *Proxy) compareAndPublish(x *exchange, cand, sec *side) {
 		rt.m.mismatch(compare.Regression)
 	}
 
+	p.debugResponses(rec)
 	if p.cfg.Console != nil {
 		p.cfg.Console.Publish(rec)
 	}
