@@ -88,6 +88,15 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	scfg := shadowConfig(cfg)
 	scfg.RedactURI = enc.RedactURI
 	scfg.RedactBody = enc.RedactBody
+	events, closeEvents, err := openEvents(cfg.Canary.Events, stdout, stderr, reg)
+	if err != nil {
+		kafka.Close(context.Background())
+		return err
+	}
+	defer closeEvents() // after the proxy has shut down: it adds until its last request
+	if events != nil {
+		scfg.CanaryEvents = events.Add
+	}
 	if cfg.Publish.Console {
 		scfg.Console = publish.NewConsole(stdout, enc)
 	}

@@ -102,6 +102,9 @@ type Canary struct {
 	Probes               int           `koanf:"probes"`
 	Socket               string        `koanf:"socket"`
 	SocketRoute          string        `koanf:"socket_route"`
+	// Events is where canary events go as JSON lines: "" (off), "stdout",
+	// "stderr" or a file (appended).
+	Events string `koanf:"events"`
 }
 
 // Metrics is the [metrics] section.

@@ -81,6 +81,11 @@ type Config struct {
 	// RedactBody hides secrets of a body (by its content type) in debug
 	// lines. If nil, bodies are logged as they are.
 	RedactBody func(body []byte, contentType string) []byte
+	// CanaryEvents, if set, gets one event per request on a canary route
+	// once its answer is complete, and such requests carry a correlation
+	// id upstream (X-Request-Id, the client's or a new one). It must not
+	// block.
+	CanaryEvents func(canary.Event)
 }
 
 func (c *Config) setDefaults() {
@@ -221,6 +226,7 @@ type call struct {
 	dec     *canary.Decision // nil unless the route is a canary route
 	start   time.Time        // of the current upstream attempt
 	retried bool             // the candidate failed and the reference was tried
+	reqID   string           // correlation id, with Config.CanaryEvents
 	x       *exchange        // nil when not shadowed
 	body    []byte           // the request body, when read into memory
 	status  int
@@ -305,6 +311,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // MaxBodyBytes) so that it can be retried on the reference. A non-zero
 // return is the status the client gets instead.
 func (p *Proxy) decide(c *call, r *http.Request, params route.Params) int {
+	p.correlate(c, r)
 	d := c.route.Canary.Decide(r, params, c.path)
 	c.dec = &d
 	if d.Side != canary.Candidate {

@@ -149,6 +149,7 @@ func (p *Proxy) referenceDone(c *call, start time.Time) {
 		}
 		c.route.Canary.Report(*c.dec, canary.Outcome{Side: side, Status: c.status, Err: c.err, Duration: time.Since(c.start)})
 	}
+	p.canaryEvent(c, start)
 	if x := c.x; x != nil {
 		x.ref.duration = d
 		if c.err != nil {
