@@ -401,10 +401,10 @@ func checkUnder(t *testing.T, side string, r seenRequest, base, host string) {
 
 // Secrets.
 
-// TestSecretsRedacted: credentials in headers (the default list), query
-// parameters (the default list, any case) and configured JSON paths are
+// TestSecretsRedacted: credentials in headers, query parameters (any case)
+// and JSON members (any depth, camelCase too), all by the default lists, are
 // redacted in records, and appear nowhere in miffy's output, even at debug
-// level with the access log on.
+// level with the access log and debug_bodies on.
 func TestSecretsRedacted(t *testing.T) {
 	checkLeaks(t)
 	b := startBroker(t)
@@ -421,6 +421,7 @@ func TestSecretsRedacted(t *testing.T) {
 		querySecret2   = "secret-query-access-token-13"
 		querySecret3   = "secret-query-unrouted-14"
 		unroutedSecret = "secret-unrouted-body-16"
+		nestedSecret   = "secret-nested-json-17"
 	)
 	const (
 		reqSecret   = "secret-password-5"
@@ -452,11 +453,10 @@ debug_requests = true
 debug_bodies = true
 [publish]
 console = true
-redact_json_paths = ["$.token", "$.password"]
 [kafka]
 "bootstrap.servers" = "`+b.Addr()+`"
 `)
-	req, err := http.NewRequest("POST", in.proxy+"/api/1?api_key="+querySecret1+"&x=1&Access_Token="+querySecret2, strings.NewReader(`{"user":"u","password":"`+reqSecret+`"}`))
+	req, err := http.NewRequest("POST", in.proxy+"/api/1?api_key="+querySecret1+"&x=1&Access_Token="+querySecret2, strings.NewReader(`{"user":"u","password":"`+reqSecret+`","session":{"accessToken":"`+nestedSecret+`"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,6 +493,7 @@ redact_json_paths = ["$.token", "$.password"]
 		{"request", "headers", "x-auth-token"},
 		{"request", "headers", "x-csrf-token"},
 		{"request", "body", "value", "password"},
+		{"request", "body", "value", "session", "accessToken"},
 		{"reference", "response", "headers", "set-cookie"},
 		{"reference", "response", "headers", "x-api-key"},
 		{"reference", "response", "body", "value", "token"},
@@ -511,7 +512,7 @@ redact_json_paths = ["$.token", "$.password"]
 	if err := in.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	all := []string{reqSecret, setCookie, refToken, candToken, respKeyHead, querySecret1, querySecret2, querySecret3, unroutedSecret}
+	all := []string{reqSecret, setCookie, refToken, candToken, respKeyHead, querySecret1, querySecret2, querySecret3, unroutedSecret, nestedSecret}
 	for _, v := range secrets {
 		all = append(all, v)
 	}

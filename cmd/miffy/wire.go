@@ -50,6 +50,7 @@ func encoderConfig(cfg *config.Config) publish.EncoderConfig {
 		RedactHeaders:     cfg.Publish.RedactHeaders,
 		RedactJSONPaths:   cfg.Publish.RedactJSONPaths,
 		RedactQueryParams: cfg.Publish.RedactQueryParams,
+		RedactJSONKeys:    cfg.Publish.RedactJSONKeys,
 	}
 }
 

@@ -159,6 +159,9 @@ type Publish struct {
 	// RedactQueryParams are query parameters whose values are redacted in
 	// records and logs (case-insensitive).
 	RedactQueryParams []string `koanf:"redact_query_params"`
+	// RedactJSONKeys are JSON member names whose values are redacted at
+	// any depth (case-insensitive, "_" and "-" ignored).
+	RedactJSONKeys []string `koanf:"redact_json_keys"`
 }
 
 // Kafka is the [kafka] section: miffy's own keys, and the librdkafka-style

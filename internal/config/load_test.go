@@ -84,7 +84,8 @@ func TestLoad(t *testing.T) {
 					},
 					Noise: Noise{Relative: 0.2, Absolute: 0.0003, Window: 10 * time.Minute},
 					Publish: Publish{Mode: "mismatches", MaxBodyBytes: 65536, RedactHeaders: []string{}, RedactJSONPaths: []string{},
-						RedactQueryParams: []string{"api_key", "apikey", "access_token", "refresh_token", "id_token", "token", "password", "passwd", "secret", "client_secret", "signature", "sig", "key", "x-amz-signature", "x-amz-security-token"}},
+						RedactQueryParams: []string{"api_key", "apikey", "access_token", "refresh_token", "id_token", "token", "password", "passwd", "secret", "client_secret", "signature", "sig", "key", "x-amz-signature", "x-amz-security-token"},
+						RedactJSONKeys:    []string{"password", "passwd", "secret", "client_secret", "access_token", "refresh_token", "id_token", "api_key", "token", "authorization"}},
 					Kafka: Kafka{
 						Topic: "miffy", MaxBufferedRecords: 100000, MaxBufferedBytes: 128 << 20, RequireBroker: true,
 						Properties: map[string]string{"bootstrap.servers": "127.0.0.1:9092"},

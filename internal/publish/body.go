@@ -43,7 +43,7 @@ func (e *Encoder) appendBody(b, body []byte, contentType string, truncated bool)
 func (e *Encoder) appendJSONBody(b, body []byte) ([]byte, bool) {
 	start := len(b)
 	b = append(b, `{"type":"json","value":`...)
-	if len(e.paths) == 0 && utf8.Valid(body) {
+	if len(e.paths) == 0 && utf8.Valid(body) && !e.mayHoldKey(body) {
 		// The fast path: validate and strip white space in one pass,
 		// numbers and member order kept byte for byte.
 		buf := bytes.NewBuffer(b)
@@ -66,6 +66,7 @@ func (e *Encoder) appendJSONBody(b, body []byte) ([]byte, bool) {
 	for _, p := range e.paths {
 		v = redactValue(v, p)
 	}
+	v, _ = e.redactKeys(v)
 	out, err := json.Marshal(v)
 	if err != nil {
 		return b[:start], false

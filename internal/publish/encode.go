@@ -25,6 +25,11 @@ type EncoderConfig struct {
 	// whose values become "[REDACTED]" in request and response JSON bodies
 	// and in differences.
 	RedactJSONPaths []string
+	// RedactJSONKeys are JSON member names whose values become
+	// "[REDACTED]" at any depth, in request and response JSON bodies and in
+	// differences; names match case-insensitively and without regard to
+	// "_" and "-" ("access_token" hides "accessToken"). If empty, none.
+	RedactJSONKeys []string
 	// RedactQueryParams are query parameter names (case-insensitive) whose
 	// values become "[REDACTED]" in the request URI and the upstream URLs of
 	// records, and wherever RedactURI is used (the access log). If empty,
@@ -39,6 +44,7 @@ type Encoder struct {
 	redactHeaders []string
 	redactQuery   []string
 	paths         []jsonPath
+	keys          []string // normalised, see normalKey
 }
 
 // NewEncoder checks cfg and returns an Encoder. Errors name the offending key
@@ -64,6 +70,13 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 		if strings.TrimSpace(q) == "" || strings.ContainsAny(q, "&;=#?") {
 			return nil, fmt.Errorf("redact_query_params[%d]: %q is not a query parameter name", i, q)
 		}
+	}
+	for i, k := range cfg.RedactJSONKeys {
+		n := normalKey(k)
+		if n == "" || strings.ContainsAny(n, "\"\\") {
+			return nil, fmt.Errorf("redact_json_keys[%d]: %q is not a member name", i, k)
+		}
+		e.keys = append(e.keys, n)
 	}
 	for i, p := range cfg.RedactJSONPaths {
 		jp, err := parseJSONPath(p)

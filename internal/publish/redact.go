@@ -281,13 +281,14 @@ func (e *Encoder) redactDiff(d compare.Diff) compare.Diff {
 		}
 		return d
 	}
-	if len(e.paths) == 0 || !strings.HasPrefix(d.Path, "$") {
+	if len(e.paths) == 0 && len(e.keys) == 0 || !strings.HasPrefix(d.Path, "$") {
 		return d
 	}
 	at, err := parseJSONPath(d.Path)
 	if err != nil {
 		return d
 	}
+	d = e.redactDiffKeys(d, at)
 	for _, p := range e.paths {
 		n := min(len(p), len(at))
 		if !prefixMatches(p[:n], at[:n]) {
@@ -298,6 +299,33 @@ func (e *Encoder) redactDiff(d compare.Diff) compare.Diff {
 		rest := p[n:]
 		d.Reference = redactDiffValue(d.Reference, rest)
 		d.Candidate = redactDiffValue(d.Candidate, rest)
+	}
+	return d
+}
+
+// redactDiffKeys hides a difference's values when its path goes through a
+// redacted member name, and redacted members inside them otherwise.
+func (e *Encoder) redactDiffKeys(d compare.Diff, at jsonPath) compare.Diff {
+	if len(e.keys) == 0 {
+		return d
+	}
+	for _, s := range at {
+		if s.kind == stepKey && e.isRedactedKey(s.key) {
+			d.Reference, d.Candidate = redactedOrNil(d.Reference), redactedOrNil(d.Candidate)
+			return d
+		}
+	}
+	for _, v := range []*any{&d.Reference, &d.Candidate} {
+		switch (*v).(type) {
+		case string:
+			// A container's rendering cut to size by package compare may
+			// hold a redacted member; it cannot be redacted inside.
+			if s := (*v).(string); e.mayHoldKey([]byte(s)) && (strings.HasPrefix(s, "{") || strings.HasPrefix(s, "[")) {
+				*v = redacted
+			}
+		default:
+			*v, _ = e.redactKeys(*v)
+		}
 	}
 	return d
 }

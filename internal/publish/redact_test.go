@@ -1,11 +1,14 @@
 package publish
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/miffy-proxy/miffy/internal/compare"
 )
 
 func TestRedactURI(t *testing.T) {
@@ -66,7 +69,7 @@ func TestNewEncoderQueryParamErrors(t *testing.T) {
 func TestEncodeRedactsSecrets(t *testing.T) {
 	enc, err := NewEncoder(EncoderConfig{
 		RedactQueryParams: []string{"api_key", "access_token"},
-		RedactJSONPaths:   []string{"$.password"},
+		RedactJSONKeys:    []string{"password"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +123,61 @@ func TestRedactBody(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if diff := cmp.Diff(tt.want, string(enc.RedactBody([]byte(tt.body), tt.contentType))); diff != "" {
 				t.Errorf("RedactBody (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRedactJSONKeys(t *testing.T) {
+	enc, err := NewEncoder(EncoderConfig{RedactJSONKeys: []string{"password", "access_token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, body, want string
+	}{
+		{"top level", `{"user":"a","password":"S"}`, `{"password":"[REDACTED]","user":"a"}`},
+		{"any depth, any case, camelCase", `{"a":[{"b":{"AccessToken":"S1","x":1}},{"Access-Token":"S2"}]}`,
+			`{"a":[{"b":{"AccessToken":"[REDACTED]","x":1}},{"Access-Token":"[REDACTED]"}]}`},
+		{"a container under the key", `{"password":{"old":"S1","new":"S2"}}`, `{"password":"[REDACTED]"}`},
+		{"escaped name", `{"p\u0061ssword":"S"}`, `{"password":"[REDACTED]"}`},
+		{"no key: bytes kept as written", `{"b": 1.0, "a": "pass"}`, `{"b":1.0,"a":"pass"}`},
+		{"a longer name is not the key", `{"password_hint":"h","passwords":["x"]}`, `{"password_hint":"h","passwords":["x"]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, string(enc.RedactBody([]byte(tt.body), "application/json"))); diff != "" {
+				t.Errorf("RedactBody (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestRedactJSONKeysInDiffs(t *testing.T) {
+	enc, err := NewEncoder(EncoderConfig{RedactJSONKeys: []string{"token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		in   compare.Diff
+		want compare.Diff
+	}{
+		{"at the key", compare.Diff{Path: "$.auth.token", Reference: "S1", Candidate: "S2"},
+			compare.Diff{Path: "$.auth.token", Reference: "[REDACTED]", Candidate: "[REDACTED]"}},
+		{"under the key", compare.Diff{Path: "$.Token.parts[0]", Reference: "S1"},
+			compare.Diff{Path: "$.Token.parts[0]", Reference: "[REDACTED]"}},
+		{"a container holding it", compare.Diff{Path: "$.auth", Reference: map[string]any{"token": "S1", "n": json.Number("1")}},
+			compare.Diff{Path: "$.auth", Reference: map[string]any{"token": "[REDACTED]", "n": json.Number("1")}}},
+		{"a cut rendering holding it", compare.Diff{Path: "$.auth", Candidate: `{"token":"S1","pad":"…`},
+			compare.Diff{Path: "$.auth", Candidate: "[REDACTED]"}},
+		{"elsewhere: kept", compare.Diff{Path: "$.price", Reference: json.Number("1"), Candidate: json.Number("2")},
+			compare.Diff{Path: "$.price", Reference: json.Number("1"), Candidate: json.Number("2")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, enc.redactDiff(tt.in)); diff != "" {
+				t.Errorf("redactDiff (-want +got):\n%s", diff)
 			}
 		})
 	}
