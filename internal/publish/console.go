@@ -90,7 +90,7 @@ func (c *Console) appendHeaders(b []byte, h http.Header) []byte {
 			if j > 0 {
 				b = append(b, ", "...)
 			}
-			b = append(b, v...)
+			b = append(b, c.enc.headerValue(k, v)...)
 		}
 	}
 	return b

@@ -312,7 +312,7 @@ func (e *Encoder) appendHeaders(b []byte, h http.Header) []byte {
 		case n == 1:
 			for _, k := range keys[i:j] {
 				for _, v := range h[k] {
-					b = appendString(b, v)
+					b = appendString(b, e.headerValue(keys[i], v))
 				}
 			}
 		default:
@@ -323,7 +323,7 @@ func (e *Encoder) appendHeaders(b []byte, h http.Header) []byte {
 					if sep {
 						b = append(b, ',')
 					}
-					b = appendString(b, v)
+					b = appendString(b, e.headerValue(keys[i], v))
 					sep = true
 				}
 			}

@@ -65,6 +65,15 @@ func (e *Encoder) RedactURI(uri string) string {
 	return string(append(b, uri[from:]...))
 }
 
+// headerValue is a header's value as records show it: the query of a URL
+// in Referer, Location or Content-Location is redacted like a request URI.
+func (e *Encoder) headerValue(name, v string) string {
+	if strings.EqualFold(name, "Referer") || strings.EqualFold(name, "Location") || strings.EqualFold(name, "Content-Location") {
+		return e.RedactURI(v)
+	}
+	return v
+}
+
 // isRedactedParam reports whether a raw (escaped) query parameter name is
 // redacted. "key[]" counts as "key".
 func (e *Encoder) isRedactedParam(raw string) bool {
@@ -278,6 +287,11 @@ func (e *Encoder) redactDiff(d compare.Diff) compare.Diff {
 	if name, ok := strings.CutPrefix(d.Path, "header:"); ok {
 		if e.isRedactedHeader(name) {
 			d.Reference, d.Candidate = redactedOrNil(d.Reference), redactedOrNil(d.Candidate)
+		}
+		for _, v := range []*any{&d.Reference, &d.Candidate} {
+			if s, ok := (*v).(string); ok {
+				*v = e.headerValue(name, s)
+			}
 		}
 		return d
 	}

@@ -182,3 +182,25 @@ func TestRedactJSONKeysInDiffs(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactURLHeaders(t *testing.T) {
+	enc, err := NewEncoder(EncoderConfig{RedactQueryParams: []string{"code"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testRecord()
+	r.Request.Header = http.Header{"Referer": {"https://app/login?code=SECRET1&x=1"}}
+	r.Candidate.Header = http.Header{"Location": {"https://app/cb?code=SECRET2"}}
+	r.Diffs = []compare.Diff{{Path: "header:Location", Kind: compare.Changed, Candidate: "https://app/cb?code=SECRET2"}}
+	b, err := enc.Encode(nil, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var console strings.Builder
+	NewConsole(&console, enc).Publish(r)
+	for _, out := range []string{string(b), console.String()} {
+		if strings.Contains(out, "SECRET") || !strings.Contains(out, "code=[REDACTED]") {
+			t.Errorf("URL headers not redacted: %s", out)
+		}
+	}
+}
