@@ -8,21 +8,25 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/rs/zerolog"
 
 	"github.com/miffy-proxy/miffy"
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/control"
-	"github.com/miffy-proxy/miffy/internal/front"
 	"github.com/miffy-proxy/miffy/internal/logging"
 	"github.com/miffy-proxy/miffy/internal/mgmt"
 	"github.com/miffy-proxy/miffy/internal/publish"
+	"github.com/miffy-proxy/miffy/internal/server"
 	"github.com/miffy-proxy/miffy/internal/shadow"
 )
 
@@ -158,36 +162,42 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 		mg.AddCheck("control", follower.Ready)
 	}
 	errLog := stdlog.New(httpErrorLog{log}, "", 0)
-	proxySrv := &http.Server{
-		Handler:           proxy,
+	rejected := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+		Name: "miffy_proxy_rejected_total",
+		Help: "Client requests refused with 400 and a close by the framing guard, by reason.",
+	}, []string{"reason"})
+	proxySrv, err := server.New(server.Config{
 		ReadHeaderTimeout: cfg.Proxy.ReadHeaderTimeout,
 		ReadTimeout:       cfg.Proxy.ReadTimeout,
+		WriteTimeout:      cfg.Proxy.WriteTimeout,
 		IdleTimeout:       cfg.Proxy.IdleTimeout,
 		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
+		TLS:               server.TLSFiles{CertFile: cfg.Proxy.TLSCertFile, KeyFile: cfg.Proxy.TLSKeyFile, ClientCAFile: cfg.Proxy.TLSClientCAFile},
 		ErrorLog:          errLog,
+		Rejected:          func(reason string) { rejected.WithLabelValues(reason).Inc() },
+	}, proxy)
+	if err != nil {
+		proxyLn.Close()
+		mgmtLn.Close()
+		kafka.Close(context.Background())
+		return fmt.Errorf("proxy: %w", err)
 	}
-	mgmtSrv := &http.Server{Handler: mg, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	mgmtSrv, err := server.New(server.Config{
+		ReadHeaderTimeout: 10 * time.Second,
+		TLS:               server.TLSFiles{CertFile: cfg.Management.TLSCertFile, KeyFile: cfg.Management.TLSKeyFile, ClientCAFile: cfg.Management.TLSClientCAFile},
+		ErrorLog:          errLog,
+	}, mg)
+	if err != nil {
+		proxyLn.Close()
+		mgmtLn.Close()
+		kafka.Close(context.Background())
+		return fmt.Errorf("management: %w", err)
+	}
+	tlsCtx, stopTLS := context.WithCancel(context.Background())
+	defer stopTLS()
+	watchTLS(tlsCtx, log, map[string]*server.Server{"proxy": proxySrv, "management": mgmtSrv})
 	errc := make(chan error, 3)
-	var fast *front.Server
-	if cfg.Proxy.FastServer {
-		// net/http's server gets what the fast path hands off; both
-		// serve the same hardened handler.
-		clientLn := shadow.Harden(proxySrv, nil)
-		fast = front.New(proxySrv.Handler, front.Config{
-			ReadHeaderTimeout: cfg.Proxy.ReadHeaderTimeout,
-			ReadTimeout:       cfg.Proxy.ReadTimeout,
-			IdleTimeout:       cfg.Proxy.IdleTimeout,
-			MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
-			ErrorLog:          errLog,
-		})
-		registerHandoffs(reg, fast)
-		clientLn = shadow.GuardListener(fast.Handoff())
-		go func() { errc <- proxySrv.Serve(clientLn) }()
-		go func() { errc <- fast.Serve(proxyLn) }()
-	} else {
-		clientLn := shadow.Harden(proxySrv, proxyLn)
-		go func() { errc <- proxySrv.Serve(clientLn) }()
-	}
+	go func() { errc <- proxySrv.Serve(proxyLn) }()
 	go func() { errc <- mgmtSrv.Serve(mgmtLn) }()
 	log.Info().Str("proxy", proxyLn.Addr().String()).Str("management", mgmtLn.Addr().String()).
 		Str("reference", cfg.Reference).Str("candidate", cfg.Candidate).Int("routes", len(table.Routes())).
@@ -227,7 +237,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	hard := hardStop(ctx)
 	shutCtx, cancel := context.WithTimeout(hard, cfg.ShutdownTimeout)
 	defer cancel()
-	if err := shutdownProxy(shutCtx, proxySrv, fast); err != nil {
+	if err := proxySrv.Shutdown(shutCtx); err != nil {
 		log.Warn().Err(err).Msg("client requests still open at the shutdown deadline")
 	}
 	canarySvc.Close()
@@ -256,30 +266,6 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	return runErr
 }
 
-// shutdownProxy shuts the client-facing servers down together: the fast
-// path (if on) and net/http's.
-func shutdownProxy(ctx context.Context, srv *http.Server, fast *front.Server) error {
-	if fast == nil {
-		return srv.Shutdown(ctx)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- fast.Shutdown(ctx) }()
-	err := srv.Shutdown(ctx)
-	return errors.Join(err, <-errc)
-}
-
-// registerHandoffs exports how many client connections the fast path
-// handed to net/http, by reason.
-func registerHandoffs(reg prometheus.Registerer, fast *front.Server) {
-	for _, reason := range front.Reasons {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name:        "miffy_proxy_handoffs_total",
-			Help:        "Client connections the fast HTTP/1.1 path handed to net/http's server (proxy.fast_server), by reason.",
-			ConstLabels: prometheus.Labels{"reason": reason},
-		}, func() float64 { return float64(fast.Handoffs(reason)) }))
-	}
-}
-
 // httpErrorLog sends net/http's server log lines (TLS errors, bad requests
 // the server answers itself) to zerolog at debug level.
 type httpErrorLog struct{ log zerolog.Logger }
@@ -301,4 +287,35 @@ func kafkaLogger(log zerolog.Logger, level string) zerolog.Logger {
 		l = l.Level(zerolog.WarnLevel)
 	}
 	return l
+}
+
+// watchTLS reloads the listeners' TLS files when they change and on
+// SIGHUP, until ctx is done. A failed reload keeps the files in use.
+func watchTLS(ctx context.Context, log zerolog.Logger, srvs map[string]*server.Server) {
+	for name, srv := range srvs {
+		l := log.With().Str("listener", name).Logger()
+		err := srv.WatchTLS(ctx,
+			func() { l.Info().Msg("TLS files changed: reloaded") },
+			func(err error) { l.Error().Err(err).Msg("TLS reload failed; the files in use stay") })
+		if err != nil {
+			l.Warn().Err(err).Msg("cannot watch the TLS files; reload with SIGHUP")
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				for name, srv := range srvs {
+					if err := srv.ReloadTLS(); err != nil {
+						log.Error().Err(err).Str("listener", name).Msg("TLS reload failed; the files in use stay")
+					}
+				}
+			}
+		}
+	}()
 }

@@ -80,6 +80,7 @@ func shadowConfig(cfg *config.Config) shadow.Config {
 		ServedByHeader:      cfg.Canary.ServedByHeader,
 		DebugRequests:       cfg.Proxy.DebugRequests,
 		DebugBodies:         cfg.Proxy.DebugBodies,
+		AllowUpgrades:       cfg.Proxy.AllowUpgrades,
 	}
 }
 

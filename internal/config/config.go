@@ -114,12 +114,18 @@ type Metrics struct {
 
 // Proxy is the [proxy] section.
 type Proxy struct {
-	Host                string        `koanf:"host"`
-	ReadHeaderTimeout   time.Duration `koanf:"read_header_timeout"`
-	ReadTimeout         time.Duration `koanf:"read_timeout"`
-	IdleTimeout         time.Duration `koanf:"idle_timeout"`
-	MaxHeaderBytes      int           `koanf:"max_header_bytes"`
-	FastServer          bool          `koanf:"fast_server"`
+	Host              string        `koanf:"host"`
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
+	ReadTimeout       time.Duration `koanf:"read_timeout"`
+	IdleTimeout       time.Duration `koanf:"idle_timeout"`
+	WriteTimeout      time.Duration `koanf:"write_timeout"`
+	MaxHeaderBytes    int           `koanf:"max_header_bytes"`
+	// FastServer is a removed key: set at all, it is an error that says so.
+	FastServer          any           `koanf:"fast_server"`
+	TLSCertFile         string        `koanf:"tls_cert_file"`
+	TLSKeyFile          string        `koanf:"tls_key_file"`
+	TLSClientCAFile     string        `koanf:"tls_client_ca_file"`
+	AllowUpgrades       []string      `koanf:"allow_upgrades"`
 	MaxRequestBodyBytes int64         `koanf:"max_request_body_bytes"`
 	DialTimeout         time.Duration `koanf:"dial_timeout"`
 	ReferenceTimeout    time.Duration `koanf:"reference_timeout"`
@@ -183,6 +189,10 @@ type Management struct {
 	Port  int    `koanf:"port"`
 	Host  string `koanf:"host"`
 	PProf bool   `koanf:"pprof"`
+	// TLS of the management listener, as [proxy]'s.
+	TLSCertFile     string `koanf:"tls_cert_file"`
+	TLSKeyFile      string `koanf:"tls_key_file"`
+	TLSClientCAFile string `koanf:"tls_client_ca_file"`
 	// AdminTokenFile holds the admin API's bearer token (MIFFY_ADMIN_TOKEN
 	// wins). Neither set: the admin API is off.
 	AdminTokenFile string `koanf:"admin_token_file"`

@@ -75,7 +75,7 @@ func TestLoad(t *testing.T) {
 					Routes: []Route{},
 					Proxy: Proxy{
 						ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
-						MaxHeaderBytes: 1 << 20, FastServer: true, DialTimeout: 5 * time.Second, ReferenceTimeout: 30 * time.Second,
+						WriteTimeout: time.Minute, MaxHeaderBytes: 1 << 20, AllowUpgrades: []string{"websocket"}, DialTimeout: 5 * time.Second, ReferenceTimeout: 30 * time.Second,
 						MaxIdleConnsPerHost: 512, UpstreamIdleTimeout: 90 * time.Second, ForwardedHeaders: true,
 					},
 					Shadow: Shadow{
@@ -476,4 +476,19 @@ func TestLoadPaths(t *testing.T) {
 			t.Fatalf("got %v, want an error naming config.toml and line 1", err)
 		}
 	})
+}
+
+// TestFastServerRemoved: a config that still sets [proxy] fast_server is
+// refused, naming the key.
+func TestFastServerRemoved(t *testing.T) {
+	for _, v := range []string{"true", "false"} {
+		path := filepath.Join(t.TempDir(), "c.toml")
+		if err := os.WriteFile(path, []byte("[proxy]\nfast_server = "+v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(defaults(t), path, nil)
+		if err == nil || !strings.Contains(err.Error(), "proxy.fast_server") {
+			t.Errorf("fast_server = %s: error %v, want one naming proxy.fast_server", v, err)
+		}
+	}
 }

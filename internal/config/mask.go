@@ -109,7 +109,7 @@ func (w *tomlWriter) keyValue(key string, v reflect.Value, omitZero bool) {
 		}
 		v = v.Elem()
 	}
-	if v.Kind() == reflect.Slice && v.IsNil() {
+	if (v.Kind() == reflect.Slice || v.Kind() == reflect.Interface) && v.IsNil() {
 		return
 	}
 	w.line(tomlKey(key) + " = " + tomlValue(key, v))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miffy-proxy/miffy/internal/httpsyntax"
 	"github.com/miffy-proxy/miffy/internal/route"
 )
 
@@ -56,6 +57,20 @@ func (c *Config) Validate() error {
 	v.nonNegative("proxy.read_header_timeout", p.ReadHeaderTimeout)
 	v.nonNegative("proxy.read_timeout", p.ReadTimeout)
 	v.nonNegative("proxy.idle_timeout", p.IdleTimeout)
+	v.nonNegative("proxy.write_timeout", p.WriteTimeout)
+	if p.FastServer != nil {
+		v.errorf("proxy.fast_server: removed; miffy serves every client connection with Go's net/http server (HTTP/1.1, HTTP/2, TLS): delete the key")
+	}
+	v.tlsFiles("proxy", p.TLSCertFile, p.TLSKeyFile, p.TLSClientCAFile)
+	v.tlsFiles("management", c.Management.TLSCertFile, c.Management.TLSKeyFile, c.Management.TLSClientCAFile)
+	for _, tok := range p.AllowUpgrades {
+		switch {
+		case !httpsyntax.ValidToken(tok):
+			v.errorf("proxy.allow_upgrades: %q is not a protocol token", tok)
+		case strings.EqualFold(tok, "h2c"):
+			v.errorf("proxy.allow_upgrades: h2c cannot be allowed: the HTTP/2 requests inside such a tunnel would bypass routing (clients can speak h2c to miffy directly)")
+		}
+	}
 	v.atLeast("proxy.max_header_bytes", int64(p.MaxHeaderBytes), 1)
 	v.atLeast("proxy.max_request_body_bytes", p.MaxRequestBodyBytes, 0)
 	v.positive("proxy.dial_timeout", p.DialTimeout)
@@ -325,4 +340,15 @@ func quoteAll(ss []string) []string {
 		out[i] = fmt.Sprintf("%q", s)
 	}
 	return out
+}
+
+// tlsFiles checks a listener's TLS keys: a certificate needs its key (and
+// the other way round), and a client CA needs both.
+func (v *validator) tlsFiles(section, cert, key, ca string) {
+	switch {
+	case (cert == "") != (key == ""):
+		v.errorf("%s.tls_cert_file and %s.tls_key_file: set both or neither", section, section)
+	case ca != "" && cert == "":
+		v.errorf("%s.tls_client_ca_file needs %s.tls_cert_file and %s.tls_key_file", section, section, section)
+	}
 }

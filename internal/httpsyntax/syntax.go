@@ -1,6 +1,6 @@
 // Package httpsyntax holds the pieces of HTTP/1.1's grammar (RFC 9110,
-// RFC 9112) that miffy's own server side (internal/front) and client
-// (internal/upstream) both read heads with.
+// RFC 9112) that miffy's request guard (internal/server) and its upstream
+// client (internal/upstream) both read heads with.
 package httpsyntax
 
 import "strings"

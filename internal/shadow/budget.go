@@ -40,6 +40,9 @@ func (b *budget) take(n int64) bool {
 	return true
 }
 
+// release gives back n bytes (of a slot already finished).
+func (b *budget) release(n int64) { b.bytes.Add(-n) }
+
 // finish gives back one slot and n bytes.
 func (b *budget) finish(n int64) {
 	b.bytes.Add(-n)

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/miffy-proxy/miffy/internal/upstream"
 )
@@ -48,10 +48,7 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 	if c.route != nil {
 		req.Host = c.route.hostHeader(c.role)
 	}
-	req.Fields = append(c.fields[:0], upstream.Field{Name: RoleHeader, Value: c.role})
-	if p.cfg.ForwardedHeaders {
-		req.Fields = appendForwarded(req.Fields, r)
-	}
+	req.Fields = p.forwardFields(append(c.fields[:0], upstream.Field{Name: RoleHeader, Value: c.role}), r)
 	if p.cfg.DebugRequests || p.cfg.DebugBodies {
 		host := req.Host
 		if host == "" {
@@ -61,6 +58,11 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 	}
 
 	resp, err := p.up.Do(r.Context(), req)
+	if err == nil {
+		if err = checkStatus(resp.StatusCode); err != nil {
+			resp.Body.Close()
+		}
+	}
 	if err != nil {
 		p.fail(w, r, c, err)
 		return
@@ -88,6 +90,15 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 		}
 		dst["Trailer"] = []string{strings.Join(names, ", ")}
 	}
+	if p.readWhole(w, c, resp) {
+		// The answer is in the capture: the replay compares it now, however
+		// slowly the client takes it.
+		resp.Body.Close()
+		p.handOverRef(c, time.Since(c.start))
+		w.WriteHeader(resp.StatusCode)
+		w.Write(c.x.ref.cap.buf)
+		return
+	}
 	w.WriteHeader(resp.StatusCode)
 
 	readErr, writeErr := p.copyBody(w, resp.Body, resp.ContentLength == -1)
@@ -105,7 +116,7 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 		panic(http.ErrAbortHandler)
 	case writeErr != nil:
 		// The client went away: what the reference sent is not all of it.
-		if c.x != nil && c.x.ref.err == nil {
+		if c.x != nil && !c.refHandedOver && c.x.ref.err == nil {
 			c.x.ref.err = fmt.Errorf("writing to the client: %w", writeErr)
 		}
 		resp.Body.Close()
@@ -115,6 +126,34 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 		dst[name] = values
 	}
 	resp.Body.Close()
+}
+
+// readWhole reads a shadowed answer of announced length, within the
+// capture's limit and budget, from the reference into the capture before
+// the client is sent any of it (as nginx buffers an upstream's answer). It
+// reports whether it did: false leaves the body to be streamed.
+func (p *Proxy) readWhole(w http.ResponseWriter, c *call, resp *http.Response) bool {
+	x := c.x
+	if x == nil || resp.ContentLength <= 0 || resp.ContentLength > p.cfg.MaxResponseBytes ||
+		int64(cap(x.ref.cap.buf)) < resp.ContentLength {
+		return false
+	}
+	_, err := p.bufs.copyTo(io.Discard, resp.Body) // the tee keeps it
+	if err == nil && x.ref.cap.total != resp.ContentLength {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		// Broken off: the client gets what came, then a reset, as when
+		// streamed (copyBody's caller).
+		resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		w.Write(x.ref.cap.buf)
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	}
+	return true
 }
 
 // headerSetter is a ResponseWriter that takes a whole header map (see
@@ -148,24 +187,6 @@ func (p *Proxy) copyBody(w http.ResponseWriter, body io.Reader, flush bool) (rea
 			return err, nil
 		}
 	}
-}
-
-// appendForwarded adds X-Forwarded-For (after any the client sent),
-// -Host and -Proto.
-func appendForwarded(fields []upstream.Field, r *http.Request) []upstream.Field {
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
-			ip = strings.Join(prior, ", ") + ", " + ip
-		}
-		fields = append(fields, upstream.Field{Name: "X-Forwarded-For", Value: ip})
-	}
-	proto := "http"
-	if r.TLS != nil {
-		proto = "https"
-	}
-	return append(fields,
-		upstream.Field{Name: "X-Forwarded-Host", Value: r.Host},
-		upstream.Field{Name: "X-Forwarded-Proto", Value: proto})
 }
 
 // joinTarget is the request target for an escaped request path on an

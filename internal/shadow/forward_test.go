@@ -3,6 +3,7 @@ package shadow
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,25 +13,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miffy-proxy/miffy/internal/front"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/miffy-proxy/miffy/internal/server"
 )
 
-// serveFront serves h with miffy's own server (as cmd/miffy does, with
-// net/http behind it for what is handed off) and returns its base URL.
+// serveFront serves h with miffy's client-facing server (as cmd/miffy
+// does: net/http behind the request guard) and returns its base URL.
 func serveFront(t testing.TB, h http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs := front.New(h, front.Config{})
-	hs := &http.Server{Handler: h}
-	go fs.Serve(ln)
-	go hs.Serve(fs.Handoff())
-	t.Cleanup(func() {
-		fs.Shutdown(context.Background())
-		hs.Close()
-	})
+	srv, err := server.New(server.Config{}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
 	return "http://" + ln.Addr().String()
 }
 
@@ -156,27 +157,42 @@ func TestForwardUpgrade(t *testing.T) {
 		brw.WriteString("echo: " + line)
 		brw.Flush()
 	})
-	f := newFixture(t, Config{}, ref.url(), ref.url(), nil)
-	c, err := net.Dial("tcp", strings.TrimPrefix(f.front.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
+	upgrade := func(t *testing.T, allow []string) (*http.Response, net.Conn, *bufio.Reader) {
+		f := newFixture(t, Config{AllowUpgrades: allow}, ref.url(), ref.url(), nil)
+		// Through the guard, as cmd/miffy serves it: after the 101 the
+		// connection's bytes are the upgraded protocol's.
+		c, err := net.Dial("tcp", strings.TrimPrefix(serveFront(t, f.proxy), "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, c, br
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("status %d, want 101", resp.StatusCode)
-	}
-	io.WriteString(c, "hello\n")
-	line, err := br.ReadString('\n')
-	if err != nil || line != "echo: hello\n" {
-		t.Errorf("over the upgraded connection: %q, %v", line, err)
-	}
+	t.Run("allowed", func(t *testing.T) {
+		resp, c, br := upgrade(t, []string{"websocket", "Echo"})
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("status %d, want 101", resp.StatusCode)
+		}
+		// Bytes the guard would refuse as a request pass in the tunnel.
+		io.WriteString(c, "hello \x00 HTTP/9\n")
+		line, err := br.ReadString('\n')
+		if err != nil || line != "echo: hello \x00 HTTP/9\n" {
+			t.Errorf("over the upgraded connection: %q, %v", line, err)
+		}
+	})
+	t.Run("not allowed", func(t *testing.T) {
+		resp, _, _ := upgrade(t, []string{"websocket"})
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("status %d, want the reference's 400 (it was sent no Upgrade)", resp.StatusCode)
+		}
+	})
 }
 
 // TestForwardStreamedUpload: a body of unknown length that is not read
@@ -310,5 +326,71 @@ func TestClientGoneAbortsReference(t *testing.T) {
 				t.Fatalf("%s%s: the reference's request went on after the client left", base, path)
 			}
 		}
+	}
+}
+
+// TestSlowClientHoldsNoReplay: a client that does not read its answer
+// holds up the reference's answer, but not the replay: past its own
+// timeout the replay gives up (counted) and its slot is free again, while
+// the client is still connected.
+func TestSlowClientHoldsNoReplay(t *testing.T) {
+	big := strings.Repeat("x", 16<<20) // more than the socket buffers take
+	ref := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, big)
+	})
+	f := newFixture(t, Config{Timeout: 300 * time.Millisecond}, ref.url(), ref.url(), nil)
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /api/1 HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	skipped := f.proxy.m.skipped.WithLabelValues("/api/{value}", "reference_slow")
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(skipped) != 1 || f.proxy.budget.count.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s: skipped %v, replays in flight %d; want 1 and 0",
+				testutil.ToFloat64(skipped), f.proxy.budget.count.Load())
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+	if held := f.proxy.budget.bytes.Load(); held > 4<<20 {
+		t.Errorf("%d bytes held for the slow client, want at most the capture limit", held)
+	}
+}
+
+// TestSlowClientStillCompared: an answer of announced length within the
+// capture limit is read whole from the reference first, so the replay
+// compares it while the client has not read a byte of it.
+func TestSlowClientStillCompared(t *testing.T) {
+	big := strings.Repeat("y", 6<<20)
+	ref := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+		io.WriteString(w, big)
+	})
+	f := newFixture(t, Config{MaxResponseBytes: 8 << 20}, ref.url(), ref.url(), nil)
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /api/1 HTTP/1.1\r\nHost: x\r\n\r\n") // and not read yet
+	compared := f.proxy.m.replays.WithLabelValues("/api/{value}", "compared")
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(compared) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("not compared after 10s while the client did not read")
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+	// The client then gets the whole answer.
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || len(body) != len(big) {
+		t.Errorf("client got %d bytes, %v; want %d", len(body), err, len(big))
 	}
 }

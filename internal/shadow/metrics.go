@@ -21,6 +21,7 @@ type metrics struct {
 	mismatches     *prometheus.CounterVec
 	panics         prometheus.Counter
 	unrouted       prometheus.Counter
+	droppedHeaders *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
@@ -36,6 +37,9 @@ func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
 			Name: "miffy_upstream_duration_seconds", Help: "Time for an upstream to answer in full, by route and side (reference, candidate, secondary).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "side"}),
+		droppedHeaders: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "miffy_proxy_headers_dropped_total", Help: "Client request header fields not forwarded: names with an underscore (reason underscore), Upgrade offers outside proxy.allow_upgrades (reason upgrade).",
+		}, []string{"reason"}),
 		upstreamErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "miffy_upstream_errors_total", Help: "Upstream calls that got no answer, by route, side and kind (timeout, refused, reset, canceled, other).",
 		}, []string{"route", "side", "kind"}),

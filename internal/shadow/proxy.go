@@ -7,6 +7,7 @@ package shadow
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	stdlog "log"
 	"net"
@@ -24,6 +25,7 @@ import (
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/publish"
 	"github.com/miffy-proxy/miffy/internal/route"
+	"github.com/miffy-proxy/miffy/internal/server"
 	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
@@ -74,6 +76,9 @@ type Config struct {
 	// unrouted requests too) and the answers of compared requests.
 	DebugRequests bool
 	DebugBodies   bool
+	// AllowUpgrades are the Upgrade tokens passed on (case-insensitive);
+	// the Upgrade header of any other request is dropped.
+	AllowUpgrades []string
 	// RedactURI hides secrets (query parameters) of request URIs and
 	// upstream URLs in the access log and debug lines. If nil, they are
 	// logged as they are.
@@ -145,6 +150,7 @@ type Proxy struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	drops  rateLog
+	fails  rateLog // upstream failures
 }
 
 // New returns a proxy serving the given table. pub receives the records to
@@ -163,6 +169,7 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 		cancel: cancel,
 		ids:    newIDGen(),
 		drops:  rateLog{every: 10 * time.Second},
+		fails:  rateLog{every: 10 * time.Second},
 	}
 	p.m = newMetrics(reg, p.budget)
 	p.cm = canary.NewMetrics(reg)
@@ -228,12 +235,14 @@ type call struct {
 	retried bool             // the candidate failed and the reference was tried
 	reqID   string           // correlation id, with Config.CanaryEvents
 	x       *exchange        // nil when not shadowed
-	body    []byte           // the request body, when read into memory
-	status  int
-	err     error
+	// refHandedOver: x.ref is the replay's now (handOverRef).
+	refHandedOver bool
+	body          []byte // the request body, when read into memory
+	status        int
+	err           error
 
 	req    upstream.Request // what forwardFast sends
-	fields [4]upstream.Field
+	fields [6]upstream.Field
 }
 
 type callKey struct{}
@@ -242,8 +251,12 @@ type callKey struct{}
 // test, starts a replay that does not hold up the answer.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if r.Method == http.MethodConnect {
-		http.Error(w, "miffy: CONNECT is not supported", http.StatusMethodNotAllowed)
+	r, status, msg := p.admit(r)
+	if status != 0 {
+		if status == http.StatusBadRequest {
+			w.Header().Set("Connection", "close")
+		}
+		http.Error(w, msg, status)
 		return
 	}
 	if max := p.cfg.MaxRequestBodyBytes; max > 0 {
@@ -304,7 +317,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.forward(w, r, c)
 	}()
 	p.accessLog(r, c, start)
+	if c.status == statusClientGone {
+		// Nothing was written: net/http must not send its implicit 200,
+		// an answer the reference never gave. The connection is closed.
+		panic(http.ErrAbortHandler)
+	}
 }
+
+// statusClientGone is the status logged for a client that went away before
+// its answer: nginx's 499. No client ever receives it.
+const statusClientGone = 499
 
 // decide picks the side of a canary route that serves the request. For
 // the candidate, an idempotent request's body is kept (up to
@@ -364,11 +386,8 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 			pr.Out.Host = h
 		}
 	}
-	if p.cfg.ForwardedHeaders {
-		if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
-			pr.Out.Header["X-Forwarded-For"] = prior
-		}
-		pr.SetXForwarded()
+	for _, f := range p.forwardFields(c.fields[:0], pr.In) {
+		pr.Out.Header.Set(f.Name, f.Value)
 	}
 	pr.Out.Header.Set(RoleHeader, c.role)
 	if p.cfg.DebugRequests || p.cfg.DebugBodies {
@@ -377,7 +396,25 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 }
 
 func (p *Proxy) modifyResponse(resp *http.Response) error {
+	if err := checkStatus(resp.StatusCode); err != nil {
+		return err
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		// The request passed every check; what follows on the client's
+		// connection is the upgraded protocol's, not HTTP/1 requests.
+		server.Tunnel(resp.Request.Context())
+	}
 	p.onResponse(resp, resp.Request.Context().Value(callKey{}).(*call))
+	return nil
+}
+
+// ErrBadStatus is an upstream status outside 100..599.
+var ErrBadStatus = errors.New("upstream status out of range")
+
+func checkStatus(code int) error {
+	if code < 100 || code > 599 {
+		return fmt.Errorf("%w: %d", ErrBadStatus, code)
+	}
 	return nil
 }
 
@@ -417,7 +454,7 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, c *call, err error)
 		http.Error(w, "miffy: request body too large", c.status)
 		return
 	case r.Context().Err() != nil:
-		c.status = 499 // the client went away; nobody reads an answer
+		c.status = statusClientGone
 		return
 	case isTimeout(err):
 		c.status = http.StatusGatewayTimeout
@@ -429,7 +466,10 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, c *call, err error)
 		route = c.route.Name
 	}
 	p.m.upstreamErrors.WithLabelValues(route, c.role, publish.ErrorKind(err)).Inc()
-	p.log.Warn().Err(err).Str("route", route).Str("target", c.target.Host).Int("status", c.status).Msg(c.role + " failed")
+	if n, ok := p.fails.allow(); ok {
+		p.log.Warn().Err(err).Str("route", route).Str("target", c.target.Host).Int("status", c.status).
+			Int64("count", n).Msg(c.role + " failed (one line per 10s at most; count: failures since the last)")
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(c.status)
 	if c.status == http.StatusGatewayTimeout {

@@ -305,8 +305,10 @@ func BenchmarkReplayHeader(b *testing.B) {
 	for _, forwarded := range []bool{false, true} {
 		b.Run(fmt.Sprintf("forwarded=%t", forwarded), func(b *testing.B) {
 			b.ReportAllocs()
+			p := &Proxy{cfg: Config{ForwardedHeaders: forwarded}}
 			for b.Loop() {
-				replayHeader(r, forwarded)
+				replayHeader(r)
+				p.forwardFields(nil, r)
 			}
 		})
 	}

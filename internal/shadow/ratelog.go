@@ -16,11 +16,19 @@ type rateLog struct {
 }
 
 func (r *rateLog) log(l zerolog.Logger, msg string) {
+	if n, ok := r.allow(); ok {
+		l.Warn().Int64("count", n).Msg(msg)
+	}
+}
+
+// allow reports whether a line may be logged now and, if so, how many
+// events it stands for (this one and those not logged since the last).
+func (r *rateLog) allow() (count int64, ok bool) {
 	now := time.Now().UnixNano()
 	last := r.last.Load()
 	if now-last < int64(r.every) || !r.last.CompareAndSwap(last, now) {
 		r.missed.Add(1)
-		return
+		return 0, false
 	}
-	l.Warn().Int64("count", r.missed.Swap(0)+1).Msg(msg)
+	return r.missed.Swap(0) + 1, true
 }

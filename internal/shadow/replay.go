@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/canary"
@@ -32,13 +32,25 @@ type exchange struct {
 	uri      string
 	path     string
 	rawQuery string
-	header   http.Header // hop-by-hop removed, forwarding headers set
+	header   http.Header      // the client's, hop-by-hop removed
+	fields   []upstream.Field // what miffy adds (forwardFields), as the reference got them
 	body     []byte
 	endpoint string
 
 	ref     side
 	refDone chan struct{}
+	// state says who owns ref once the replay has stopped waiting:
+	// refPending, then refComplete (the handler finished first: the replay
+	// reads ref) or refAbandoned (the replay gave up waiting: the handler
+	// gives back what ref's capture holds).
+	state atomic.Int32
 }
+
+const (
+	refPending = iota
+	refComplete
+	refAbandoned
+)
 
 // side is one upstream's answer as captured.
 type side struct {
@@ -65,6 +77,10 @@ func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start tim
 	switch {
 	case rt.Paused:
 		rt.m.skipped("paused")
+		return 0
+	case r.Header["Upgrade"] != nil:
+		// A tunnel after a 101 is the client's alone: proxied, not shadowed.
+		rt.m.skipped("upgrade")
 		return 0
 	case !rt.AllowSideEffects && !safeMethod(r.Method):
 		rt.m.skipped("method")
@@ -118,7 +134,8 @@ func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start tim
 		uri:      r.RequestURI,
 		path:     c.path,
 		rawQuery: r.URL.RawQuery,
-		header:   replayHeader(r, p.cfg.ForwardedHeaders),
+		header:   replayHeader(r),
+		fields:   p.forwardFields(nil, r),
 		body:     body,
 		endpoint: rt.Name,
 		refDone:  make(chan struct{}),
@@ -150,16 +167,29 @@ func (p *Proxy) referenceDone(c *call, start time.Time) {
 		c.route.Canary.Report(*c.dec, canary.Outcome{Side: side, Status: c.status, Err: c.err, Duration: time.Since(c.start)})
 	}
 	p.canaryEvent(c, start)
-	if x := c.x; x != nil {
-		x.ref.duration = d
-		if c.err != nil {
-			x.ref.err = c.err
-		}
-		if x.ref.err == nil && c.status == 0 {
-			x.ref.err = errors.New("reference answer incomplete")
-		}
-		close(x.refDone)
+	if c.x != nil && !c.refHandedOver {
+		p.handOverRef(c, d)
 	}
+}
+
+// handOverRef tells the replay that the reference's answer is complete:
+// from here on the handler writes nothing of c.x.ref. It is called once the
+// answer has been read from the reference (before it is written to the
+// client, when it was read whole first), or when the handler ends.
+func (p *Proxy) handOverRef(c *call, d time.Duration) {
+	x := c.x
+	c.refHandedOver = true
+	x.ref.duration = d
+	if c.err != nil {
+		x.ref.err = c.err
+	}
+	if x.ref.err == nil && c.status == 0 {
+		x.ref.err = errors.New("reference answer incomplete")
+	}
+	if !x.state.CompareAndSwap(refPending, refComplete) {
+		p.budget.release(x.ref.cap.held) // the replay gave up on it
+	}
+	close(x.refDone)
 }
 
 // replay calls the candidate (and the secondary), waits for the reference's
@@ -167,8 +197,15 @@ func (p *Proxy) referenceDone(c *call, start time.Time) {
 func (p *Proxy) replay(x *exchange) {
 	held := int64(len(x.body))
 	var cand, sec side
+	abandoned := false
 	defer p.wg.Done()
-	defer func() { p.budget.finish(held + cand.cap.held + sec.cap.held + x.ref.cap.held) }()
+	defer func() {
+		if abandoned {
+			p.budget.finish(held + cand.cap.held + sec.cap.held)
+		} else {
+			p.budget.finish(held + cand.cap.held + sec.cap.held + x.ref.cap.held)
+		}
+	}()
 	defer func() {
 		if v := recover(); v != nil {
 			p.m.panics.Inc()
@@ -181,18 +218,26 @@ func (p *Proxy) replay(x *exchange) {
 	rt := x.route
 	secDone := make(chan struct{})
 	if rt.Secondary != nil {
-		go func() {
-			defer close(secDone)
-			p.callSide(ctx, x, rt.Secondary, "secondary", &sec)
-		}()
+		go p.callSecondary(ctx, x, &sec, secDone)
 	} else {
 		close(secDone)
 	}
 	p.callSide(ctx, x, rt.Candidate, "candidate", &cand)
 	<-secDone
 
-	// The handler always closes refDone (deferred), so this wait ends.
-	<-x.refDone
+	// The handler always closes refDone (deferred), but a client that
+	// reads slowly holds it up: the replay waits no longer than its own
+	// timeout, and then leaves the reference's capture to the handler.
+	select {
+	case <-x.refDone:
+	case <-ctx.Done():
+		if x.state.CompareAndSwap(refPending, refAbandoned) {
+			abandoned = true
+			rt.m.skipped("reference_slow")
+			return
+		}
+		<-x.refDone // completed at the same moment
+	}
 	if p.ctx.Err() != nil {
 		// Shut down past the deadline: what was cut short is not evidence.
 		rt.m.replay("abandoned")
@@ -208,6 +253,20 @@ func (p *Proxy) replay(x *exchange) {
 		return
 	}
 	p.compareAndPublish(x, &cand, &sec)
+}
+
+// callSecondary calls the secondary beside the candidate; a panic is
+// logged with its stack and counted, and ends only this call.
+func (p *Proxy) callSecondary(ctx context.Context, x *exchange, sec *side, done chan<- struct{}) {
+	defer close(done)
+	defer func() {
+		if v := recover(); v != nil {
+			p.m.panics.Inc()
+			sec.err = fmt.Errorf("secondary call panicked: %v", v)
+			p.log.Error().Str("id", x.id).Interface("panic", v).Bytes("stack", debug.Stack()).Msg("secondary replay panicked")
+		}
+	}()
+	p.callSide(ctx, x, x.route.Secondary, "secondary", sec)
 }
 
 // callSide sends the replayed request to one upstream and captures its answer.
@@ -230,7 +289,7 @@ func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role s
 		Target: s.url[len(base.Scheme)+len("://")+len(base.Host):], // joinURL's own
 		Host:   x.route.hostHeader(role),
 		Header: x.header,
-		Fields: []upstream.Field{{Name: RoleHeader, Value: role}},
+		Fields: append([]upstream.Field{{Name: RoleHeader, Value: role}}, x.fields...),
 		Body:   x.body,
 	}
 	if p.cfg.DebugRequests || p.cfg.DebugBodies {
@@ -266,7 +325,7 @@ func (p *Proxy) compareAndPublish(x *exchange, cand, sec *side) {
 			URI:             x.uri,
 			Pattern:         rt.Pattern,
 			Params:          x.params.Map(),
-			Header:          x.header,
+			Header:          x.recordHeader(),
 			Body:            x.body,
 			BodyContentType: x.header.Get("Content-Type"),
 		},
@@ -365,24 +424,21 @@ func publishSide(s *side, body []byte, cut bool) publish.Side {
 	}
 }
 
-// replayHeader copies the request's headers for the replays, without
-// hop-by-hop headers and with the forwarding headers a proxy adds.
-func replayHeader(r *http.Request, forwarded bool) http.Header {
+// replayHeader copies the client's headers for the replays, without
+// hop-by-hop headers; the replays add the reference's fields to them
+// (exchange.fields), so that every side gets the same request.
+func replayHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
 	removeHopHeaders(h)
-	if forwarded {
-		if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			if prior := h.Get("X-Forwarded-For"); prior != "" {
-				ip = prior + ", " + ip
-			}
-			h.Set("X-Forwarded-For", ip)
-		}
-		h.Set("X-Forwarded-Host", r.Host)
-		proto := "http"
-		if r.TLS != nil {
-			proto = "https"
-		}
-		h.Set("X-Forwarded-Proto", proto)
+	return h
+}
+
+// recordHeader is the request's header as the upstreams got it, for the
+// record (role aside).
+func (x *exchange) recordHeader() http.Header {
+	h := x.header.Clone()
+	for _, f := range x.fields {
+		h.Set(f.Name, f.Value)
 	}
 	return h
 }

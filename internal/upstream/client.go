@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -586,16 +587,34 @@ func appendHead(b []byte, req *Request) []byte {
 		b = append(b, req.Addr...)
 	}
 	b = append(b, "\r\n"...)
-	for name, values := range req.Header {
-		if skipHeader(name) || replaced(name, req.Fields) {
-			continue
-		}
-		for _, v := range values {
-			b = appendField(b, name, v)
+	// Fields in the order of their names (as net/http writes a header), so
+	// that the same request is the same bytes whichever map it came in.
+	var stack [32]string
+	names := stack[:0]
+	for name := range req.Header {
+		if !skipHeader(name) && !replaced(name, req.Fields) {
+			names = append(names, name)
 		}
 	}
 	for _, f := range req.Fields {
-		b = appendField(b, f.Name, f.Value)
+		names = append(names, f.Name)
+	}
+	slices.Sort(names)
+	for i, name := range names {
+		if i > 0 && names[i-1] == name {
+			continue
+		}
+		if values, ok := req.Header[name]; ok && !replaced(name, req.Fields) {
+			for _, v := range values {
+				b = appendField(b, name, v)
+			}
+			continue
+		}
+		for _, f := range req.Fields {
+			if f.Name == name {
+				b = appendField(b, f.Name, f.Value)
+			}
+		}
 	}
 	if len(req.Body) > 0 || bodyExpected(req.Method) {
 		b = append(b, "Content-Length: "...)
