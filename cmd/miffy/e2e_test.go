@@ -285,3 +285,23 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestStartWarns: serve logs the config's warnings at start, naming the key.
+func TestStartWarns(t *testing.T) {
+	in := startMiffy(t, `
+port = %[1]d
+management_port = %[2]d
+reference = "`+jsonServer(t, `{"a":1}`)+`"
+[kafka]
+require_broker = false
+`)
+	if err := in.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(in.stderr.String(), "config: routes: none configured") {
+		t.Errorf("no warning about the missing routes in the log:\n%s", in.stderr)
+	}
+	if strings.Contains(in.stderr.String(), "reference: ") {
+		t.Errorf("a warning about the reference, which is set:\n%s", in.stderr)
+	}
+}
