@@ -37,7 +37,9 @@ type EventLog struct {
 	w       *bufio.Writer
 	dropped prometheus.Counter
 	done    chan struct{}
-	once    sync.Once
+
+	mu     sync.RWMutex // closed and closing q
+	closed bool
 }
 
 // NewEventLog starts writing events to w; its drop counter is registered
@@ -56,8 +58,16 @@ func NewEventLog(w io.Writer, reg prometheus.Registerer) *EventLog {
 	return l
 }
 
-// Add queues e; it never blocks (a full queue drops e and counts it).
+// Add queues e; it never blocks (a full queue drops e and counts it). After
+// Close, e is dropped: a request that outlived the shutdown deadline may
+// still end.
 func (l *EventLog) Add(e Event) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		l.dropped.Inc()
+		return
+	}
 	select {
 	case l.q <- e:
 	default:
@@ -77,8 +87,13 @@ func (l *EventLog) run() {
 	l.w.Flush()
 }
 
-// Close writes what is queued and stops. Add must not be called after.
+// Close writes what is queued and stops; it may be called more than once.
 func (l *EventLog) Close() {
-	l.once.Do(func() { close(l.q) })
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.q)
+	}
+	l.mu.Unlock()
 	<-l.done
 }
