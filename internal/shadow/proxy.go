@@ -237,7 +237,8 @@ type call struct {
 	x       *exchange        // nil when not shadowed
 	// refHandedOver: x.ref is the replay's now (handOverRef).
 	refHandedOver bool
-	body          []byte // the request body, when read into memory
+	tee           *streamTee // a shadowed body that flows (gRPC)
+	body          []byte     // the request body, when read into memory
 	status        int
 	err           error
 
@@ -430,7 +431,7 @@ func (p *Proxy) onResponse(resp *http.Response, c *call) {
 		if resp.Body != http.NoBody {
 			x.ref.cap.expect(resp.ContentLength)
 		}
-		resp.Body = &teeBody{rc: resp.Body, w: &x.ref.cap, err: &x.ref.err}
+		resp.Body = &teeBody{rc: resp.Body, resp: resp, s: &x.ref}
 	}
 }
 
@@ -531,20 +532,24 @@ func (p *Proxy) accessLog(r *http.Request, c *call, start time.Time) {
 	ev.Msg("request")
 }
 
-// teeBody hands what the client is sent to a capture as well.
+// teeBody hands what the client is sent to the side's capture as well,
+// and its trailers once the body has ended.
 type teeBody struct {
-	rc  io.ReadCloser
-	w   io.Writer
-	err *error
+	rc   io.ReadCloser
+	resp *http.Response
+	s    *side
 }
 
 func (t *teeBody) Read(p []byte) (int, error) {
 	n, err := t.rc.Read(p)
 	if n > 0 {
-		t.w.Write(p[:n])
+		t.s.cap.Write(p[:n])
 	}
-	if err != nil && err != io.EOF {
-		*t.err = err
+	switch {
+	case err == io.EOF:
+		t.s.trailer = t.resp.Trailer
+	case err != nil:
+		t.s.err = err
 	}
 	return n, err
 }

@@ -57,6 +57,7 @@ type side struct {
 	url      string
 	status   int
 	header   http.Header
+	trailer  http.Header // gRPC's status is here
 	cap      capture
 	err      error
 	duration time.Duration
@@ -94,7 +95,8 @@ func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start tim
 	}
 
 	var body []byte
-	if r.Body != nil && r.Body != http.NoBody {
+	flows := r.Body != nil && r.Body != http.NoBody && isGRPC(r)
+	if r.Body != nil && r.Body != http.NoBody && !flows {
 		buf, err := io.ReadAll(io.LimitReader(r.Body, p.cfg.MaxBodyBytes+1))
 		if err != nil {
 			var tooBig *http.MaxBytesError
@@ -145,6 +147,14 @@ func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start tim
 	}
 	x.ref.url = joinURL(rt.Reference, x.path, x.rawQuery)
 	c.x = x
+	if flows {
+		// A call's messages flow both ways before it ends: its body is
+		// kept as it is sent, and replayed once the call is over
+		// (startFlowed), if it was one message.
+		c.tee = &streamTee{rc: r.Body, limit: p.cfg.MaxBodyBytes}
+		r.Body = c.tee
+		return 0
+	}
 	p.wg.Add(1)
 	go p.replay(x)
 	return 0
@@ -170,6 +180,31 @@ func (p *Proxy) referenceDone(c *call, start time.Time) {
 	if c.x != nil && !c.refHandedOver {
 		p.handOverRef(c, d)
 	}
+	if c.x != nil && c.tee != nil {
+		p.startFlowed(c)
+	}
+}
+
+// startFlowed starts the replay of a call whose body flowed to the
+// reference (gRPC), now that it is over: a call of one message is
+// replayed with it; streams are proxied only.
+func (p *Proxy) startFlowed(c *call) {
+	x, rt := c.x, c.route
+	body, ok := c.tee.unary()
+	if !ok {
+		rt.m.skipped("streaming")
+		p.budget.finish(x.ref.cap.held)
+		return
+	}
+	if !p.budget.take(int64(len(body))) {
+		rt.m.dropped("memory")
+		p.drops.log(p.log, "replay dropped: in-flight bytes bound reached (shadow.max_in_flight_bytes)")
+		p.budget.finish(x.ref.cap.held)
+		return
+	}
+	x.body = body
+	p.wg.Add(1)
+	go p.replay(x)
 }
 
 // handOverRef tells the replay that the reference's answer is complete:
@@ -309,6 +344,7 @@ func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role s
 	if _, err := p.bufs.copyTo(&s.cap, resp.Body); err != nil {
 		s.err = fmt.Errorf("reading body: %w", err)
 	}
+	s.trailer = resp.Trailer
 }
 
 func (p *Proxy) compareAndPublish(x *exchange, cand, sec *side) {
@@ -341,7 +377,7 @@ func (p *Proxy) compareAndPublish(x *exchange, cand, sec *side) {
 		rt.m.replay("compared")
 		candResp, candBody, candCut := decoded(cand, p.cfg.MaxResponseBytes)
 		rec.Candidate = publishSide(cand, candBody, candCut)
-		diffs = rt.Comparer.Compare(refResp, candResp)
+		diffs = append(rt.Comparer.Compare(refResp, candResp), trailerDiffs(&x.ref, cand)...)
 	}
 
 	var secDiffs []compare.Diff
@@ -351,7 +387,7 @@ func (p *Proxy) compareAndPublish(x *exchange, cand, sec *side) {
 		s := publishSide(sec, secBody, secCut)
 		rec.Secondary = &s
 		if hasSec {
-			secDiffs = rt.Comparer.Compare(refResp, secResp)
+			secDiffs = append(rt.Comparer.Compare(refResp, secResp), trailerDiffs(&x.ref, sec)...)
 		}
 	}
 
@@ -394,6 +430,21 @@ func (p *Proxy) compareAndPublish(x *exchange, cand, sec *side) {
 		}
 	}
 	p.pub.Publish(rec)
+}
+
+// grpcTrailers are the trailers compared: a gRPC call's outcome.
+var grpcTrailers = [...]string{"Grpc-Status", "Grpc-Message"}
+
+// trailerDiffs compares the gRPC status trailers of two answers.
+func trailerDiffs(ref, other *side) []compare.Diff {
+	var diffs []compare.Diff
+	for _, name := range grpcTrailers {
+		a, b := ref.trailer.Get(name), other.trailer.Get(name)
+		if a != b {
+			diffs = append(diffs, compare.Diff{Path: "trailer:" + name, Kind: compare.Changed, Reference: a, Candidate: b})
+		}
+	}
+	return diffs
 }
 
 // decoded returns a side's answer for comparison, its body with any
