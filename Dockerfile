@@ -1,5 +1,6 @@
 # Build: docker build -t miffy .
-FROM golang:1.26 AS build
+# The Go version is go.mod's, to the patch (TestContainerFiles checks it).
+FROM golang:1.26.8 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

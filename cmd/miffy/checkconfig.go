@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+
+	"github.com/miffy-proxy/miffy"
 )
 
 // checkConfig validates a config and prints it as miffy sees it, with
-// secrets masked.
+// secrets masked, then its warnings as "# warning: " comment lines.
 func checkConfig(args []string, environ []string, stdout io.Writer) error {
 	if len(args) > 1 {
 		return fmt.Errorf("%w: check-config takes at most one file", errUsage)
@@ -23,7 +25,9 @@ func checkConfig(args []string, environ []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprint(stdout, cfg.Masked())
-	printInsecure(cfg, stdout)
+	for _, w := range cfg.Warnings(miffy.DefaultConfig) {
+		fmt.Fprintln(stdout, "# warning:", w)
+	}
 	fmt.Fprintln(stdout, "# config OK")
 	return nil
 }

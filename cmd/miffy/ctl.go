@@ -34,14 +34,13 @@ Flags:
 // topic that every instance follows.
 func runCtl(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("miffy ctl", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { io.WriteString(stderr, ctlUsage); fs.PrintDefaults() }
+	fs.Usage = func() { io.WriteString(fs.Output(), ctlUsage); fs.PrintDefaults() }
 	path := fs.String("config", "", "config file, for the management port, brokers and control topic")
 	mgmtURL := fs.String("mgmt", "", "management URL (default http://127.0.0.1:<management.port>)")
 	token := fs.String("token", "", "admin token (default $MIFFY_ADMIN_TOKEN)")
 	fleet := fs.Bool("fleet", false, "write to the control topic ([control] topic) instead of one instance")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	c, err := parseCtl(fs.Args())
 	if err != nil {

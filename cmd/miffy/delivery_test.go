@@ -7,6 +7,8 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -441,4 +443,52 @@ topic = "scope"
 	if want := map[string]int{"/half/{n}": int(h)}; !maps.Equal(want, byRoute) {
 		t.Errorf("records by route %v, want %v (only the sampled route publishes)", byRoute, want)
 	}
+}
+
+// TestShutdownSecondSignal: with the broker down, shutdown says what it
+// waits for and for how long; a second signal (the hard-stop context main
+// cancels) ends it at once, and run's error counts the records not
+// delivered.
+func TestShutdownSecondSignal(t *testing.T) {
+	checkLeaks(t)
+	ref, cand := differingUpstreams(t, 0, 0)
+	pp, mp := freePort(t), freePort(t)
+	path := filepath.Join(t.TempDir(), "config.toml")
+	cfg := fmt.Sprintf(deliveryConfig(ref, cand, "30s", `"bootstrap.servers" = "`+deadAddr(t)+`"`), pp, mp)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hard, stopHard := context.WithCancel(context.Background())
+	defer stopHard()
+	in := startMiffyCtx(t, withHardStop(context.Background(), hard), path, pp, mp)
+	const n = 5
+	for i := range n {
+		if code, _ := get(t, fmt.Sprintf("%s/load/%d", in.proxy, i)); code != 200 {
+			t.Fatalf("request %d: status %d", i, code)
+		}
+	}
+	waitUntil(t, 5*time.Second, "the records to be buffered", func() bool {
+		v, _ := metricSample(scrapeMetrics(t, in), "miffy_publish_buffered_records")
+		return v == n
+	})
+
+	in.cancel() // the first signal
+	waitUntil(t, 10*time.Second, "the shutdown to wait for the broker", func() bool {
+		return strings.Contains(in.stderr.String(), "delivering the buffered records to Kafka")
+	})
+	for _, want := range []string{"a second interrupt stops at once", fmt.Sprintf("records=%d", n), "for_at_most="} {
+		if !strings.Contains(in.stderr.String(), want) {
+			t.Errorf("the shutdown log lacks %q:\n%s", want, in.stderr)
+		}
+	}
+	start := time.Now()
+	stopHard() // the second signal
+	err := in.stop(t)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("run returned %v after the second signal, want at once (shutdown_timeout is 30s)", took)
+	}
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d records not delivered", n)) {
+		t.Errorf("run = %v, want an error counting %d records not delivered", err, n)
+	}
+	in.err = nil // expected: not for startMiffy's cleanup to report
 }

@@ -18,17 +18,36 @@ import (
 	"github.com/miffy-proxy/miffy/internal/demo"
 )
 
+const demoUsage = `Usage: miffy demo [flags]
+
+Starts a demo reference and candidate, an embedded Kafka-protocol broker and
+the proxy on the embedded defaults (./config.toml is not read): nothing to
+install, no Docker. Ports in use? The proxy and management ports come from
+the environment, the demo's own listeners from the flags:
+
+  MIFFY_PORT=18080 MIFFY_MANAGEMENT_PORT=19000 miffy demo \
+      -reference 127.0.0.1:13000 -candidate 127.0.0.1:13001 -broker 127.0.0.1:19092
+
+Flags:
+`
+
 // runDemo starts the demo reference and candidate, an embedded
 // Kafka-protocol broker and the proxy, on the embedded defaults: nothing to
 // install, no Docker.
 func runDemo(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("miffy demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		io.WriteString(fs.Output(), demoUsage)
+		fs.PrintDefaults()
+	}
 	brokerAddr := fs.String("broker", "127.0.0.1:9092", "address of the embedded broker")
 	refAddr := fs.String("reference", "127.0.0.1:3000", "address of the demo reference")
 	candAddr := fs.String("candidate", "127.0.0.1:3001", "address of the demo candidate")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 
 	b, err := broker.Start(broker.Config{Addr: *brokerAddr}, zerolog.Nop())
@@ -108,17 +127,20 @@ miffy demo is running
   broker      %[5]s   (embedded, topic %[6]q)
 
 Try:
-  curl -s %[1]s/api/3     # candidate agrees: no record
+  curl -s %[1]s/api/3     # candidate agrees (so do 1 and 2): no record
   curl -s %[1]s/api/4     # a changed field
   curl -s %[1]s/api/5     # a missing field
   curl -s %[1]s/api/6     # the candidate answers 500
   curl -s %[1]s/api/7     # the candidate is slow; you are not kept waiting
+  curl -s %[1]s/api/8     # a number turned into a string
   curl -s %[1]s/          # no route: proxied to the reference, not shadowed
 
 See the mismatches:
   kcat -b %[5]s -C -t %[6]s -e
   curl -s %[2]s/metrics | grep ^miffy_mismatches
 
+Ports in use? MIFFY_PORT and MIFFY_MANAGEMENT_PORT move the proxy and the
+management listener; -reference, -candidate and -broker the rest (miffy demo -h).
 Stop with Ctrl-C.
 `, proxy, "localhost:"+port(a.mgmt), refAddr, candAddr, brokerAddr, topic)
 }

@@ -51,7 +51,12 @@ func TestDemo(t *testing.T) {
 		}
 		return strings.Contains(stdout.String(), "miffy demo is running")
 	})
-	for _, want := range []string{"kcat -b " + brokerAddr + " -C -t miffy -e", fmt.Sprintf("curl -s localhost:%d/api/4", pp)} {
+	// Every case of the demo candidate is listed, and how to move the ports.
+	wants := []string{"kcat -b " + brokerAddr + " -C -t miffy -e", "MIFFY_PORT", "MIFFY_MANAGEMENT_PORT", "-broker"}
+	for v := 3; v <= 8; v++ {
+		wants = append(wants, fmt.Sprintf("curl -s localhost:%d/api/%d ", pp, v))
+	}
+	for _, want := range wants {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("the help lacks %q:\n%s", want, stdout)
 		}

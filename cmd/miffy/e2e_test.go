@@ -204,6 +204,9 @@ func TestBadConfigFailsAtStart(t *testing.T) {
 		{"bad MIFFY_KAFKA__ property", "", `MIFFY_KAFKA__ACKS: kafka."acks"`, []string{"MIFFY_KAFKA__ACKS=x"}},
 		{"bad KAFKA_ alias", "", `KAFKA_SASL_MECHANISMS: kafka."sasl.mechanism"`, []string{"KAFKA_SASL_MECHANISMS=MD5"}},
 		{"bad property in the file", "[kafka]\nacks = \"x\"\n", `kafka."acks": want all`, nil},
+		{"unsupported KAFKA_ property", "", `KAFKA_MESSAGE_TIMEOUT_MS: kafka."message.timeout.ms": not supported by miffy`, []string{"KAFKA_MESSAGE_TIMEOUT_MS=5000"}},
+		{"fractional integer", "[shadow]\nmax_in_flight = 1.5\n", "shadow.max_in_flight: 1.5 is not a whole number", nil},
+		{"typo with a hint", "[kafka]\n\"bootstrap.server\" = \"a:1\"\n", `did you mean "bootstrap.servers"?`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,6 +235,22 @@ func TestCheckConfigMasksSecrets(t *testing.T) {
 	}
 }
 
+// TestCheckConfigWarns: check-config accepts a config that is probably a
+// mistake, and says why in comment lines naming the key.
+func TestCheckConfigWarns(t *testing.T) {
+	path := t.TempDir() + "/config.toml"
+	writeFile(path, "[shadow]\ntimeout = \"2s\"\n")
+	var out strings.Builder
+	if err := run(t.Context(), []string{"check-config", path}, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# warning: routes: none configured", `# warning: reference: "http://127.0.0.1:3000" is the demo's default`, "# config OK"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check-config output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
 func TestUsage(t *testing.T) {
 	var out strings.Builder
 	if err := run(t.Context(), []string{"version"}, nil, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "miffy ") {
@@ -240,10 +259,49 @@ func TestUsage(t *testing.T) {
 	if err := run(t.Context(), []string{"frobnicate"}, nil, io.Discard, io.Discard); exitCode(err) != 2 {
 		t.Errorf("unknown command: %v", err)
 	}
+	out.Reset()
+	if err := run(t.Context(), []string{"--version"}, nil, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "miffy ") {
+		t.Errorf("--version: %v %q", err, out.String())
+	}
+	// -h and --help on every command: the usage on stdout, exit 0.
+	for _, args := range [][]string{
+		{"demo", "-h"}, {"demo", "--help"}, {"ctl", "-h"}, {"ctl", "--help"}, {"report", "-h"}, {"report", "-help"},
+		{"check-config", "-h"}, {"check-config", "--help"}, {"-config", "x.toml", "-h"}, {"serve", "--help"},
+	} {
+		out.Reset()
+		var errOut strings.Builder
+		err := run(t.Context(), args, nil, &out, &errOut)
+		if err != nil || !strings.Contains(out.String(), "Usage") || errOut.Len() > 0 {
+			t.Errorf("%v: run = %v, stdout %q, stderr %q; want the usage on stdout and no error", args, err, out.String(), errOut.String())
+		}
+	}
+	if err := run(t.Context(), []string{"demo", "-nope"}, nil, io.Discard, io.Discard); exitCode(err) != 2 {
+		t.Errorf("demo -nope: %v, want a usage error (exit 2)", err)
+	}
 	for _, arg := range []string{"help", "-h", "-help", "--help"} {
 		out.Reset()
 		if err := run(t.Context(), []string{arg}, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "miffy check-config") {
 			t.Errorf("%s: %v %q, want the usage of every command", arg, err, out.String())
 		}
+	}
+}
+
+// TestStartWarns: serve logs the config's warnings at start, naming the key.
+func TestStartWarns(t *testing.T) {
+	in := startMiffy(t, `
+port = %[1]d
+management_port = %[2]d
+reference = "`+jsonServer(t, `{"a":1}`)+`"
+[kafka]
+require_broker = false
+`)
+	if err := in.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(in.stderr.String(), "config: routes: none configured") {
+		t.Errorf("no warning about the missing routes in the log:\n%s", in.stderr)
+	}
+	if strings.Contains(in.stderr.String(), "reference: ") {
+		t.Errorf("a warning about the reference, which is set:\n%s", in.stderr)
 	}
 }

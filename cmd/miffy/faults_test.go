@@ -397,8 +397,11 @@ func sideStatus(code int) func(t *testing.T, s map[string]any) {
 func sideError(substr string) func(t *testing.T, s map[string]any) {
 	return func(t *testing.T, s map[string]any) {
 		t.Helper()
-		if msg, _ := field(s, "response", "error").(string); !strings.Contains(msg, substr) {
-			t.Errorf("response error %q, want it to mention %q", msg, substr)
+		if e := field(s, "response", "error"); e != "request" && e != "body" {
+			t.Errorf("response error %v, want miffy 1.0's request or body", e)
+		}
+		if msg, _ := field(s, "response", "error_detail").(string); !strings.Contains(msg, substr) {
+			t.Errorf("response error_detail %q, want it to mention %q", msg, substr)
 		}
 	}
 }

@@ -401,9 +401,10 @@ func checkUnder(t *testing.T, side string, r seenRequest, base, host string) {
 
 // Secrets.
 
-// TestSecretsRedacted: credentials in headers, configured headers and
-// configured JSON paths are redacted in records, and appear nowhere in
-// miffy's output, even at debug level with the access log on.
+// TestSecretsRedacted: credentials in headers, query parameters (any case)
+// and JSON members (any depth, camelCase too), all by the default lists, are
+// redacted in records, and appear nowhere in miffy's output, even at debug
+// level with the access log and debug_bodies on.
 func TestSecretsRedacted(t *testing.T) {
 	checkLeaks(t)
 	b := startBroker(t)
@@ -412,7 +413,16 @@ func TestSecretsRedacted(t *testing.T) {
 		"Cookie":              "sid=secret-cookie-2",
 		"Proxy-Authorization": "Basic secret-proxy-authorization-3",
 		"X-Api-Key":           "secret-api-key-4",
+		"X-Auth-Token":        "secret-auth-token-10",
+		"X-Csrf-Token":        "secret-csrf-token-11",
 	}
+	const (
+		querySecret1   = "secret-query-api-key-12"
+		querySecret2   = "secret-query-access-token-13"
+		querySecret3   = "secret-query-unrouted-14"
+		unroutedSecret = "secret-unrouted-body-16"
+		nestedSecret   = "secret-nested-json-17"
+	)
 	const (
 		reqSecret   = "secret-password-5"
 		setCookie   = "session=secret-set-cookie-6"
@@ -440,14 +450,13 @@ candidate = "`+upstream(candToken, "2")+`"
 routes = [{ path = "/api/{v}", key = "v", allow_side_effects = true }]
 [proxy]
 debug_requests = true
+debug_bodies = true
 [publish]
 console = true
-redact_headers = ["X-Api-Key"]
-redact_json_paths = ["$.token", "$.password"]
 [kafka]
 "bootstrap.servers" = "`+b.Addr()+`"
 `)
-	req, err := http.NewRequest("POST", in.proxy+"/api/1", strings.NewReader(`{"user":"u","password":"`+reqSecret+`"}`))
+	req, err := http.NewRequest("POST", in.proxy+"/api/1?api_key="+querySecret1+"&x=1&Access_Token="+querySecret2, strings.NewReader(`{"user":"u","password":"`+reqSecret+`","session":{"accessToken":"`+nestedSecret+`"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,6 +470,15 @@ redact_json_paths = ["$.token", "$.password"]
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+	if code, _ := get(t, in.proxy+"/unrouted?TOKEN="+querySecret3); code != 200 {
+		t.Errorf("unrouted request: status %d", code)
+	}
+	unrouted, err := http.Post(in.proxy+"/unrouted", "application/json", strings.NewReader(`{"password":"`+unroutedSecret+`","visible":"unrouted-body-15"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, unrouted.Body)
+	unrouted.Body.Close()
 
 	recs := consume(t, b.Addr(), "miffy", 1)
 	value := string(recs[0].Value)
@@ -472,7 +490,10 @@ redact_json_paths = ["$.token", "$.password"]
 		{"request", "headers", "authorization"},
 		{"request", "headers", "cookie"},
 		{"request", "headers", "x-api-key"},
+		{"request", "headers", "x-auth-token"},
+		{"request", "headers", "x-csrf-token"},
 		{"request", "body", "value", "password"},
+		{"request", "body", "value", "session", "accessToken"},
 		{"reference", "response", "headers", "set-cookie"},
 		{"reference", "response", "headers", "x-api-key"},
 		{"reference", "response", "body", "value", "token"},
@@ -482,10 +503,16 @@ redact_json_paths = ["$.token", "$.password"]
 			t.Errorf("record %s = %v, want [REDACTED]", strings.Join(p, "."), got)
 		}
 	}
+	const query = "?api_key=[REDACTED]&x=1&Access_Token=[REDACTED]"
+	for _, p := range [][]string{{"request", "uri"}, {"reference", "url"}, {"candidate", "url"}} {
+		if got, _ := field(rec, p...).(string); !strings.HasSuffix(got, "/api/1"+query) {
+			t.Errorf("record %s = %q, want it to end in /api/1%s", strings.Join(p, "."), got, query)
+		}
+	}
 	if err := in.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	all := []string{reqSecret, setCookie, refToken, candToken, respKeyHead}
+	all := []string{reqSecret, setCookie, refToken, candToken, respKeyHead, querySecret1, querySecret2, querySecret3, unroutedSecret, nestedSecret}
 	for _, v := range secrets {
 		all = append(all, v)
 	}
@@ -498,6 +525,17 @@ redact_json_paths = ["$.token", "$.password"]
 	}
 	if !strings.Contains(in.stderr.String(), `"method":"POST"`) && !strings.Contains(in.stderr.String(), "POST") {
 		t.Errorf("no access log line: the log check proves nothing\n%s", in.stderr)
+	}
+	// debug_bodies: the unrouted request's body and the compared answers
+	// are logged, redacted; the log checks above would prove nothing
+	// without them.
+	for _, want := range []string{"unrouted-body-15", `\"n\":2`, `\"n\":1`} {
+		if !strings.Contains(in.stderr.String(), want) {
+			t.Errorf("the debug log lacks %s\n%s", want, in.stderr)
+		}
+	}
+	if !strings.Contains(in.stderr.String(), "TOKEN=[REDACTED]") {
+		t.Errorf("no access log line of the unrouted request: the log check proves nothing\n%s", in.stderr)
 	}
 }
 

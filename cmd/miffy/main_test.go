@@ -103,7 +103,13 @@ func startMiffy(t *testing.T, config string, environ ...string) *instance {
 // startMiffyFile runs miffy on a config file whose ports are pp and mp.
 func startMiffyFile(t *testing.T, path string, pp, mp int, environ ...string) *instance {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	return startMiffyCtx(t, context.Background(), path, pp, mp, environ...)
+}
+
+// startMiffyCtx is startMiffyFile with run's context derived from parent.
+func startMiffyCtx(t *testing.T, parent context.Context, path string, pp, mp int, environ ...string) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(parent)
 	in := &instance{
 		proxy:  "http://127.0.0.1:" + strconv.Itoa(pp),
 		mgmt:   "http://127.0.0.1:" + strconv.Itoa(mp),

@@ -71,7 +71,7 @@ console = true
 	}
 	// [publish] console = true: the exercise's lines on standard output.
 	out := in.stdout.String()
-	for _, want := range []string{"REQUEST ", "RESPONSE ", " primary => (200", " secondary => (200", " candidate => (200"} {
+	for _, want := range []string{"REQUEST ", "RESPONSE ", " reference => (200", " secondary => (200", " candidate => (200"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("console output lacks %q:\n%s", want, out)
 		}

@@ -18,7 +18,10 @@ import (
 // serve; flags override them.
 func runReport(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("miffy report", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		io.WriteString(fs.Output(), "Usage: miffy report [flags]\n\nReads the records on the topic and prints a diff report per route.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	path := fs.String("config", "", "config file for [kafka] (default $MIFFY_CONFIG, else ./config.toml if present)")
 	brokers := fs.String("brokers", "", "bootstrap brokers, host:port[,host:port...] (default [kafka] \"bootstrap.servers\")")
 	topic := fs.String("topic", "", "topic to read (default [kafka] topic)")
@@ -29,8 +32,8 @@ func runReport(ctx context.Context, args []string, environ []string, stdout, std
 	interval := fs.Duration("interval", 5*time.Second, "time between prints with -follow")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	top := fs.Int("top", 10, "differing paths listed per route")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))

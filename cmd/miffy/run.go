@@ -8,6 +8,8 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+
+	"github.com/miffy-proxy/miffy"
 )
 
 // errUsage marks a command line that could not be understood (exit 2).
@@ -28,15 +30,36 @@ Usage:
   miffy check-config [FILE]       validate and print the effective config, secrets masked
   miffy report [flags]            read the topic and print a per-route diff report
   miffy ctl [flags] COMMAND       change routes at runtime (admin API, or -fleet: control topic)
-  miffy version                   print the version
+  miffy version                   print the version (also --version)
+
+Every command takes -h for its own flags.
+`
+
+const checkConfigUsage = `Usage: miffy check-config [FILE]
+
+Validates the config (FILE, else $MIFFY_CONFIG, else ./config.toml if present,
+on top of the embedded defaults and under the MIFFY_ and KAFKA_ variables),
+prints it as miffy sees it with secrets masked, then any warnings as
+"# warning:" lines. Exits 1 naming the key when the config is bad.
 `
 
 // run is the whole program: main only adds signals, the environment and
 // the exit code.
 func run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
+	if err := runCommand(ctx, args, environ, stdout, stderr); !errors.Is(err, errHelp) {
+		return err
+	}
+	return nil
+}
+
+// runCommand runs the subcommand args name.
+func runCommand(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	cmd := ""
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+	if len(args) > 0 && isHelp(args[0]) {
 		args = append([]string{"help"}, args[1:]...) // not serve's flag set: the whole usage
+	}
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -44,10 +67,10 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	switch cmd {
 	case "", "serve":
 		fs := flag.NewFlagSet("miffy", flag.ContinueOnError)
-		fs.SetOutput(stderr)
+		fs.Usage = func() { io.WriteString(fs.Output(), usage) }
 		path := fs.String("config", "", "config file (default $MIFFY_CONFIG, else ./config.toml if present)")
-		if err := fs.Parse(args); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+		if err := parseFlags(fs, args, stdout, stderr); err != nil {
+			return err
 		}
 		if fs.NArg() > 0 {
 			return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
@@ -56,7 +79,8 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 		if err != nil {
 			return err
 		}
-		return serve(ctx, cfg, serveOpts{path: *path, environ: environ, reload: true}, stdout, stderr)
+		so := serveOpts{path: *path, environ: environ, reload: true, warnings: cfg.Warnings(miffy.DefaultConfig)}
+		return serve(ctx, cfg, so, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args, environ, stdout, stderr)
 	case "ctl":
@@ -64,6 +88,10 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	case "report":
 		return runReport(ctx, args, environ, stdout, stderr)
 	case "check-config":
+		if len(args) > 0 && isHelp(args[0]) {
+			io.WriteString(stdout, checkConfigUsage)
+			return errHelp
+		}
 		return checkConfig(args, environ, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "miffy", version())

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/rs/zerolog"
 
+	"github.com/miffy-proxy/miffy"
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/control"
@@ -44,6 +45,8 @@ type serveOpts struct {
 	reload bool
 	// ready, if set, is called once the listeners are up.
 	ready func(addrs)
+	// warnings are logged at start (config.Warnings; not for the demo).
+	warnings []string
 }
 
 // serve runs the proxy and the management listener until ctx is done, then
@@ -55,6 +58,9 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 		return err
 	}
 	log.Debug().Str("config", cfg.Masked()).Msg("effective config")
+	for _, w := range so.warnings {
+		log.Warn().Msg("config: " + w)
+	}
 
 	reg := prometheus.NewRegistry()
 	// The Go collector's defaults, plus the scheduler's and the GC's
@@ -63,11 +69,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	goMetrics := collectors.WithGoCollectorRuntimeMetrics(collectors.MetricsGC, collectors.MetricsScheduler)
 	reg.MustRegister(collectors.NewGoCollector(goMetrics), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	enc, err := publish.NewEncoder(publish.EncoderConfig{
-		MaxBodyBytes:    cfg.Publish.MaxBodyBytes,
-		RedactHeaders:   cfg.Publish.RedactHeaders,
-		RedactJSONPaths: cfg.Publish.RedactJSONPaths,
-	})
+	enc, err := publish.NewEncoder(encoderConfig(cfg))
 	if err != nil {
 		return fmt.Errorf("publish.%w", err)
 	}
@@ -92,7 +94,17 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 		kafka.Close(context.Background())
 		return err
 	}
-	warnInsecure(cfg, log)
+	scfg.RedactURI = enc.RedactURI
+	scfg.RedactBody = enc.RedactBody
+	events, closeEvents, err := openEvents(cfg.Canary.Events, stdout, stderr, reg)
+	if err != nil {
+		kafka.Close(context.Background())
+		return err
+	}
+	defer closeEvents() // after the proxy has shut down: it adds until its last request
+	if events != nil {
+		scfg.CanaryEvents = events.Add
+	}
 	if cfg.Publish.Console {
 		scfg.Console = publish.NewConsole(stdout, enc)
 	}
@@ -143,7 +155,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	}
 	if cfg.Control.Topic != "" {
 		opts, _ := publish.ClientOptions(cfg.Kafka.Properties) // checked by loadConfig
-		follower, err := control.Follow(manager, cfg.Control.Topic, opts, log.With().Str("component", "control").Logger(), reg)
+		follower, err := control.Follow(manager, control.FollowConfig{Topic: cfg.Control.Topic, StaleAfter: cfg.Control.StaleAfter}, opts, log.With().Str("component", "control").Logger(), reg)
 		if err != nil {
 			proxyLn.Close()
 			mgmtLn.Close()
@@ -201,6 +213,9 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 				if err != nil {
 					return nil, err
 				}
+				for _, w := range next.Warnings(miffy.DefaultConfig) {
+					log.Warn().Msg("config reload: " + w)
+				}
 				if what := restartOnly(cfg, next); what != "" {
 					log.Warn().Str("changed", what).Msg("config reload: these settings take effect at the next restart")
 				}
@@ -216,22 +231,36 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	var runErr error
 	select {
 	case <-ctx.Done():
-		log.Info().Msg("shutting down")
+		log.Info().Str("shutdown_timeout", cfg.ShutdownTimeout.String()).Int64("replays", proxy.Replays()).Int64("records", kafka.Buffered()).
+			Msg("shutting down: draining client requests, then replays, then delivering the buffered records; a second interrupt stops at once")
 	case err := <-errc:
 		runErr = fmt.Errorf("serving: %w", err)
 	}
 
-	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	// A second signal (hardStop) ends the waits at once.
+	hard := hardStop(ctx)
+	shutCtx, cancel := context.WithTimeout(hard, cfg.ShutdownTimeout)
 	defer cancel()
 	if err := proxySrv.Shutdown(shutCtx); err != nil {
 		log.Warn().Err(err).Msg("client requests still open at the shutdown deadline")
 	}
 	canarySvc.Close()
+	if n := proxy.Replays(); n > 0 {
+		log.Info().Int64("replays", n).Msg("waiting for the replays in flight")
+	}
 	if err := proxy.Close(shutCtx); err != nil {
 		log.Warn().Err(err).Msg("replays abandoned at the shutdown deadline")
 	}
+	if n := kafka.Buffered(); n > 0 {
+		deadline, _ := shutCtx.Deadline()
+		log.Info().Int64("records", n).Str("for_at_most", time.Until(deadline).Round(time.Millisecond).String()).
+			Msg("delivering the buffered records to Kafka")
+	}
 	if err := kafka.Close(shutCtx); err != nil {
 		log.Error().Err(err).Msg("records not delivered at the shutdown deadline")
+		if hard.Err() != nil && runErr == nil {
+			runErr = fmt.Errorf("stopped at a second signal: %w", err)
+		}
 	}
 	mgmtSrv.Shutdown(shutCtx)
 	log.Info().Msg("stopped")

@@ -2,10 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"strings"
-
-	"github.com/rs/zerolog"
 
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/shadow"
@@ -23,27 +19,4 @@ func upstreamSides(cfg *config.Config) (map[string]shadow.Side, error) {
 		sides[side] = shadow.Side{Protocol: s.Protocol, TLS: tc}
 	}
 	return sides, nil
-}
-
-// insecureNote says which sides accept any certificate, or "".
-func insecureNote(cfg *config.Config) string {
-	sides := cfg.Upstream.Insecure()
-	if len(sides) == 0 {
-		return ""
-	}
-	return "upstream TLS certificates are not verified (tls_insecure_skip_verify) for: " + strings.Join(sides, ", ")
-}
-
-// warnInsecure logs insecureNote at start.
-func warnInsecure(cfg *config.Config, log zerolog.Logger) {
-	if note := insecureNote(cfg); note != "" {
-		log.Warn().Strs("sides", cfg.Upstream.Insecure()).Msg(note)
-	}
-}
-
-// printInsecure adds insecureNote to check-config's output.
-func printInsecure(cfg *config.Config, w io.Writer) {
-	if note := insecureNote(cfg); note != "" {
-		fmt.Fprintln(w, "# WARNING: "+note)
-	}
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/miffy-proxy/miffy"
@@ -33,7 +36,22 @@ func loadConfig(path string, environ []string) (*config.Config, error) {
 	if _, err := publish.ClientOptions(cfg.Kafka.Properties); err != nil {
 		return nil, config.NameVariables(environ, err)
 	}
+	if _, err := publish.NewEncoder(encoderConfig(cfg)); err != nil {
+		return nil, fmt.Errorf("publish.%w", err)
+	}
 	return cfg, nil
+}
+
+// encoderConfig is what the record encoder (and the redaction of logs)
+// takes from the config.
+func encoderConfig(cfg *config.Config) publish.EncoderConfig {
+	return publish.EncoderConfig{
+		MaxBodyBytes:      cfg.Publish.MaxBodyBytes,
+		RedactHeaders:     cfg.Publish.RedactHeaders,
+		RedactJSONPaths:   cfg.Publish.RedactJSONPaths,
+		RedactQueryParams: cfg.Publish.RedactQueryParams,
+		RedactJSONKeys:    cfg.Publish.RedactJSONKeys,
+	}
 }
 
 func lookupEnv(environ []string, key string) string {
@@ -242,4 +260,31 @@ func parseURL(key, raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("%s: %q is not an absolute http(s) URL", key, raw)
 	}
 	return u, nil
+}
+
+// openEvents starts the canary event log [canary] events names (nil when
+// off); close writes what is queued and closes the file.
+func openEvents(dest string, stdout, stderr io.Writer, reg prometheus.Registerer) (events *canary.EventLog, close func(), err error) {
+	var w io.Writer
+	var f *os.File
+	switch dest {
+	case "":
+		return nil, func() {}, nil
+	case "stdout":
+		w = stdout
+	case "stderr":
+		w = stderr
+	default:
+		if f, err = os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640); err != nil {
+			return nil, nil, fmt.Errorf("canary.events: %w", err)
+		}
+		w = f
+	}
+	events = canary.NewEventLog(w, reg)
+	return events, func() {
+		events.Close()
+		if f != nil {
+			f.Close()
+		}
+	}, nil
 }

@@ -108,6 +108,9 @@ type Canary struct {
 	Probes               int           `koanf:"probes"`
 	Socket               string        `koanf:"socket"`
 	SocketRoute          string        `koanf:"socket_route"`
+	// Events is where canary events go as JSON lines: "" (off), "stdout",
+	// "stderr" or a file (appended).
+	Events string `koanf:"events"`
 }
 
 // Metrics is the [metrics] section.
@@ -168,6 +171,12 @@ type Publish struct {
 	MaxBodyBytes    int      `koanf:"max_body_bytes"`
 	RedactHeaders   []string `koanf:"redact_headers"`
 	RedactJSONPaths []string `koanf:"redact_json_paths"`
+	// RedactQueryParams are query parameters whose values are redacted in
+	// records and logs (case-insensitive).
+	RedactQueryParams []string `koanf:"redact_query_params"`
+	// RedactJSONKeys are JSON member names whose values are redacted at
+	// any depth (case-insensitive, "_" and "-" ignored).
+	RedactJSONKeys []string `koanf:"redact_json_keys"`
 }
 
 // Kafka is the [kafka] section: miffy's own keys, and the librdkafka-style
@@ -203,4 +212,7 @@ type Control struct {
 	// Topic is the compacted control topic every instance follows; empty
 	// means off.
 	Topic string `koanf:"topic"`
+	// StaleAfter: when set and the topic has not been read for this long,
+	// canary routes fall back to weight 0 until it is read again.
+	StaleAfter time.Duration `koanf:"stale_after"`
 }

@@ -210,7 +210,11 @@ func miffyEnv(environ []string, src sources) (map[string]any, []error) {
 			name := strings.ToLower(strings.TrimPrefix(k, "MIFFY_"))
 			path, typ, ok := kt.envKey(name)
 			if !ok {
-				errs = append(errs, fmt.Errorf("%s: unknown key %q", k, strings.ReplaceAll(name, "__", ".")))
+				parent, key, nested := strings.Cut(name, "__")
+				if !nested {
+					parent, key = "", name
+				}
+				errs = append(errs, fmt.Errorf("%s: %w", k, unknownKey(parent, strings.ReplaceAll(key, "__", "."))))
 				return "", nil
 			}
 			val, err := envValue(v, typ)
@@ -253,9 +257,11 @@ func envValue(v string, t reflect.Type) (any, error) {
 }
 
 // kafkaEnv reads the KAFKA_ variables (the last layer, [kafka] only):
-// KAFKA_ + a miffy [kafka] key or a supported property, upper case, with
-// "_" for ".". Other KAFKA_ variables (KAFKA_HEAP_OPTS, ...) belong to other
-// tools and are ignored.
+// KAFKA_ + a miffy [kafka] key or a librdkafka property, upper case, with
+// "_" for ".". A librdkafka property miffy does not support is read too, so
+// that it fails validation as it would in the file. Other KAFKA_ variables
+// (KAFKA_HEAP_OPTS, KAFKA_ADVERTISED_LISTENERS, ...) belong to other tools
+// and are ignored.
 func kafkaEnv(environ []string, src sources) map[string]any {
 	keys := structKeys(reflect.TypeFor[Kafka]())
 	p := env.Provider("", env.Opt{
@@ -272,6 +278,10 @@ func kafkaEnv(environ []string, src sources) map[string]any {
 				return name, val
 			}
 			if prop, ok := kafkaProperty(name); ok {
+				src.set([]string{"kafka", prop}, k)
+				return prop, v
+			}
+			if prop := strings.ReplaceAll(name, "_", "."); slices.Contains(librdkafkaProperties, prop) {
 				src.set([]string{"kafka", prop}, k)
 				return prop, v
 			}

@@ -152,3 +152,60 @@ func normalizeServers(s string) string {
 	}
 	return strings.Join(list, ",")
 }
+
+// librdkafkaProperties are librdkafka's client properties (its
+// CONFIGURATION.md) that miffy does not support. A KAFKA_ variable that
+// names one is read (and rejected, like the same key in the file) rather
+// than taken for another tool's variable.
+var librdkafkaProperties = []string{
+	"allow.auto.create.topics", "api.version.fallback.ms", "api.version.request",
+	"api.version.request.timeout.ms", "auto.commit.interval.ms", "auto.offset.reset",
+	"batch.num.messages", "broker.address.family", "broker.address.ttl",
+	"broker.version.fallback", "builtin.features", "check.crcs", "client.dns.lookup",
+	"client.rack", "compression.level", "connections.max.idle.ms",
+	"coordinator.query.interval.ms", "debug", "delivery.report.only.error",
+	"delivery.timeout.ms", "enable.auto.commit", "enable.auto.offset.store",
+	"enable.gapless.guarantee", "enable.partition.eof", "enable.random.seed",
+	"enable.sasl.oauthbearer.unsecure.jwt", "enable.ssl.certificate.verification",
+	"fetch.error.backoff.ms", "fetch.max.bytes", "fetch.message.max.bytes",
+	"fetch.min.bytes", "fetch.wait.max.ms", "group.id", "group.instance.id",
+	"group.protocol.type", "heartbeat.interval.ms", "isolation.level",
+	"log.connection.close", "log.queue", "log.thread.name", "max.in.flight",
+	"max.in.flight.requests.per.connection", "max.partition.fetch.bytes",
+	"max.poll.interval.ms", "message.copy.max.bytes", "message.send.max.retries",
+	"message.timeout.ms", "metadata.max.age.ms", "metadata.recovery.strategy",
+	"partition.assignment.strategy", "partitioner", "plugin.library.paths",
+	"queue.buffering.backpressure.threshold", "queue.buffering.max.kbytes",
+	"queue.buffering.max.messages", "queued.max.messages.kbytes", "queued.min.messages",
+	"receive.message.max.bytes", "reconnect.backoff.jitter.ms", "reconnect.backoff.max.ms",
+	"reconnect.backoff.ms", "retries", "retry.backoff.max.ms",
+	"sasl.kerberos.keytab", "sasl.kerberos.kinit.cmd", "sasl.kerberos.min.time.before.relogin",
+	"sasl.kerberos.principal", "sasl.kerberos.service.name", "sasl.oauthbearer.client.id",
+	"sasl.oauthbearer.client.secret", "sasl.oauthbearer.config", "sasl.oauthbearer.extensions",
+	"sasl.oauthbearer.method", "sasl.oauthbearer.scope", "sasl.oauthbearer.token.endpoint.url",
+	"session.timeout.ms", "socket.blocking.max.ms", "socket.connection.setup.timeout.ms",
+	"socket.keepalive.enable", "socket.max.fails", "socket.nagle.disable",
+	"socket.receive.buffer.bytes", "socket.send.buffer.bytes", "socket.timeout.ms",
+	"ssl.ca.certificate.stores", "ssl.ca.pem", "ssl.certificate.pem", "ssl.cipher.suites",
+	"ssl.crl.location", "ssl.curves.list", "ssl.engine.id", "ssl.engine.location",
+	"ssl.key.pem", "ssl.keystore.location", "ssl.keystore.password", "ssl.providers",
+	"ssl.sigalgs.list", "statistics.interval.ms", "sticky.partitioning.linger.ms",
+	"topic.metadata.propagation.max.ms", "topic.metadata.refresh.fast.interval.ms",
+	"topic.metadata.refresh.interval.ms", "topic.metadata.refresh.sparse",
+	"transaction.timeout.ms", "transactional.id",
+}
+
+// kafkaProperties reports the [kafka] properties miffy does not support,
+// with the nearest supported one as a hint.
+func (v *validator) kafkaProperties(props map[string]string) {
+	for _, name := range slices.Sorted(maps.Keys(props)) {
+		if slices.Contains(kafkaProperties, name) {
+			continue
+		}
+		hint := ""
+		if k := nearest(name, kafkaProperties); k != "" {
+			hint = fmt.Sprintf("; did you mean %q?", k)
+		}
+		v.errorf("%s: not supported by miffy%s", joinKey("kafka", name), hint)
+	}
+}

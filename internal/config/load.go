@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"reflect"
 	"sort"
@@ -211,6 +212,7 @@ func decode(raw any, out any, prefix string) []error {
 	dc := &mapstructure.DecoderConfig{
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			durationHook,
+			integerHook,
 			mapstructure.StringToSliceHookFunc(","),
 		),
 		ErrorUnused:      true,
@@ -256,6 +258,38 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 	return data, nil
 }
 
+// integerHook refuses what the weakly typed decoding would turn into an
+// integer by losing part of it: a fractional number (1.5 would become 1),
+// a number out of the integer's range, a boolean (true would become 1).
+func integerHook(from, to reflect.Type, data any) (any, error) {
+	switch to.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+	default:
+		return data, nil
+	}
+	if to == reflect.TypeFor[time.Duration]() {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.Float32, reflect.Float64:
+		f := reflect.ValueOf(data).Float()
+		switch {
+		case f != math.Trunc(f) || math.IsNaN(f):
+			return nil, fmt.Errorf("%v is not a whole number", data)
+		case f < math.MinInt64 || f >= math.MaxInt64 || reflect.Zero(to).OverflowInt(int64(f)):
+			return nil, fmt.Errorf("%v is out of range", data)
+		}
+		return int64(f), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if n := reflect.ValueOf(data).Int(); reflect.Zero(to).OverflowInt(n) {
+			return nil, fmt.Errorf("%d is out of range", n)
+		}
+	case reflect.Bool:
+		return nil, fmt.Errorf("%v is not a valid integer", data)
+	}
+	return data, nil
+}
+
 const invalidKeys = "has invalid keys: "
 
 // decodeErrors rewrites mapstructure's errors so that each names its full
@@ -284,7 +318,7 @@ func decodeErrors(err error, prefix string) []error {
 	if rest, ok := strings.CutPrefix(inner.Error(), invalidKeys); ok {
 		var out []error
 		for key := range strings.SplitSeq(rest, ", ") {
-			out = append(out, fmt.Errorf("unknown key %q", joinKey(name, key)))
+			out = append(out, unknownKey(strings.TrimSuffix(name, "."), key))
 		}
 		return out
 	}

@@ -100,6 +100,7 @@ func (c *Config) Validate() error {
 
 	k := c.Kafka
 	v.topic("kafka.topic", k.Topic)
+	v.nonNegative("control.stale_after", c.Control.StaleAfter)
 	if c.Control.Topic != "" {
 		v.topic("control.topic", c.Control.Topic)
 		if c.Control.Topic == k.Topic {
@@ -109,6 +110,7 @@ func (c *Config) Validate() error {
 	if len(k.Brokers) > 0 && strings.Join(k.Brokers, ",") != normalizeServers(k.Properties["bootstrap.servers"]) {
 		v.errorf("kafka.brokers and kafka.\"bootstrap.servers\" differ; set only \"bootstrap.servers\"")
 	}
+	v.kafkaProperties(k.Properties)
 	v.atLeast("kafka.max_buffered_records", int64(k.MaxBufferedRecords), 1)
 	v.atLeast("kafka.max_buffered_bytes", k.MaxBufferedBytes, 1)
 	v.nonNegative("kafka.delivery_timeout", k.DeliveryTimeout)

@@ -388,12 +388,14 @@ func (m *Manager) counters() map[string]map[string]float64 {
 }
 
 // safeState puts every canary route at weight 0 until resync: a canary
-// that cannot be controlled must be off. Tables rebuilt meanwhile (a
+// that cannot be controlled must be off (at start until the control topic
+// is read, and when it has not been read for stale_after). Tables rebuilt meanwhile (a
 // reload, an upstream change) are held there too, see buildWith.
 func (m *Manager) safeState() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.held = true
+	m.synced.Set(0)
 	for _, r := range m.proxy.Table().Routes() {
 		if r.Canary != nil {
 			r.Canary.SetWeight(0)

@@ -34,40 +34,56 @@ const followCheckEvery = 2 * time.Second
 // followCheckTimeout bounds one check.
 const followCheckTimeout = 2 * time.Second
 
+// FollowConfig says which control topic to follow, and how.
+type FollowConfig struct {
+	// Topic is the control topic.
+	Topic string
+	// StaleAfter, if set, puts canary routes back to weight 0 when the
+	// topic has not been read (nor checked readable) for this long, until
+	// it is read again. If zero, the last known state is kept however long
+	// the topic is lost.
+	StaleAfter time.Duration
+}
+
 // Follower applies a control topic to a Manager: first everything up to the
 // end of the topic as it was at start, then each new record as it arrives.
 // Until that first read is done, canary routes serve at weight 0 (the safe
 // state) and Ready fails; a running follower that loses the topic keeps the
 // last known state while the client retries, and Ready reports it degraded
-// (not failed) until the topic can be read again.
+// (not failed) until the topic can be read again. With StaleAfter, a topic
+// lost for that long puts canary routes back to weight 0 (still degraded,
+// Ready saying why) until it is read again.
 type Follower struct {
-	m     *Manager
-	topic string
-	cl    *kgo.Client
-	log   zerolog.Logger
-	every time.Duration // between checks
+	m          *Manager
+	topic      string
+	staleAfter time.Duration
+	cl         *kgo.Client
+	log        zerolog.Logger
+	every      time.Duration // between checks
 
 	errs   prometheus.Counter
 	lastOK prometheus.Gauge
 
 	mu       sync.Mutex
 	caughtUp bool
+	stale    bool      // held at weight 0 by StaleAfter
 	lastErr  error     // of the latest read or check; nil once one succeeds
 	okAt     time.Time // of the latest successful read or check
 	stop     context.CancelFunc
 	done     chan struct{}
 }
 
-// Follow starts following topic with a client made from opts (seed
+// Follow starts following cfg.Topic with a client made from opts (seed
 // brokers, SASL, TLS); its metrics are registered with reg. It returns at
 // once; Ready says when the topic has been read up to its end at start, and
 // whether it can still be read.
-func Follow(m *Manager, topic string, opts []kgo.Opt, log zerolog.Logger, reg prometheus.Registerer) (*Follower, error) {
-	return follow(m, topic, opts, log, reg, followCheckEvery)
+func Follow(m *Manager, cfg FollowConfig, opts []kgo.Opt, log zerolog.Logger, reg prometheus.Registerer) (*Follower, error) {
+	return follow(m, cfg, opts, log, reg, followCheckEvery)
 }
 
 // follow is Follow with the time between checks (shorter in tests).
-func follow(m *Manager, topic string, opts []kgo.Opt, log zerolog.Logger, reg prometheus.Registerer, every time.Duration) (*Follower, error) {
+func follow(m *Manager, cfg FollowConfig, opts []kgo.Opt, log zerolog.Logger, reg prometheus.Registerer, every time.Duration) (*Follower, error) {
+	topic := cfg.Topic
 	opts = append(append([]kgo.Opt{}, opts...),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -82,7 +98,7 @@ func follow(m *Manager, topic string, opts []kgo.Opt, log zerolog.Logger, reg pr
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	fm := promauto.With(reg)
-	f := &Follower{m: m, topic: topic, cl: cl, log: log, every: every, stop: cancel, done: make(chan struct{}),
+	f := &Follower{m: m, topic: topic, staleAfter: cfg.StaleAfter, cl: cl, log: log, every: every, stop: cancel, done: make(chan struct{}),
 		errs: fm.NewCounter(prometheus.CounterOpts{
 			Name: "miffy_control_topic_errors_total",
 			Help: "Failed reads of the control topic (at start, by the fetch loop, or by the periodic check). While they go on, an instance that has read the topic keeps its last known state.",
@@ -112,6 +128,9 @@ func (f *Follower) Ready(context.Context) error {
 			reason = f.lastErr.Error()
 		}
 		return fmt.Errorf("control topic %q: %s; canary routes serve at weight 0", f.topic, reason)
+	case f.stale:
+		return staleError{fmt.Errorf("control topic %q: not read since %s, longer than stale_after (%s): %w; canary routes serve at weight 0 until it is read again",
+			f.topic, f.okAt.UTC().Format(time.RFC3339), f.staleAfter, f.lastErr)}
 	case f.lastErr != nil:
 		return staleError{fmt.Errorf("control topic %q: %w; keeping the state last read at %s, retrying",
 			f.topic, f.lastErr, f.okAt.UTC().Format(time.RFC3339))}
@@ -203,6 +222,7 @@ func (f *Follower) check(ctx context.Context, done chan<- struct{}) {
 			if f.failed(err) {
 				f.log.Warn().Err(err).Str("topic", f.topic).Msg("lost the control topic; keeping the last known state, retrying")
 			}
+			f.checkStale()
 		} else if f.succeeded() {
 			f.log.Info().Str("topic", f.topic).Msg("control topic readable again")
 		}
@@ -282,16 +302,40 @@ func (f *Follower) failed(err error) (wasOK bool) {
 }
 
 // succeeded records a successful read or check; it returns whether the
-// topic was failing until then.
+// topic was failing until then. Canary routes held by stale_after get
+// the topic's weights back.
 func (f *Follower) succeeded() (wasFailing bool) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	now := time.Now()
 	f.lastOK.Set(float64(now.UnixNano()) / 1e9)
 	wasFailing = f.lastErr != nil
+	wasStale := f.stale
 	f.lastErr = nil
+	f.stale = false
 	f.okAt = now
+	f.mu.Unlock()
+	if wasStale {
+		f.m.resync()
+		f.log.Info().Str("topic", f.topic).Msg("control topic read again; canary routes follow it again")
+	}
 	return wasFailing
+}
+
+// checkStale puts canary routes at weight 0 once the topic has not been
+// read for stale_after.
+func (f *Follower) checkStale() {
+	f.mu.Lock()
+	since := time.Since(f.okAt)
+	hold := f.staleAfter > 0 && f.caughtUp && !f.stale && f.lastErr != nil && since >= f.staleAfter
+	if hold {
+		f.stale = true
+	}
+	f.mu.Unlock()
+	if hold {
+		f.m.safeState()
+		f.log.Warn().Str("topic", f.topic).Dur("unread_for", since).Dur("stale_after", f.staleAfter).
+			Msg("control topic not read for stale_after; canary routes serve at weight 0 until it is read again")
+	}
 }
 
 func (f *Follower) markCaughtUp() {

@@ -82,7 +82,7 @@ func TestFollowerLosesTopic(t *testing.T) {
 
 	fx := newFixture(t)
 	reg := prometheus.NewRegistry()
-	fol, err := follow(fx.m, "ctl", opts, zerolog.Nop(), reg, 50*time.Millisecond)
+	fol, err := follow(fx.m, FollowConfig{Topic: "ctl"}, opts, zerolog.Nop(), reg, 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestFollowerNotRead(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0")
 	addr := b.Addr()
 	b.Close()
-	fol, err := follow(fx.m, "ctl", []kgo.Opt{kgo.SeedBrokers(addr)}, zerolog.Nop(), prometheus.NewRegistry(), 50*time.Millisecond)
+	fol, err := follow(fx.m, FollowConfig{Topic: "ctl"}, []kgo.Opt{kgo.SeedBrokers(addr)}, zerolog.Nop(), prometheus.NewRegistry(), 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,5 +174,49 @@ func TestFollowerNotRead(t *testing.T) {
 	}
 	if w := routeWeight(t, fx.proxy, "shop"); w != 0 {
 		t.Errorf("weight %v before the topic is read, want 0", w)
+	}
+}
+
+// TestFollowerStaleAfter: with stale_after, a follower that loses the
+// topic keeps the last known weight for that long, then serves canary
+// routes at weight 0 (Ready says why, degraded); once the topic is read
+// again the weight it holds is back.
+func TestFollowerStaleAfter(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0")
+	addr := b.Addr()
+	opts := []kgo.Opt{kgo.SeedBrokers(addr)}
+	if err := PublishDesired(t.Context(), opts, "ctl", "shop", &Desired{Weight: ptr(50.0)}); err != nil {
+		t.Fatal(err)
+	}
+	fx := newFixture(t)
+	fol, err := follow(fx.m, FollowConfig{Topic: "ctl", StaleAfter: 300 * time.Millisecond}, opts, zerolog.Nop(), prometheus.NewRegistry(), 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fol.Close)
+	eventually(t, 10*time.Second, "the control topic read", func() bool { return fol.Ready(t.Context()) == nil })
+	if w := routeWeight(t, fx.proxy, "shop"); w != 50 {
+		t.Fatalf("weight %v after reading the topic, want 50", w)
+	}
+
+	lost := time.Now()
+	b.Close()
+	eventually(t, 10*time.Second, "the weight back to 0", func() bool { return routeWeight(t, fx.proxy, "shop") == 0 })
+	if held := time.Since(lost); held < 300*time.Millisecond {
+		t.Errorf("weight 0 after %v, before stale_after (300ms)", held)
+	}
+	err = fol.Ready(t.Context())
+	var d interface{ Degraded() bool }
+	if err == nil || !strings.Contains(err.Error(), "stale_after") || !strings.Contains(err.Error(), "weight 0") || !errors.As(err, &d) || !d.Degraded() {
+		t.Errorf("Ready = %v, want a degraded error naming stale_after and weight 0", err)
+	}
+	if got := testutil.ToFloat64(fx.m.synced); got != 0 {
+		t.Errorf("miffy_control_topic_synced = %v while stale, want 0", got)
+	}
+
+	startBroker(t, addr) // empty: the state read before is the topic's
+	eventually(t, 10*time.Second, "the topic's weight back", func() bool { return routeWeight(t, fx.proxy, "shop") == 50 })
+	if err := fol.Ready(t.Context()); err != nil {
+		t.Errorf("Ready = %v once the topic is read again", err)
 	}
 }

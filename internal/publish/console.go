@@ -11,17 +11,16 @@ import (
 	"sync"
 )
 
-// Console prints every compared request as REQUEST/RESPONSE lines, the
-// output of the traffic-splitting exercise ([publish] console = true):
+// Console prints every compared request as REQUEST/RESPONSE lines
+// ([publish] console = true):
 //
 //	REQUEST <id> => (GET /api/3, headers: accept=*/*, authorization=[REDACTED])
-//	RESPONSE <id> primary => (200, 1.2ms, 27 bytes, sha256:abcd1234…)
+//	RESPONSE <id> reference => (200, 1.2ms, 27 bytes, sha256:abcd1234…)
 //	RESPONSE <id> secondary => (200, 1.1ms, 27 bytes, sha256:…)
 //	RESPONSE <id> candidate => (error: timeout, 5000.0ms)
 //	DIFF <id> regression $.price
 //
-// The reference is printed as "primary", as in the exercise; the secondary
-// line only when there is one, DIFF lines only when there are differences.
+// The secondary line comes only when there is one, DIFF lines only when there are differences.
 // Headers are redacted like records. It is safe for concurrent use: each
 // request's block is one Write.
 type Console struct {
@@ -45,11 +44,11 @@ func (c *Console) Publish(r *Record) bool {
 	b = append(b, " => ("...)
 	b = append(b, r.Request.Method...)
 	b = append(b, ' ')
-	b = append(b, r.Request.URI...)
+	b = append(b, c.enc.RedactURI(r.Request.URI)...)
 	b = append(b, ", headers: "...)
 	b = c.appendHeaders(b, r.Request.Header)
 	b = append(b, ")\n"...)
-	b = appendConsoleSide(b, r.ID, "primary", &r.Reference)
+	b = appendConsoleSide(b, r.ID, "reference", &r.Reference)
 	if r.Secondary != nil {
 		b = appendConsoleSide(b, r.ID, "secondary", r.Secondary)
 	}
@@ -91,7 +90,7 @@ func (c *Console) appendHeaders(b []byte, h http.Header) []byte {
 			if j > 0 {
 				b = append(b, ", "...)
 			}
-			b = append(b, v...)
+			b = append(b, c.enc.headerValue(k, v)...)
 		}
 	}
 	return b

@@ -35,7 +35,7 @@ func TestConsole(t *testing.T) {
 			},
 			want: []string{
 				"REQUEST 0001 => (GET /api/3?x=1, headers: accept=*/*, authorization=[REDACTED], x-multi=a, b)",
-				"RESPONSE 0001 primary => (200, 1.2ms, 11 bytes, sha256:" + sum(`{"price":1}`) + "…)",
+				"RESPONSE 0001 reference => (200, 1.2ms, 11 bytes, sha256:" + sum(`{"price":1}`) + "…)",
 				"RESPONSE 0001 candidate => (200, 2.0ms, 11 bytes, sha256:" + sum(`{"price":2}`) + "…)",
 				"DIFF 0001 regression $.price",
 			},
@@ -51,7 +51,7 @@ func TestConsole(t *testing.T) {
 			},
 			want: []string{
 				"REQUEST 0001 => (GET /api/3?x=1, headers: accept=*/*)",
-				"RESPONSE 0001 primary => (200, 1.2ms, 4 bytes, sha256:" + sum("same") + "…)",
+				"RESPONSE 0001 reference => (200, 1.2ms, 4 bytes, sha256:" + sum("same") + "…)",
 				"RESPONSE 0001 secondary => (200, 1.1ms, 4 bytes, sha256:" + sum("same") + "…)",
 				"RESPONSE 0001 candidate => (200, 2.0ms, 4 bytes, sha256:" + sum("same") + "…)",
 			},
@@ -66,7 +66,7 @@ func TestConsole(t *testing.T) {
 			},
 			want: []string{
 				"REQUEST 0001 => (GET /api/3?x=1, headers: )",
-				"RESPONSE 0001 primary => (200, 1.2ms, 0 bytes, sha256:" + sum("") + "…)",
+				"RESPONSE 0001 reference => (200, 1.2ms, 0 bytes, sha256:" + sum("") + "…)",
 				"RESPONSE 0001 candidate => (error: timeout, 5000.0ms)",
 				"DIFF 0001 regression error",
 			},

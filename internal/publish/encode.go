@@ -25,6 +25,16 @@ type EncoderConfig struct {
 	// whose values become "[REDACTED]" in request and response JSON bodies
 	// and in differences.
 	RedactJSONPaths []string
+	// RedactJSONKeys are JSON member names whose values become
+	// "[REDACTED]" at any depth, in request and response JSON bodies and in
+	// differences; names match case-insensitively and without regard to
+	// "_" and "-" ("access_token" hides "accessToken"). If empty, none.
+	RedactJSONKeys []string
+	// RedactQueryParams are query parameter names (case-insensitive) whose
+	// values become "[REDACTED]" in the request URI and the upstream URLs of
+	// records, and wherever RedactURI is used (the access log). If empty,
+	// none.
+	RedactQueryParams []string
 }
 
 // Encoder renders Records as JSON (schema_version 1). It is safe for
@@ -32,7 +42,9 @@ type EncoderConfig struct {
 type Encoder struct {
 	maxBody       int
 	redactHeaders []string
+	redactQuery   []string
 	paths         []jsonPath
+	keys          []string // normalised, see normalKey
 }
 
 // NewEncoder checks cfg and returns an Encoder. Errors name the offending key
@@ -41,6 +53,7 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 	e := &Encoder{
 		maxBody:       cfg.MaxBodyBytes,
 		redactHeaders: append(defaultRedactedHeaders(), cfg.RedactHeaders...),
+		redactQuery:   slices.Clone(cfg.RedactQueryParams),
 	}
 	switch {
 	case e.maxBody == 0:
@@ -52,6 +65,18 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 		if h == "" || strings.ContainsAny(h, " \t\r\n:") {
 			return nil, fmt.Errorf("redact_headers[%d]: %q is not a header name", i, h)
 		}
+	}
+	for i, q := range cfg.RedactQueryParams {
+		if strings.TrimSpace(q) == "" || strings.ContainsAny(q, "&;=#?") {
+			return nil, fmt.Errorf("redact_query_params[%d]: %q is not a query parameter name", i, q)
+		}
+	}
+	for i, k := range cfg.RedactJSONKeys {
+		n := normalKey(k)
+		if n == "" || strings.ContainsAny(n, "\"\\") {
+			return nil, fmt.Errorf("redact_json_keys[%d]: %q is not a member name", i, k)
+		}
+		e.keys = append(e.keys, n)
 	}
 	for i, p := range cfg.RedactJSONPaths {
 		jp, err := parseJSONPath(p)
@@ -94,7 +119,7 @@ func (e *Encoder) appendCompact(b []byte, r *Record) []byte {
 	b = append(b, `,"equal":true,"request":{"method":`...)
 	b = appendString(b, r.Request.Method)
 	b = append(b, `,"uri":`...)
-	b = appendString(b, r.Request.URI)
+	b = appendString(b, e.RedactURI(r.Request.URI))
 	b = append(b, `,"route":`...)
 	b = appendString(b, r.Request.Pattern)
 	b = append(b, `},"reference":`...)
@@ -133,7 +158,7 @@ func (e *Encoder) appendFull(b []byte, r *Record) ([]byte, error) {
 	b = append(b, `,"equal":false,"request":{"method":`...)
 	b = appendString(b, q.Method)
 	b = append(b, `,"uri":`...)
-	b = appendString(b, q.URI)
+	b = appendString(b, e.RedactURI(q.URI))
 	b = append(b, `,"route":`...)
 	b = appendString(b, q.Pattern)
 	b = append(b, `,"params":`...)
@@ -142,13 +167,14 @@ func (e *Encoder) appendFull(b []byte, r *Record) ([]byte, error) {
 	b = e.appendHeaders(b, q.Header)
 	b = append(b, `,"body":`...)
 	b = e.appendBody(b, q.Body, q.BodyContentType, false)
+	accept := q.Header.Values("Accept")
 	b = append(b, `},"reference":`...)
-	b = e.appendSide(b, &r.Reference)
+	b = e.appendSide(b, &r.Reference, accept)
 	b = append(b, `,"candidate":`...)
-	b = e.appendSide(b, &r.Candidate)
+	b = e.appendSide(b, &r.Candidate, accept)
 	if r.Secondary != nil {
 		b = append(b, `,"secondary":`...)
-		b = e.appendSide(b, r.Secondary)
+		b = e.appendSide(b, r.Secondary, accept)
 	}
 	b = append(b, `,"differences":[`...)
 	for i := range r.Diffs {
@@ -163,26 +189,38 @@ func (e *Encoder) appendFull(b []byte, r *Record) ([]byte, error) {
 	return append(b, "]}"...), nil
 }
 
-// appendSide appends one upstream's answer, or its error.
-func (e *Encoder) appendSide(b []byte, s *Side) []byte {
+// appendSide appends one upstream's answer, or its error. accept is the
+// request's Accept header: a body is typed as JSON when its Content-Type
+// or, as miffy 1.0 did, the Accept header says JSON.
+func (e *Encoder) appendSide(b []byte, s *Side, accept []string) []byte {
 	b = append(b, `{"url":`...)
-	b = appendString(b, s.URL)
+	b = appendString(b, e.RedactURI(s.URL))
 	b = append(b, `,"response":{`...)
 	if s.Err != nil {
+		// miffy 1.0's values: "request" when no response came, "body"
+		// when the status line came and the body broke off ("uri", a URL
+		// that cannot be built, does not happen here). The text is in
+		// error_detail.
 		b = append(b, `"error":`...)
-		b = appendString(b, s.Err.Error())
 		if s.Status != 0 {
-			// The status line came, then the body broke off.
-			b = append(b, `,"status":`...)
+			b = append(b, `"body","status":`...)
 			b = strconv.AppendInt(b, int64(s.Status), 10)
+		} else {
+			b = append(b, `"request"`...)
 		}
+		b = append(b, `,"error_detail":`...)
+		detail := s.Err.Error()
+		if s.URL != "" {
+			detail = strings.ReplaceAll(detail, s.URL, e.RedactURI(s.URL))
+		}
+		b = appendString(b, detail)
 	} else {
 		b = append(b, `"status":`...)
 		b = strconv.AppendInt(b, int64(s.Status), 10)
 		b = append(b, `,"headers":`...)
 		b = e.appendHeaders(b, s.Header)
 		b = append(b, `,"body":`...)
-		b = e.appendBody(b, s.Body, s.Header.Get("Content-Type"), s.Truncated)
+		b = e.appendBody(b, s.Body, bodyType(s.Header.Get("Content-Type"), accept), s.Truncated)
 	}
 	b = append(b, `},"duration_ms":`...)
 	b = appendMillis(b, s.Duration)
@@ -241,9 +279,10 @@ func appendParams(b []byte, params map[string]string) []byte {
 	return append(b, '}')
 }
 
-// appendHeaders appends h as an object of lower-case name to value, several
-// values joined with ", ", redacted ones as "[REDACTED]". Names are sorted;
-// names that differ only in case are merged.
+// appendHeaders appends h as an object of lower-case name to value: a
+// string for a header sent once, an array of strings for one sent several
+// times (as miffy 1.0 writes them), "[REDACTED]" for a redacted one. Names
+// are sorted; names that differ only in case are merged.
 func (e *Encoder) appendHeaders(b []byte, h http.Header) []byte {
 	var stack [32]string
 	keys := stack[:0]
@@ -262,22 +301,34 @@ func (e *Encoder) appendHeaders(b []byte, h http.Header) []byte {
 		}
 		b = append(b, '"')
 		b = appendStringContents(b, keys[i], true)
-		b = append(b, `":"`...)
-		if e.isRedactedHeader(keys[i]) {
-			b = append(b, redacted...)
-		} else {
-			n := 0
+		b = append(b, `":`...)
+		n := 0
+		for _, k := range keys[i:j] {
+			n += len(h[k])
+		}
+		switch {
+		case e.isRedactedHeader(keys[i]):
+			b = append(b, `"`+redacted+`"`...)
+		case n == 1:
 			for _, k := range keys[i:j] {
 				for _, v := range h[k] {
-					if n > 0 {
-						b = append(b, ", "...)
-					}
-					b = appendStringContents(b, v, false)
-					n++
+					b = appendString(b, e.headerValue(keys[i], v))
 				}
 			}
+		default:
+			b = append(b, '[')
+			sep := false
+			for _, k := range keys[i:j] {
+				for _, v := range h[k] {
+					if sep {
+						b = append(b, ',')
+					}
+					b = appendString(b, e.headerValue(keys[i], v))
+					sep = true
+				}
+			}
+			b = append(b, ']')
 		}
-		b = append(b, '"')
 		i = j
 	}
 	return append(b, '}')

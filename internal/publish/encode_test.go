@@ -75,7 +75,7 @@ func TestEncode(t *testing.T) {
 	refJSON := `{"url":"http://127.0.0.1:3000/api/3?x=1","response":{"status":200,"headers":{"content-type":"application/json"},"body":{"type":"json","value":{"price":1,"big":12345678901234567890.5}}},"duration_ms":1.23}`
 	candJSON := `{"url":"http://127.0.0.1:3001/api/3?x=1","response":{"status":200,"headers":{"content-type":"application/json; charset=utf-8"},"body":{"type":"json","value":{"price":2,"big":12345678901234567890.5}}},"duration_ms":2}`
 	head := `"schema_version":1,"id":"0001","timestamp":"2026-11-22T10:30:00.123456789Z","route":"api","key":"3","endpoint":"api"`
-	request := `{"method":"GET","uri":"/api/3?x=1","route":"/api/{value}","params":{"value":"3"},"headers":{"accept":"*/*","authorization":"[REDACTED]","x-multi":"a, b"},"body":null}`
+	request := `{"method":"GET","uri":"/api/3?x=1","route":"/api/{value}","params":{"value":"3"},"headers":{"accept":"*/*","authorization":"[REDACTED]","x-multi":["a","b"]},"body":null}`
 	diffs := `[{"path":"$.price","kind":"changed","reference":1,"candidate":2,"class":"regression"}]`
 
 	tests := []struct {
@@ -130,8 +130,8 @@ func TestEncode(t *testing.T) {
 				r.Diffs = []compare.Diff{{Path: "error", Kind: compare.Changed, Candidate: "timeout", Class: compare.Regression}}
 			},
 			want: `{` + head + `,"equal":false,"request":` + request + `,"reference":` + refJSON +
-				`,"candidate":{"url":"http://127.0.0.1:3001/api/3?x=1","response":{"error":"timeout: context deadline exceeded"},"duration_ms":5000,"error_kind":"timeout"}` +
-				`,"secondary":{"url":"http://127.0.0.1:3002/api/3?x=1","response":{"error":"connection refused"},"duration_ms":1,"error_kind":"refused"}` +
+				`,"candidate":{"url":"http://127.0.0.1:3001/api/3?x=1","response":{"error":"request","error_detail":"timeout: context deadline exceeded"},"duration_ms":5000,"error_kind":"timeout"}` +
+				`,"secondary":{"url":"http://127.0.0.1:3002/api/3?x=1","response":{"error":"request","error_detail":"connection refused"},"duration_ms":1,"error_kind":"refused"}` +
 				`,"differences":[{"path":"error","kind":"changed","candidate":"timeout","class":"regression"}]}`,
 		},
 		{
@@ -187,7 +187,7 @@ func TestEncode(t *testing.T) {
 					{Path: "$.n", Kind: compare.Changed, Reference: json.Number("1.50"), Candidate: json.Number("1.5")},
 				}
 			},
-			want: `{` + head + `,"equal":false,"request":{"method":"GET","uri":"/api/3?x=1","route":"/api/{value}","params":{"value":"3"},"headers":{"accept":"*/*","authorization":"[REDACTED]","x-multi":"a, b"},"body":{"type":"json","value":{"user":"ann","password":"[REDACTED]","a.b":"[REDACTED]"}}}` +
+			want: `{` + head + `,"equal":false,"request":{"method":"GET","uri":"/api/3?x=1","route":"/api/{value}","params":{"value":"3"},"headers":{"accept":"*/*","authorization":"[REDACTED]","x-multi":["a","b"]},"body":{"type":"json","value":{"user":"ann","password":"[REDACTED]","a.b":"[REDACTED]"}}}` +
 				`,"reference":{"url":"http://127.0.0.1:3000/api/3?x=1","response":{"status":200,"headers":{"content-type":"application/json"},"body":{"type":"json","value":{"users":[{"id":1,"email":"[REDACTED]"},{"id":2,"email":"[REDACTED]"}],"n":1.50}}},"duration_ms":1.23}` +
 				`,"candidate":{"url":"http://127.0.0.1:3001/api/3?x=1","response":{"status":200,"headers":{"content-type":"application/json; charset=utf-8"},"body":{"type":"json","value":{"users":[{"id":1,"email":"[REDACTED]"}],"n":1.50}}},"duration_ms":2}` +
 				`,"differences":[` +

@@ -231,6 +231,10 @@ func (k *Kafka) Ping(ctx context.Context) error {
 // Close stops accepting records, flushes the buffered ones until ctx is
 // done, then closes the client. Records that could not be delivered are
 // counted (miffy_publish_records_total{result="failed"}), logged with their
+// Buffered returns how many records are accepted and not yet delivered
+// (or given up).
+func (k *Kafka) Buffered() int64 { return k.records.Load() }
+
 // number, and reported in the error.
 func (k *Kafka) Close(ctx context.Context) error {
 	k.mu.Lock()

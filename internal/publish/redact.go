@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,9 +17,77 @@ import (
 // redacted replaces the value of a redacted header or JSON member.
 const redacted = "[REDACTED]"
 
-// defaultRedactedHeaders are redacted whatever the configuration says.
+// defaultRedactedHeaders are redacted whatever the configuration says: the
+// standard credential headers and the common custom ones.
 func defaultRedactedHeaders() []string {
-	return []string{"Authorization", "Cookie", "Set-Cookie", "Proxy-Authorization"}
+	return []string{
+		"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
+		"X-Api-Key", "Api-Key", "X-Auth-Token", "X-Access-Token", "X-Refresh-Token",
+		"X-Csrf-Token", "X-Xsrf-Token", "X-Amz-Security-Token",
+	}
+}
+
+// RedactURI returns uri (a request URI, "/path?query", or a full URL) with
+// the values of redacted query parameters replaced by "[REDACTED]":
+// "/a?api_key=s&x=1" becomes "/a?api_key=[REDACTED]&x=1". Names match
+// case-insensitively, after percent-decoding; "&" and ";" both separate
+// parameters. A URI without a redacted parameter is returned as it is.
+func (e *Encoder) RedactURI(uri string) string {
+	q := strings.IndexByte(uri, '?')
+	if q < 0 || len(e.redactQuery) == 0 {
+		return uri
+	}
+	end := len(uri)
+	if h := strings.IndexByte(uri[q:], '#'); h >= 0 {
+		end = q + h
+	}
+	var b []byte // nil until a parameter is redacted
+	from := 0    // uri[from:i] is copied as it is
+	for i := q + 1; i < end; {
+		j := end
+		if k := strings.IndexAny(uri[i:end], "&;"); k >= 0 {
+			j = i + k
+		}
+		param := uri[i:j]
+		if eq := strings.IndexByte(param, '='); eq >= 0 && e.isRedactedParam(param[:eq]) {
+			if b == nil {
+				b = make([]byte, 0, len(uri)+len(redacted))
+			}
+			b = append(b, uri[from:i+eq+1]...)
+			b = append(b, redacted...)
+			from = j
+		}
+		i = j + 1
+	}
+	if b == nil {
+		return uri
+	}
+	return string(append(b, uri[from:]...))
+}
+
+// headerValue is a header's value as records show it: the query of a URL
+// in Referer, Location or Content-Location is redacted like a request URI.
+func (e *Encoder) headerValue(name, v string) string {
+	if strings.EqualFold(name, "Referer") || strings.EqualFold(name, "Location") || strings.EqualFold(name, "Content-Location") {
+		return e.RedactURI(v)
+	}
+	return v
+}
+
+// isRedactedParam reports whether a raw (escaped) query parameter name is
+// redacted. "key[]" counts as "key".
+func (e *Encoder) isRedactedParam(raw string) bool {
+	name, err := url.QueryUnescape(raw)
+	if err != nil {
+		name = raw
+	}
+	name = strings.TrimSuffix(strings.TrimSpace(name), "[]")
+	for _, p := range e.redactQuery {
+		if strings.EqualFold(p, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // isRedactedHeader reports whether the header name (any case) is redacted.
@@ -219,15 +288,21 @@ func (e *Encoder) redactDiff(d compare.Diff) compare.Diff {
 		if e.isRedactedHeader(name) {
 			d.Reference, d.Candidate = redactedOrNil(d.Reference), redactedOrNil(d.Candidate)
 		}
+		for _, v := range []*any{&d.Reference, &d.Candidate} {
+			if s, ok := (*v).(string); ok {
+				*v = e.headerValue(name, s)
+			}
+		}
 		return d
 	}
-	if len(e.paths) == 0 || !strings.HasPrefix(d.Path, "$") {
+	if len(e.paths) == 0 && len(e.keys) == 0 || !strings.HasPrefix(d.Path, "$") {
 		return d
 	}
 	at, err := parseJSONPath(d.Path)
 	if err != nil {
 		return d
 	}
+	d = e.redactDiffKeys(d, at)
 	for _, p := range e.paths {
 		n := min(len(p), len(at))
 		if !prefixMatches(p[:n], at[:n]) {
@@ -238,6 +313,33 @@ func (e *Encoder) redactDiff(d compare.Diff) compare.Diff {
 		rest := p[n:]
 		d.Reference = redactDiffValue(d.Reference, rest)
 		d.Candidate = redactDiffValue(d.Candidate, rest)
+	}
+	return d
+}
+
+// redactDiffKeys hides a difference's values when its path goes through a
+// redacted member name, and redacted members inside them otherwise.
+func (e *Encoder) redactDiffKeys(d compare.Diff, at jsonPath) compare.Diff {
+	if len(e.keys) == 0 {
+		return d
+	}
+	for _, s := range at {
+		if s.kind == stepKey && e.isRedactedKey(s.key) {
+			d.Reference, d.Candidate = redactedOrNil(d.Reference), redactedOrNil(d.Candidate)
+			return d
+		}
+	}
+	for _, v := range []*any{&d.Reference, &d.Candidate} {
+		switch (*v).(type) {
+		case string:
+			// A container's rendering cut to size by package compare may
+			// hold a redacted member; it cannot be redacted inside.
+			if s := (*v).(string); e.mayHoldKey([]byte(s)) && (strings.HasPrefix(s, "{") || strings.HasPrefix(s, "[")) {
+				*v = redacted
+			}
+		default:
+			*v, _ = e.redactKeys(*v)
+		}
 	}
 	return d
 }

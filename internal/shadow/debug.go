@@ -3,10 +3,18 @@ package shadow
 import (
 	"io"
 	"net/http"
+
+	"github.com/miffy-proxy/miffy/internal/publish"
 )
 
 // debugBodyBytes caps the body shown in a debug line.
 const debugBodyBytes = 64 << 10
+
+// debugBody is a body as a debug line shows it: capped, then redacted by
+// its content type (see Config.RedactBody).
+func (p *Proxy) debugBody(b []byte, contentType string) []byte {
+	return p.cfg.RedactBody(b[:min(len(b), debugBodyBytes)], contentType)
+}
 
 // debugRequest logs a request forwarded to the client-facing upstream
 // ([proxy] debug_requests, debug_bodies). Header values are not logged:
@@ -16,26 +24,50 @@ func (p *Proxy) debugRequest(role, method, url, host string, in *http.Request) {
 	if !ev.Enabled() {
 		return
 	}
-	ev = ev.Str("role", role).Str("method", method).Str("url", url).Str("host", host)
+	ev = ev.Str("role", role).Str("method", method).Str("url", p.cfg.RedactURI(url)).Str("host", host)
 	if p.cfg.DebugBodies && in.GetBody != nil {
 		if rc, err := in.GetBody(); err == nil {
 			b, _ := io.ReadAll(io.LimitReader(rc, debugBodyBytes))
 			rc.Close()
-			ev = ev.Bytes("body", b)
+			ev = ev.Bytes("body", p.debugBody(b, in.Header.Get("Content-Type")))
 		}
 	}
 	ev.Msg("forwarding")
 }
 
 // debugReplay logs a replayed request.
-func (p *Proxy) debugReplay(role, url, host, method string, body []byte) {
+func (p *Proxy) debugReplay(role, url, host, method string, body []byte, h http.Header) {
 	ev := p.log.Debug()
 	if !ev.Enabled() {
 		return
 	}
-	ev = ev.Str("role", role).Str("method", method).Str("url", url).Str("host", host)
+	ev = ev.Str("role", role).Str("method", method).Str("url", p.cfg.RedactURI(url)).Str("host", host)
 	if p.cfg.DebugBodies {
-		ev = ev.Bytes("body", body[:min(len(body), debugBodyBytes)])
+		ev = ev.Bytes("body", p.debugBody(body, h.Get("Content-Type")))
 	}
 	ev.Msg("replaying")
+}
+
+// debugResponses logs the answers of a compared request, each side's body
+// capped and redacted ([proxy] debug_bodies).
+func (p *Proxy) debugResponses(rec *publish.Record) {
+	if !p.cfg.DebugBodies || !p.log.Debug().Enabled() {
+		return
+	}
+	sides := []struct {
+		role string
+		s    *publish.Side
+	}{{"reference", &rec.Reference}, {"candidate", &rec.Candidate}, {"secondary", rec.Secondary}}
+	for _, sd := range sides {
+		if sd.s == nil {
+			continue
+		}
+		ev := p.log.Debug().Str("id", rec.ID).Str("role", sd.role).Str("url", p.cfg.RedactURI(sd.s.URL))
+		if sd.s.Err != nil {
+			ev = ev.Str("error_kind", publish.ErrorKind(sd.s.Err))
+		} else {
+			ev = ev.Int("status", sd.s.Status).Bytes("body", p.debugBody(sd.s.Body, sd.s.Header.Get("Content-Type")))
+		}
+		ev.Msg("response")
+	}
 }

@@ -79,12 +79,25 @@ type Config struct {
 	ServedByHeader string
 	// DebugRequests logs every request forwarded upstream at debug level
 	// (method, URL, role, Host); DebugBodies adds the request body (up to
-	// MaxBodyBytes; such bodies are then read into memory first).
+	// MaxBodyBytes; such bodies are then read into memory first, on
+	// unrouted requests too) and the answers of compared requests.
 	DebugRequests bool
 	DebugBodies   bool
 	// AllowUpgrades are the Upgrade tokens passed on (case-insensitive);
 	// the Upgrade header of any other request is dropped.
 	AllowUpgrades []string
+	// RedactURI hides secrets (query parameters) of request URIs and
+	// upstream URLs in the access log and debug lines. If nil, they are
+	// logged as they are.
+	RedactURI func(string) string
+	// RedactBody hides secrets of a body (by its content type) in debug
+	// lines. If nil, bodies are logged as they are.
+	RedactBody func(body []byte, contentType string) []byte
+	// CanaryEvents, if set, gets one event per request on a canary route
+	// once its answer is complete, and such requests carry a correlation
+	// id upstream (X-Request-Id, the client's or a new one). It must not
+	// block.
+	CanaryEvents func(canary.Event)
 }
 
 func (c *Config) setDefaults() {
@@ -117,6 +130,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.ServedByHeader == "" {
 		c.ServedByHeader = "X-Miffy-Served-By"
+	}
+	if c.RedactURI == nil {
+		c.RedactURI = func(s string) string { return s }
+	}
+	if c.RedactBody == nil {
+		c.RedactBody = func(b []byte, _ string) []byte { return b }
 	}
 }
 
@@ -228,13 +247,14 @@ type call struct {
 	dec     *canary.Decision // nil unless the route is a canary route
 	start   time.Time        // of the current upstream attempt
 	retried bool             // the candidate failed and the reference was tried
+	reqID   string           // correlation id, with Config.CanaryEvents
 	x       *exchange        // nil when not shadowed
 	// refHandedOver: x.ref is the replay's now (handOverRef).
 	refHandedOver bool
 	tee           *streamTee // a shadowed body that flows (gRPC)
-	body    []byte           // the request body, when read into memory
-	status  int
-	err     error
+	body          []byte     // the request body, when read into memory
+	status        int
+	err           error
 
 	req    upstream.Request // what forwardFast sends
 	fields [6]upstream.Field
@@ -294,6 +314,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		p.m.unrouted.Inc()
+		if p.cfg.DebugBodies {
+			if _, err := canary.BufferBody(r, p.cfg.MaxBodyBytes); err != nil {
+				status := bodyStatus(err)
+				http.Error(w, http.StatusText(status), status)
+				c.status = status
+				p.accessLog(r, c, start)
+				return
+			}
+		}
 	}
 
 	func() {
@@ -319,6 +348,7 @@ const statusClientGone = 499
 // MaxBodyBytes) so that it can be retried on the reference. A non-zero
 // return is the status the client gets instead.
 func (p *Proxy) decide(c *call, r *http.Request, params route.Params) int {
+	p.correlate(c, r)
 	d := c.route.Canary.Decide(r, params, c.path)
 	c.dec = &d
 	if d.Side != canary.Candidate {
@@ -505,7 +535,7 @@ func (p *Proxy) accessLog(r *http.Request, c *call, start time.Time) {
 	if !p.cfg.AccessLog {
 		return
 	}
-	ev := p.log.Info().Str("method", r.Method).Str("uri", r.RequestURI).Int("status", c.status).
+	ev := p.log.Info().Str("method", r.Method).Str("uri", p.cfg.RedactURI(r.RequestURI)).Int("status", c.status).
 		Dur("duration", time.Since(start)).Str("role", c.role)
 	if c.route != nil {
 		ev = ev.Str("route", c.route.Name)

@@ -176,6 +176,7 @@ func (p *Proxy) referenceDone(c *call, start time.Time) {
 		}
 		c.route.Canary.Report(*c.dec, canary.Outcome{Side: side, Status: c.status, Err: c.err, Duration: time.Since(c.start)})
 	}
+	p.canaryEvent(c, start)
 	if c.x != nil && !c.refHandedOver {
 		p.handOverRef(c, d)
 	}
@@ -327,7 +328,7 @@ func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role s
 		Body:   x.body,
 	}
 	if p.cfg.DebugRequests || p.cfg.DebugBodies {
-		p.debugReplay(role, s.url, req.Host, x.method, x.body)
+		p.debugReplay(role, s.url, req.Host, x.method, x.body, x.header)
 	}
 	resp, err := p.up.Do(ctx, &req)
 	if err != nil {
@@ -409,6 +410,7 @@ func (p *Proxy) compareAndPublish(x *exchange, cand, sec *side) {
 		rt.m.mismatch(compare.Regression)
 	}
 
+	p.debugResponses(rec)
 	if p.cfg.Console != nil {
 		p.cfg.Console.Publish(rec)
 	}

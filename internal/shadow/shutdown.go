@@ -33,3 +33,6 @@ func (p *Proxy) Close(ctx context.Context) error {
 	p.up.CloseIdle()
 	return err
 }
+
+// Replays returns how many replays are in flight.
+func (p *Proxy) Replays() int64 { return p.budget.count.Load() }
