@@ -57,7 +57,7 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 		p.debugRequest(c.role, r.Method, c.target.Scheme+"://"+c.target.Host+req.Target, host, r)
 	}
 
-	resp, err := p.up.Do(r.Context(), req)
+	resp, err := p.tr.sender(c.route, c.role).Do(r.Context(), req)
 	if err == nil {
 		if err = checkStatus(resp.StatusCode); err != nil {
 			resp.Body.Close()

@@ -147,8 +147,7 @@ type Proxy struct {
 	judge  *compare.Judge
 	table  atomic.Pointer[Table]
 	rp     *httputil.ReverseProxy
-	refTr  *http.Transport // for streamed uploads and upgrades only
-	up     *upstream.Client
+	tr     *transports // every side's clients and Transports
 	budget *budget
 	bufs   *bufPool
 	m      *metrics
@@ -183,17 +182,10 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 	}
 	p.m = newMetrics(reg, p.budget)
 	p.cm = canary.NewMetrics(reg)
-	p.refTr = newTransport(cfg, cfg.ReferenceTimeout)
-	p.up = upstream.New(upstream.Config{
-		DialTimeout:    cfg.DialTimeout,
-		MaxIdlePerHost: cfg.MaxIdleConnsPerHost,
-		IdleTimeout:    cfg.UpstreamIdleTimeout,
-
-		MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
-	})
+	p.tr = newTransports(cfg)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
-		Transport:      p.refTr,
+		Transport:      p.tr,
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
 		ErrorLog:       stdlog.New(logWriter{log}, "", 0),
@@ -202,25 +194,6 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 	}
 	p.SetTable(table)
 	return p
-}
-
-func newTransport(cfg Config, headerTimeout time.Duration) *http.Transport {
-	d := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                 nil, // upstreams are reached directly, whatever HTTP_PROXY says
-		DialContext:           d.DialContext,
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
-		IdleConnTimeout:       cfg.UpstreamIdleTimeout,
-		ResponseHeaderTimeout: headerTimeout,
-		TLSHandshakeTimeout:   cfg.DialTimeout,
-		ExpectContinueTimeout: time.Second,
-		// Bodies pass through as the upstream sent them; the comparison
-		// decodes them itself.
-		DisableCompression: true,
-
-		MaxResponseHeaderBytes: int64(cfg.MaxResponseHeaderBytes),
-	}
 }
 
 // SetTable swaps the routing table. Requests in flight finish on the table

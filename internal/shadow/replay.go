@@ -330,7 +330,7 @@ func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role s
 	if p.cfg.DebugRequests || p.cfg.DebugBodies {
 		p.debugReplay(role, s.url, req.Host, x.method, x.body, x.header)
 	}
-	resp, err := p.up.Do(ctx, &req)
+	resp, err := p.tr.sender(x.route, role).Do(ctx, &req)
 	if err != nil {
 		s.err = err
 		return

@@ -29,8 +29,7 @@ func (p *Proxy) Close(ctx context.Context) error {
 		}
 	}
 	p.cancel()
-	p.refTr.CloseIdleConnections()
-	p.up.CloseIdle()
+	p.tr.closeIdle()
 	return err
 }
 
