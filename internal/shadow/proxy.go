@@ -189,8 +189,12 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
 		ErrorLog:       stdlog.New(logWriter{log}, "", 0),
-		FlushInterval:  -1,
-		BufferPool:     rpPool{p.bufs},
+		// Streams (no Content-Length, or server-sent events) are flushed
+		// write by write all the same (ReverseProxy's own rule); others at
+		// their end, so an answer with no body at all leaves as one frame:
+		// gRPC's trailers-only answers (an error status) must.
+		FlushInterval: 0,
+		BufferPool:    rpPool{p.bufs},
 	}
 	p.SetTable(table)
 	return p
@@ -386,6 +390,11 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if err := checkStatus(resp.StatusCode); err != nil {
 		return err
+	}
+	if resp.Body == http.NoBody && resp.ContentLength < 0 {
+		// Ended with its head (HTTP/2 END_STREAM): not a stream to flush
+		// as it goes (see FlushInterval).
+		resp.ContentLength = 0
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The request passed every check; what follows on the client's
