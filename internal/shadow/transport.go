@@ -65,15 +65,20 @@ type ways struct {
 // protocol are first asked for (at most 3 sides by 4 protocols), and picks
 // one per request.
 type transports struct {
-	cfg Config
+	cfg  Config
+	base map[string]*ways // each side's in its own protocol: read without a lock
 
 	mu   sync.Mutex
-	ways map[wayKey]*ways
+	ways map[wayKey]*ways // every side's, in every protocol asked for
 }
 
 // newTransports returns the transports of cfg (defaults set).
 func newTransports(cfg Config) *transports {
-	return &transports{cfg: cfg, ways: map[wayKey]*ways{}}
+	t := &transports{cfg: cfg, base: map[string]*ways{}, ways: map[wayKey]*ways{}}
+	for _, role := range []string{"reference", "candidate", "secondary"} {
+		t.base[role] = t.side(role, "")
+	}
+	return t
 }
 
 // side returns role's ways in protocol ("": the side's own). The
@@ -81,6 +86,9 @@ func newTransports(cfg Config) *transports {
 func (t *transports) side(role, protocol string) *ways {
 	if role != "candidate" && role != "secondary" {
 		role = "reference"
+	}
+	if w := t.base[role]; w != nil && (protocol == "" || protocol == w.protocol) {
+		return w
 	}
 	s := t.cfg.Sides[role]
 	if protocol == "" {

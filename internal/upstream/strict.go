@@ -14,13 +14,14 @@ import (
 // obs-fold, Content-Length with Transfer-Encoding, a status outside
 // 100..599) fails the read instead. It follows the answers' framing
 // (Content-Length, chunked, none) to find each head; Transport tells it
-// which requests were HEAD (wroteHead). Bytes pass through unchanged.
+// of each HEAD request written (wroteHead), whose answer has no body.
+// Bytes pass through unchanged.
 type strictConn struct {
 	net.Conn
 	max int // bound on a head, and on a trailer section
 
 	mu    sync.Mutex
-	heads []bool // of the requests written and not yet answered: HEAD?
+	heads []bool // HEAD requests written and not yet answered (one at most)
 
 	phase   phase
 	buf     []byte // the head, chunk-size line or trailers read so far
@@ -263,8 +264,9 @@ func (c *strictConn) answered() {
 	c.phase = inHead
 }
 
-// traceHead tells the connection a request is written on whether it was
-// a HEAD request (strictConn needs to know: its answer has no body).
+// traceHead tells the strictConn a HEAD request is written on of it: its
+// answer has no body. A connection carries one request at a time, so the
+// next final answer on it is this request's.
 func traceHead(r *http.Request) *http.Request {
 	var sc *strictConn
 	trace := &httptrace.ClientTrace{
@@ -273,7 +275,7 @@ func traceHead(r *http.Request) *http.Request {
 		},
 		WroteHeaders: func() {
 			if sc != nil {
-				sc.wroteHead(r.Method == http.MethodHead)
+				sc.wroteHead(true)
 			}
 		},
 	}

@@ -159,9 +159,9 @@ type Transport struct {
 	strict bool
 }
 
-// RoundTrip is http.Transport's, telling a strictConn of the request.
+// RoundTrip is http.Transport's, telling a strictConn of a HEAD request.
 func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if t.strict {
+	if t.strict && r.Method == http.MethodHead {
 		r = traceHead(r)
 	}
 	return t.Transport.RoundTrip(r)
