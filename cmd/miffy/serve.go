@@ -83,7 +83,14 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 		return fmt.Errorf("starting the Kafka client: %w", err)
 	}
 
+	tallies, tallyPub, err := startTallies(cfg, kafkaLogger(log, cfg.LogLevel), reg)
+	if err != nil {
+		kafka.Close(context.Background())
+		return fmt.Errorf("starting the tally publisher: %w", err)
+	}
+	defer tallyPub.Close(context.Background()) // on the error returns; safe twice
 	scfg := shadowConfig(cfg)
+	scfg.Tally = tallies
 	if cfg.Publish.Console {
 		scfg.Console = publish.NewConsole(stdout, enc)
 	}
@@ -214,6 +221,9 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	canarySvc.Close()
 	if err := proxy.Close(shutCtx); err != nil {
 		log.Warn().Err(err).Msg("replays abandoned at the shutdown deadline")
+	}
+	if err := tallyPub.Close(shutCtx); err != nil {
+		log.Error().Err(err).Msg("tallies not delivered at the shutdown deadline")
 	}
 	if err := kafka.Close(shutCtx); err != nil {
 		log.Error().Err(err).Msg("records not delivered at the shutdown deadline")

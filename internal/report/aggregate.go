@@ -11,6 +11,8 @@ import (
 	"cmp"
 	"slices"
 	"time"
+
+	"github.com/miffy-proxy/miffy/internal/tally"
 )
 
 // Config bounds what an Aggregator keeps.
@@ -51,7 +53,7 @@ type routeStats struct {
 	regressions, noise          int64
 	candErrors                  int64
 	errorKinds                  map[string]int64
-	ref, cand                   histogram
+	ref, cand                   tally.Histogram
 	paths                       map[string]*pathStats
 	untracked                   int64
 }
@@ -88,8 +90,8 @@ func (a *Aggregator) Add(value []byte) bool {
 	}
 	s := a.route(r.Route)
 	s.compared++
-	s.ref.add(r.Reference.DurationMS)
-	s.cand.add(r.Candidate.DurationMS)
+	s.ref.Add(r.Reference.DurationMS)
+	s.cand.Add(r.Candidate.DurationMS)
 	if kind, failed := r.candidateError(); failed {
 		s.candErrors++
 		if _, ok := s.errorKinds[kind]; !ok && len(s.errorKinds) >= maxErrorKinds {
@@ -284,8 +286,8 @@ func ratio(n, d int64) float64 {
 	return float64(n) / float64(d)
 }
 
-func latency(h *histogram) Latency {
-	return Latency{P50: h.quantile(0.50), P90: h.quantile(0.90), P99: h.quantile(0.99), Max: h.max}
+func latency(h *tally.Histogram) Latency {
+	return Latency{P50: h.Quantile(0.50), P90: h.Quantile(0.90), P99: h.Quantile(0.99), Max: h.Max()}
 }
 
 // topPaths returns the n most frequent paths; ties go to the path first in

@@ -65,6 +65,8 @@ type Config struct {
 	AccessLog bool
 	// Console, if set, sees every compared request (equal or not).
 	Console Publisher
+	// Tally, if set, counts every request under test (see Tally).
+	Tally Tally
 	// ServedByHeader names the side that served a canary route's request on
 	// the response (reference or candidate). If empty, X-Miffy-Served-By.
 	ServedByHeader string
@@ -146,6 +148,7 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 		drops:  rateLog{every: 10 * time.Second},
 	}
 	p.m = newMetrics(reg, p.budget)
+	p.m.tally = cfg.Tally
 	p.cm = canary.NewMetrics(reg)
 	p.refTr = newTransport(cfg, cfg.ReferenceTimeout)
 	p.up = upstream.New(upstream.Config{

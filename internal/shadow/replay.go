@@ -148,6 +148,9 @@ func (p *Proxy) referenceDone(c *call, start time.Time) {
 			side = canary.Candidate
 		}
 		c.route.Canary.Report(*c.dec, canary.Outcome{Side: side, Status: c.status, Err: c.err, Duration: time.Since(c.start)})
+		if t := p.cfg.Tally; t != nil {
+			t.Served(c.route.Name, c.role, c.status, d)
+		}
 	}
 	if x := c.x; x != nil {
 		x.ref.duration = d
@@ -316,6 +319,9 @@ func (p *Proxy) compareAndPublish(x *exchange, cand, sec *side) {
 
 	if p.cfg.Console != nil {
 		p.cfg.Console.Publish(rec)
+	}
+	if p.cfg.Tally != nil {
+		p.cfg.Tally.Compared(rec)
 	}
 	if p.pub == nil {
 		return

@@ -1,4 +1,4 @@
-package report
+package tally
 
 import (
 	"math"
@@ -27,16 +27,16 @@ func TestHistogramQuantiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var h histogram
+			var h Histogram
 			vals := make([]float64, 20000)
 			for i := range vals {
 				vals[i] = tt.gen()
-				h.add(vals[i])
+				h.Add(vals[i])
 			}
 			slices.Sort(vals)
 			for _, q := range []float64{0.5, 0.9, 0.99, 1} {
 				exact := vals[int(math.Ceil(q*float64(len(vals))))-1]
-				got := h.quantile(q)
+				got := h.Quantile(q)
 				if rel := math.Abs(got-exact) / exact; rel > 0.025 {
 					t.Errorf("q%v = %v, exact %v (off by %.1f%%)", q, got, exact, 100*rel)
 				}
@@ -46,23 +46,23 @@ func TestHistogramQuantiles(t *testing.T) {
 }
 
 func TestHistogramEdges(t *testing.T) {
-	var h histogram
-	if h.quantile(0.5) != 0 {
-		t.Errorf("empty histogram: %v", h.quantile(0.5))
+	var h Histogram
+	if h.Quantile(0.5) != 0 {
+		t.Errorf("empty histogram: %v", h.Quantile(0.5))
 	}
-	h.add(0)
-	h.add(-1) // counted as 0
-	h.add(math.NaN())
-	if h.quantile(0.99) != 0 || h.n != 3 {
-		t.Errorf("zeros: q99 %v, n %d", h.quantile(0.99), h.n)
+	h.Add(0)
+	h.Add(-1) // counted as 0
+	h.Add(math.NaN())
+	if h.Quantile(0.99) != 0 || h.n != 3 {
+		t.Errorf("zeros: q99 %v, n %d", h.Quantile(0.99), h.n)
 	}
-	h.add(1e12) // beyond the last bucket: reported as the maximum
-	if h.quantile(1) != 1e12 || h.max != 1e12 {
-		t.Errorf("huge: %v", h.quantile(1))
+	h.Add(1e12) // beyond the last bucket: reported as the maximum
+	if h.Quantile(1) != 1e12 || h.max != 1e12 {
+		t.Errorf("huge: %v", h.Quantile(1))
 	}
-	var one histogram
-	one.add(42)
-	if one.quantile(0.5) != 42 || one.quantile(0.01) != 42 {
-		t.Errorf("single value: %v %v", one.quantile(0.5), one.quantile(0.01))
+	var one Histogram
+	one.Add(42)
+	if one.Quantile(0.5) != 42 || one.Quantile(0.01) != 42 {
+		t.Errorf("single value: %v %v", one.Quantile(0.5), one.Quantile(0.01))
 	}
 }
