@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
+	"strings"
 	"time"
+
+	"github.com/miffy-proxy/miffy/internal/config"
 
 	"github.com/miffy-proxy/miffy/internal/publish"
 	"github.com/miffy-proxy/miffy/internal/report"
+	"github.com/miffy-proxy/miffy/internal/verdict"
 )
 
 // runReport reads the records that miffy instances published to the topic
@@ -29,6 +34,10 @@ func runReport(ctx context.Context, args []string, environ []string, stdout, std
 	interval := fs.Duration("interval", 5*time.Second, "time between prints with -follow")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	top := fs.Int("top", 10, "differing paths listed per route")
+	tallyTopic := fs.String("tally-topic", "", "tally topic to read as well (default [report] tally_topic; \"-\": none)")
+	until := fs.String("until", "", "leave out requests received after this: an RFC 3339 time, or a duration ago (10m)")
+	check := fs.Bool("check", false, "exit 0 when every checked route passes, 1 when any fails, 3 when none fails but any is inconclusive")
+	routeName := fs.String("route", "", "with -check: check only this route")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -44,6 +53,20 @@ func runReport(ctx context.Context, args []string, environ []string, stdout, std
 	}
 	if *top <= 0 {
 		return fmt.Errorf("%w: -top: must be positive, got %d", errUsage, *top)
+	}
+	var untilT time.Time
+	if *until != "" {
+		u, err := report.ParseFrom(*until, time.Now())
+		if err != nil || u.Time().IsZero() {
+			return fmt.Errorf("%w: -until: want an RFC 3339 time or a duration such as 10m, got %q", errUsage, *until)
+		}
+		untilT = u.Time()
+	}
+	if *check && *follow {
+		return fmt.Errorf("%w: -check and -follow: a check needs an end; drop -follow", errUsage)
+	}
+	if *routeName != "" && !*check {
+		return fmt.Errorf("%w: -route: only with -check", errUsage)
 	}
 
 	cfg, err := loadConfig(*path, environ)
@@ -64,15 +87,82 @@ func runReport(ctx context.Context, args []string, environ []string, stdout, std
 	if *topic == "" {
 		*topic = cfg.Kafka.Topic
 	}
-	return report.Run(ctx, report.Options{
-		Topic:     *topic,
-		Client:    opts,
-		Group:     *group,
-		From:      start,
-		UntilEnd:  *untilEnd,
-		Follow:    *follow,
-		Interval:  *interval,
-		JSON:      *asJSON,
-		Aggregate: report.Config{TopPaths: *top},
+	switch *tallyTopic {
+	case "":
+		*tallyTopic = cfg.Report.TallyTopic
+	case "-":
+		*tallyTopic = ""
+	}
+	sum, err := report.RunSummary(ctx, report.Options{
+		Topic:      *topic,
+		TallyTopic: *tallyTopic,
+		Client:     opts,
+		Group:      *group,
+		From:       start,
+		UntilEnd:   *untilEnd,
+		Follow:     *follow,
+		Interval:   *interval,
+		JSON:       *asJSON,
+		Aggregate: report.Config{
+			TopPaths:   *top,
+			Until:      untilT,
+			LatencyTie: cfg.Report.LatencyTie,
+			Limits:     routeLimits(cfg),
+		},
 	}, stdout, stderr)
+	if err != nil || !*check {
+		return err
+	}
+	return checkVerdict(sum, *routeName, stderr)
+}
+
+// routeLimits returns each route's verdict limits: [verdict], with the
+// route's own verdict keys in place.
+func routeLimits(cfg *config.Config) func(string) verdict.Limits {
+	return func(name string) verdict.Limits {
+		for _, r := range cfg.Routes {
+			if r.Name == name {
+				return cfg.Verdict.With(r.Verdict)
+			}
+		}
+		return cfg.Verdict
+	}
+}
+
+// Exit statuses of report -check besides 0 (pass) and 2 (usage).
+var (
+	errCheckFailed       = errors.New("check failed")
+	errCheckInconclusive = errors.New("check inconclusive")
+)
+
+// checkVerdict turns the verdicts of the checked routes (every route, or
+// only name) into report -check's error: nil when all pass,
+// errCheckFailed when any fails, errCheckInconclusive otherwise (a route
+// without evidence included).
+func checkVerdict(sum *report.Summary, name string, stderr io.Writer) error {
+	var verdicts []string
+	var routes []string
+	if sum != nil {
+		for _, r := range sum.Routes {
+			if name == "" || r.Route == name {
+				verdicts = append(verdicts, r.Verdict)
+				routes = append(routes, r.Route+" "+r.Verdict)
+			}
+		}
+	}
+	if len(verdicts) == 0 {
+		what := "no route has evidence"
+		if name != "" {
+			what = fmt.Sprintf("route %q has no evidence", name)
+		}
+		return fmt.Errorf("%w: %s", errCheckInconclusive, what)
+	}
+	switch verdict.Worst(verdicts...) {
+	case verdict.Fail:
+		return fmt.Errorf("%w: %s", errCheckFailed, strings.Join(routes, ", "))
+	case verdict.Inconclusive:
+		return fmt.Errorf("%w: %s", errCheckInconclusive, strings.Join(routes, ", "))
+	}
+	fmt.Fprintf(stderr, "miffy report: check passed: %s\n", strings.Join(routes, ", "))
+	return nil
 }

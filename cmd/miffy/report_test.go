@@ -100,18 +100,20 @@ topic = "fleet"
 	}
 	want := []sums{
 		{"/all/{n}", 10, 5, 5, 5, 0, report.BasisCompared, []report.PathCount{{Path: "$.price", Count: 5}}},
-		{"/diff/{n}", 12, 0, 12, 12, 0, report.BasisPublished, []report.PathCount{{Path: "$.price", Count: 12}}},
+		// The tallies count every compared request: the rate is over them.
+		{"/diff/{n}", 12, 0, 12, 12, 0, report.BasisCompared, []report.PathCount{{Path: "$.price", Count: 12}}},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("per-route sums (-want +got):\n%s", d)
 	}
-	if s.Records != 22 || s.Unreadable != 0 || s.Topic != "fleet" {
-		t.Errorf("records %d unreadable %d topic %q", s.Records, s.Unreadable, s.Topic)
+	if s.Records != 22 || s.Unreadable != 0 || s.Topic != "fleet" || s.Tallies != 4 || s.TallyTopic != "miffy-tallies" {
+		t.Errorf("records %d unreadable %d topic %q tallies %d from %q", s.Records, s.Unreadable, s.Topic, s.Tallies, s.TallyTopic)
 	}
 
-	// The table, with flags instead of the config.
+	// The table, with flags instead of the config, without the tallies:
+	// the rate of /diff/{n} is over published records only.
 	out.Reset()
-	if err := runReport(ctx, []string{"-brokers", b.Addr(), "-topic", "fleet"}, nil, &out, &errOut); err != nil {
+	if err := runReport(ctx, []string{"-brokers", b.Addr(), "-topic", "fleet", "-tally-topic", "-"}, nil, &out, &errOut); err != nil {
 		t.Fatalf("runReport: %v", err)
 	}
 	for _, want := range []string{`topic "fleet": 22 records`, "/diff/{n}  12", "100.0%*", "$.price"} {
@@ -131,6 +133,9 @@ func TestReportUsage(t *testing.T) {
 		{"bad interval", []string{"-interval", "0s"}, "-interval"},
 		{"argument", []string{"extra"}, "extra"},
 		{"unknown flag", []string{"-frobnicate"}, "frobnicate"},
+		{"bad until", []string{"-until", "tomorrow"}, "-until"},
+		{"check and follow", []string{"-check", "-follow"}, "-follow"},
+		{"route without check", []string{"-route", "/a"}, "-route"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

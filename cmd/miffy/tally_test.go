@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/miffy-proxy/miffy/internal/tally"
@@ -18,7 +21,7 @@ management_port = %[2]d
 access_log = false
 reference = "`+ref.URL+`"
 candidate = "`+cand.URL+`"
-routes = [{ path = "/api/{value}" }]
+routes = [{ path = "/api/{value}" }, { path = "/ok/{n}" }]
 [kafka]
 topic = "diffs"
 "bootstrap.servers" = "`+b.Addr()+`"
@@ -26,7 +29,8 @@ topic = "diffs"
 tally_topic = "tallies"
 tally_interval = "1h"
 `)
-	for _, p := range []string{"/api/1", "/api/1", "/api/1", "/api/1", "/api/1", "/api/2", "/api/2", "/api/2", "/api/3", "/api/3"} {
+	for _, p := range []string{"/api/1", "/api/1", "/api/1", "/api/1", "/api/1", "/api/2", "/api/2", "/api/2", "/api/3", "/api/3",
+		"/ok/1", "/ok/2", "/ok/3", "/ok/4", "/ok/5", "/ok/6"} {
 		if code, body := get(t, in.proxy+p); code != 200 {
 			t.Fatalf("%s: %d %s", p, code, body)
 		}
@@ -41,12 +45,21 @@ tally_interval = "1h"
 		t.Errorf("%d records on the record topic, want the 5 mismatches", n)
 	}
 	recs := readTopic(t, b.Addr(), "tallies")
-	if len(recs) != 1 {
-		t.Fatalf("%d tallies, want 1 (one route, one interval)", len(recs))
+	if len(recs) != 2 {
+		t.Fatalf("%d tallies, want 2 (two routes, one interval)", len(recs))
 	}
-	got, err := tally.Decode(recs[0].Value)
-	if err != nil {
-		t.Fatalf("%v: %s", err, recs[0].Value)
+	var got *tally.Tally
+	for _, r := range recs {
+		tt, err := tally.Decode(r.Value)
+		if err != nil {
+			t.Fatalf("%v: %s", err, r.Value)
+		}
+		if tt.Route == "/api/{value}" {
+			got = tt
+		}
+	}
+	if got == nil {
+		t.Fatal("no tally of /api/{value}")
 	}
 	if got.Route != "/api/{value}" || got.Compared != 10 || got.Equal != 5 || got.Regressions() != 5 ||
 		got.CandidateErrorCount() != 2 || got.Paths["$.price"].Differences != 3 {
@@ -58,5 +71,54 @@ tally_interval = "1h"
 	}
 	if got.Instance == "" || !got.End.After(got.Start) {
 		t.Errorf("instance %q, interval %v..%v", got.Instance, got.Start, got.End)
+	}
+
+	// miffy report reads both topics: the true compared count, and a
+	// verdict that -check turns into the exit status.
+	lenient := filepath.Join(t.TempDir(), "lenient.toml")
+	if err := os.WriteFile(lenient, []byte(`
+routes = [{ path = "/api/{value}", verdict = { max_regression_rate = 0.1 } }, { path = "/ok/{n}" }]
+[verdict]
+min_compared = 5
+max_regression_rate = 0.4
+max_candidate_error_rate = 0.4
+max_latency_ratio = 100.0
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"-brokers", b.Addr(), "-topic", "diffs", "-tally-topic", "tallies"}
+	tests := []struct {
+		name     string
+		args     []string
+		exit     int
+		contains []string
+	}{
+		{"too few for the defaults", []string{"-check"}, 3,
+			[]string{"/api/{value}  10        5      5           50.0% ", "compared 10 < min_compared 200", "inconclusive"}},
+		{"regressing", []string{"-config", lenient, "-check", "-route", "/api/{value}"}, 1,
+			[]string{"fail", "regression rate 50 % (95 % CI 26.9–73.1 %) > 10 %"}},
+		{"equal", []string{"-config", lenient, "-check", "-route", "/ok/{n}"}, 0,
+			[]string{"pass"}},
+		{"unknown route", []string{"-check", "-route", "/nope"}, 3, nil},
+		{"json", []string{"-config", lenient, "-json"}, 0,
+			[]string{`"verdict": "fail"`, `"reasons": [`, `"source": "tallies"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			err := run(t.Context(), append([]string{"report"}, append(tt.args, flags...)...), nil, &out, &errOut)
+			code := 0
+			if err != nil {
+				code = exitCode(err)
+			}
+			if code != tt.exit {
+				t.Errorf("exit %d (%v), want %d\n%s%s", code, err, tt.exit, out.String(), errOut.String())
+			}
+			for _, want := range tt.contains {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
 	}
 }

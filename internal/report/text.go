@@ -28,6 +28,15 @@ func WriteText(w io.Writer, s *Summary) error {
 	if s.Unreadable > 0 {
 		fmt.Fprintf(bw, ", %d unreadable (skipped)", s.Unreadable)
 	}
+	if s.OutOfRange > 0 {
+		fmt.Fprintf(bw, ", %d after -until (skipped)", s.OutOfRange)
+	}
+	if s.TallyTopic != "" {
+		fmt.Fprintf(bw, "; %d tallies from %q", s.Tallies, s.TallyTopic)
+		if s.UnreadableTallies > 0 {
+			fmt.Fprintf(bw, ", %d unreadable (skipped)", s.UnreadableTallies)
+		}
+	}
 	if s.From != nil {
 		fmt.Fprintf(bw, ", requests from %s to %s", s.From.UTC().Format(time.RFC3339), s.To.UTC().Format(time.RFC3339))
 	}
@@ -38,7 +47,7 @@ func WriteText(w io.Writer, s *Summary) error {
 
 	fmt.Fprintln(bw)
 	tw := newTable(bw)
-	fmt.Fprintln(tw, "ROUTE\tCOMPARED\tEQUAL\tMISMATCHES\tRATE\tREGRESSIONS\tNOISE\tCAND ERRORS\t")
+	fmt.Fprintln(tw, "ROUTE\tCOMPARED\tEQUAL\tMISMATCHES\tRATE\tREGRESSIONS\tNOISE\tCAND ERRORS\tVERDICT\t")
 	partial := false
 	for _, r := range s.Routes {
 		rate := percent(r.MismatchRate)
@@ -46,14 +55,16 @@ func WriteText(w io.Writer, s *Summary) error {
 			rate += "*"
 			partial = true
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d (%s)\n", r.Route, r.Compared, r.Equal, r.Mismatches,
-			rate, r.Regressions, r.Noise, r.CandidateErrors, percent(r.CandidateErrorRate))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d (%s)\t%s\n", r.Route, r.Compared, r.Equal, r.Mismatches,
+			rate, r.Regressions, r.Noise, r.CandidateErrors, percent(r.CandidateErrorRate), cmp.Or(r.Verdict, "-"))
 	}
 	tw.Flush()
 	if partial {
-		fmt.Fprintln(bw, "* no equal records for this route: it publishes mismatches only, so COMPARED counts")
-		fmt.Fprintln(bw, "  mismatching records and the rate is over published records, not over compared requests")
-		fmt.Fprintln(bw, "  (set publish = \"all\" on the route to count equal ones).")
+		fmt.Fprintln(bw, "* no tallies cover this route's records and no equal records were seen: it publishes")
+		fmt.Fprintln(bw, "  mismatches only, so COMPARED counts mismatching records and the rate is over published")
+		fmt.Fprintln(bw, "  records, not over compared requests. Instances publish tallies (true counts) to")
+		fmt.Fprintln(bw, "  [report] tally_topic; records older than the first tally (or from instances without")
+		fmt.Fprintln(bw, "  tallies) are not covered. Read a later -from, or set publish = \"all\" on the route.")
 	}
 
 	fmt.Fprintln(bw)
@@ -74,6 +85,22 @@ func WriteText(w io.Writer, s *Summary) error {
 			for _, k := range sortedKinds(r.CandidateErrorKinds) {
 				n := r.CandidateErrorKinds[k]
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Route, k, n, percent(ratio(n, r.Compared)))
+			}
+		}
+		tw.Flush()
+	}
+
+	if slices.ContainsFunc(s.Routes, func(r RouteSummary) bool { return len(r.Reasons) > 0 }) {
+		fmt.Fprintln(bw)
+		tw = newTable(bw)
+		fmt.Fprintln(tw, "VERDICT\tROUTE\tREASONS\t")
+		for _, r := range s.Routes {
+			for i, reason := range r.Reasons {
+				v := r.Verdict
+				if i > 0 {
+					v = ""
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", v, r.Route, reason)
 			}
 		}
 		tw.Flush()
