@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/miffy-proxy/miffy/internal/config"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/publish"
 	"github.com/miffy-proxy/miffy/internal/report"
 	"github.com/miffy-proxy/miffy/internal/verdict"
@@ -38,11 +40,18 @@ func runReport(ctx context.Context, args []string, environ []string, stdout, std
 	until := fs.String("until", "", "leave out requests received after this: an RFC 3339 time, or a duration ago (10m)")
 	check := fs.Bool("check", false, "exit 0 when every checked route passes, 1 when any fails, 3 when none fails but any is inconclusive")
 	routeName := fs.String("route", "", "with -check: check only this route")
+	var serve serveFlag
+	fs.Var(&serve, "serve", "serve the report page, its API and gates on ADDR (--serve=ADDR; alone: "+defaultServeAddr+") until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if fs.NArg() > 0 {
+	if serve.set && serve.addr == defaultServeAddr && fs.NArg() == 1 {
+		serve.addr = fs.Arg(0) // --serve ADDR
+	} else if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if serve.set && (*check || *follow || *asJSON) {
+		return fmt.Errorf("%w: -serve: not with -check, -follow or -json (the page follows the topics)", errUsage)
 	}
 	start, err := report.ParseFrom(*from, time.Now())
 	if err != nil {
@@ -92,6 +101,9 @@ func runReport(ctx context.Context, args []string, environ []string, stdout, std
 		*tallyTopic = cfg.Report.TallyTopic
 	case "-":
 		*tallyTopic = ""
+	}
+	if serve.set {
+		return serveReport(ctx, cfg, serve.addr, *topic, *tallyTopic, start, stdout, stderr)
 	}
 	sum, err := report.RunSummary(ctx, report.Options{
 		Topic:      *topic,
@@ -164,5 +176,25 @@ func checkVerdict(sum *report.Summary, name string, stderr io.Writer) error {
 		return fmt.Errorf("%w: %s", errCheckInconclusive, strings.Join(routes, ", "))
 	}
 	fmt.Fprintf(stderr, "miffy report: check passed: %s\n", strings.Join(routes, ", "))
+	return nil
+}
+
+// serveReport runs the report server until ctx is done.
+func serveReport(ctx context.Context, cfg *config.Config, addr, topic, tallyTopic string, from report.From, stdout, stderr io.Writer) error {
+	log := zerolog.New(stderr).With().Timestamp().Str("component", "report").Logger()
+	start := kgo.NewOffset().AtStart()
+	switch {
+	case from.String() == "end":
+		start = kgo.NewOffset().AtEnd()
+	case !from.Time().IsZero():
+		start = kgo.NewOffset().AfterMilli(from.Time().UnixMilli())
+	}
+	b, err := startBoard(ctx, cfg, addr, topic, tallyTopic, start, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "miffy report: serving the report page on %s (topics %q and %q); Ctrl-C to stop\n", b.URL, topic, tallyTopic)
+	<-ctx.Done()
+	b.Close()
 	return nil
 }
