@@ -251,7 +251,7 @@ func TestServerAPIs(t *testing.T) {
 	}
 	code, body = f.get(t, "/api/1/endpoints/"+url.PathEscape("/bad")+"/stats")
 	stats := decodeJSON[struct {
-		Endpoint diffyEndpoint        `json:"endpoint"`
+		Endpoint diffyEndpoint         `json:"endpoint"`
 		Fields   map[string]diffyField `json:"fields"`
 	}](t, body)
 	if code != 200 || stats.Endpoint.Total != 1000 || stats.Fields["$.price"].Differences != 40 || stats.Fields["$.price"].AbsoluteDifference != 4 {
