@@ -146,6 +146,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // JSON, never HTML: "> 0.1 %" reads as written
 	enc.Encode(v)
 }
 

@@ -137,7 +137,6 @@ function splitPath(rest) {
 function drawTree(node, compared, examples, route) {
   const ul = el("ul", {});
   for (const kid of node.kids.values()) {
-    const ex = examples[kid.leaf ? kid.leaf.path : ""] || null;
     const label = el("span", {
       class: "node" + (kid.count === kid.noise ? " noise-only" : ""), "data-path": kid.path,
       title: kid.leaf ? "open an example" : "",
@@ -148,9 +147,10 @@ function drawTree(node, compared, examples, route) {
       },
     }, kid.name);
     ul.append(el("li", {}, label,
-      el("span", { class: "count" }, kid.count + " diff" + (kid.noise ? ", " + kid.noise + " noise" : "") + " · " + pct(kid.count, compared) + " of requests"),
+      el("span", { class: "count" }, kid.leaf
+        ? kid.count + " diff" + (kid.noise ? ", " + kid.noise + " noise" : "") + " · " + pct(kid.count, compared) + " of requests"
+        : kid.count + " differences below" + (kid.noise ? ", " + kid.noise + " noise" : "")),
       kid.kids.size ? drawTree(kid, compared, examples, route) : null));
-    void ex;
   }
   return ul;
 }
@@ -166,9 +166,11 @@ function chart(series) {
   const svg = svgEl("svg", { class: "chart", viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": "rates and latency over time" });
   if (!series || series.length === 0) return svg;
   const xs = (i) => P + (series.length === 1 ? (W - 2 * P) / 2 : (i * (W - 2 * P)) / (series.length - 1));
+  const ys = (v, max) => H - P - (max > 0 ? v / max : 0) * (H - 2 * P);
   const line = (vals, max, color, dash) => {
-    const pts = vals.map((v, i) => `${xs(i).toFixed(1)},${(H - P - (max > 0 ? v / max : 0) * (H - 2 * P)).toFixed(1)}`).join(" ");
+    const pts = vals.map((v, i) => `${xs(i).toFixed(1)},${ys(v, max).toFixed(1)}`).join(" ");
     svg.append(svgEl("polyline", { points: pts, fill: "none", stroke: color, "stroke-width": 2, "stroke-dasharray": dash || "" }));
+    vals.forEach((v, i) => svg.append(svgEl("circle", { cx: xs(i).toFixed(1), cy: ys(v, max).toFixed(1), r: 3, fill: color })));
   };
   const rate = series.map((p) => (p.compared ? p.mismatches / p.compared : 0));
   const err = series.map((p) => (p.compared ? p.candidate_errors / p.compared : 0));
@@ -181,6 +183,11 @@ function chart(series) {
   const t1 = svgEl("text", { x: W - P, y: H - 6, "font-size": 10, fill: "#6b7280", "text-anchor": "end" }); t1.textContent = new Date(series[series.length - 1].t).toLocaleTimeString();
   svg.append(t0, t1);
   return svg;
+}
+
+// show replaces the view's content, leaving out absent (null) parts.
+function show(...parts) {
+  view.replaceChildren(...parts.filter((p) => p !== null && p !== undefined));
 }
 
 async function showRoute(name) {
@@ -266,7 +273,7 @@ async function showRecord(partition, offset, params) {
   const secMarks = new Map(); // the secondary's differences are not published
   const req = rec.request || {};
   const wanted = params.get("path");
-  view.replaceChildren(
+  show(
     el("p", {}, el("a", { href: "#/route/" + encodeURIComponent(params.get("route") || rec.route) }, "← " + (params.get("route") || rec.route)),
       " · ", el("a", { href: location.hash, id: "permalink" }, "permalink"), " · record ", rec.id),
     el("p", { class: "legend" }, el("span", { class: "legend-box regression" }), " regression ", el("span", { class: "legend-box noise" }), " noise"),
