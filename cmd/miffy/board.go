@@ -95,7 +95,10 @@ func startBoard(ctx context.Context, cfg *config.Config, addr, topic, tallyTopic
 		Client: opts,
 		Limits: routeLimits(cfg),
 		Token:  token,
-		Info:   board.Info{Reference: cfg.Reference, Candidate: cfg.Candidate, Secondary: cfg.Secondary},
+		// Without a token, a loopback listener answers only to local
+		// names (DNS rebinding).
+		LocalOnly: token == "" && isLoopback(ln.Addr()),
+		Info:      board.Info{Reference: cfg.Reference, Candidate: cfg.Candidate, Secondary: cfg.Secondary},
 	}, st)
 	ctx, cancel := context.WithCancel(ctx)
 	b := &runningBoard{URL: "http://" + ln.Addr().String() + "/", cancel: cancel, done: make(chan struct{})}
@@ -124,4 +127,9 @@ func startBoard(ctx context.Context, cfg *config.Config, addr, topic, tallyTopic
 		srv.Shutdown(sctx)
 	}()
 	return b, nil
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }

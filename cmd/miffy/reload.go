@@ -117,6 +117,9 @@ func restartOnly(old, next *config.Config) string {
 		canary := next.Canary
 		canary.ServedByHeader, canary.Socket, canary.SocketRoute = c.Canary.ServedByHeader, c.Canary.Socket, c.Canary.SocketRoute
 		c.Canary = canary
+		// [verdict] and the report server's token are read by miffy
+		// report only.
+		c.Verdict, c.Report.TokenFile = next.Verdict, next.Report.TokenFile
 		return c
 	}
 	a, b := strip(*old), strip(*next)

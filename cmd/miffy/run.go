@@ -31,6 +31,7 @@ Usage:
   miffy check-config [FILE]       validate and print the effective config, secrets masked
   miffy report [flags]            read the topics and print a per-route diff report and verdict
   miffy report -check [-route R]  exit 0 when the routes pass, 1 when any fails, 3 if inconclusive
+  miffy report --serve[=ADDR]     the report page, verdict API and gates (default 127.0.0.1:8888)
   miffy ctl [flags] COMMAND       change routes at runtime (admin API, or -fleet: control topic)
   miffy version                   print the version
 `

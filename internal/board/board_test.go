@@ -354,3 +354,28 @@ func TestEventsAnnounceNewEvidence(t *testing.T) {
 		t.Fatal("no update after a new record")
 	}
 }
+
+func TestLocalOnly(t *testing.T) {
+	srv := httptest.NewServer(NewServer(Config{LocalOnly: true, Limits: func(string) verdict.Limits { return limits }}, NewStore(StoreConfig{})))
+	defer srv.Close()
+	for host, want := range map[string]int{
+		"":                  200, // the server's own 127.0.0.1:port
+		"localhost:8888":    200,
+		"[::1]:8888":        200,
+		"evil.example:8888": http.StatusMisdirectedRequest,
+		"127.0.0.1.nip.io":  http.StatusMisdirectedRequest,
+	} {
+		req, _ := http.NewRequest("GET", srv.URL+"/api/routes", nil)
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %q: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+}

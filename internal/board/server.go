@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,6 +34,10 @@ type Config struct {
 	// Token, if set, is required on every request: "Authorization:
 	// Bearer TOKEN", or the cookie that "?token=TOKEN" sets.
 	Token string
+	// LocalOnly refuses requests whose Host is not an IP address or
+	// localhost: a page on loopback without a token must not be readable
+	// by another site through DNS rebinding.
+	LocalOnly bool
 	// Info is what Diffy's /api/1/info reports: the upstreams' targets.
 	Info Info
 	// FetchTimeout bounds fetching one example record. If zero, 5s.
@@ -85,12 +90,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
+	if s.cfg.LocalOnly && !localHost(r.Host) {
+		http.Error(w, "miffy: this report server answers only to an IP address or localhost (set [report] token_file to serve it under a name)", http.StatusMisdirectedRequest)
+		return
+	}
 	if s.cfg.Token != "" && !s.authorized(w, r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="miffy report"`)
 		http.Error(w, "miffy: a token is required ([report] token_file)", http.StatusUnauthorized)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// localHost reports whether a Host header names an IP address or
+// localhost.
+func localHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return host == "localhost" || net.ParseIP(host) != nil
 }
 
 // authorized checks the bearer token, the cookie, or ?token= on the page
