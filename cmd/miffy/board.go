@@ -15,7 +15,6 @@ import (
 	"github.com/miffy-proxy/miffy/internal/board"
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/control"
-	"github.com/miffy-proxy/miffy/internal/publish"
 )
 
 // defaultServeAddr is where `miffy report --serve` listens without an
@@ -74,14 +73,10 @@ func (b *runningBoard) Close() {
 }
 
 // startBoard listens on addr and serves the report page over the record
-// and tally topics (read from start, then followed) until ctx is done or
-// Close.
-func startBoard(ctx context.Context, cfg *config.Config, addr, topic, tallyTopic string, start kgo.Offset, log zerolog.Logger) (*runningBoard, error) {
+// and tally topics (read from start, then followed, with the client
+// options opts) until ctx is done or Close.
+func startBoard(ctx context.Context, cfg *config.Config, opts []kgo.Opt, addr, topic, tallyTopic string, start kgo.Offset, log zerolog.Logger) (*runningBoard, error) {
 	token, err := reportToken(cfg)
-	if err != nil {
-		return nil, err
-	}
-	opts, err := publish.ClientOptions(cfg.Kafka.Properties)
 	if err != nil {
 		return nil, err
 	}

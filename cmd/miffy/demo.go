@@ -18,6 +18,7 @@ import (
 	"github.com/miffy-proxy/miffy/internal/broker"
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/demo"
+	"github.com/miffy-proxy/miffy/internal/publish"
 )
 
 // runDemo starts the demo reference and candidate, an embedded
@@ -73,7 +74,11 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 	pageURL := ""
 	if *reportAddr != "off" {
 		log := zerolog.New(stderr).With().Timestamp().Str("component", "report").Logger()
-		page, err := startBoard(ctx, cfg, *reportAddr, cfg.Kafka.Topic, cfg.Report.TallyTopic, kgo.NewOffset().AtStart(), log)
+		opts, err := publish.ClientOptions(cfg.Kafka.Properties)
+		if err != nil {
+			return err
+		}
+		page, err := startBoard(ctx, cfg, opts, *reportAddr, cfg.Kafka.Topic, cfg.Report.TallyTopic, kgo.NewOffset().AtStart(), log)
 		if err != nil {
 			return fmt.Errorf("starting the report page (-report): %w", err)
 		}

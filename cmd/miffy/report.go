@@ -103,7 +103,7 @@ func runReport(ctx context.Context, args []string, environ []string, stdout, std
 		*tallyTopic = ""
 	}
 	if serve.set {
-		return serveReport(ctx, cfg, serve.addr, *topic, *tallyTopic, start, stdout, stderr)
+		return serveReport(ctx, cfg, opts, serve.addr, *topic, *tallyTopic, start, stdout, stderr)
 	}
 	sum, err := report.RunSummary(ctx, report.Options{
 		Topic:      *topic,
@@ -180,7 +180,7 @@ func checkVerdict(sum *report.Summary, name string, stderr io.Writer) error {
 }
 
 // serveReport runs the report server until ctx is done.
-func serveReport(ctx context.Context, cfg *config.Config, addr, topic, tallyTopic string, from report.From, stdout, stderr io.Writer) error {
+func serveReport(ctx context.Context, cfg *config.Config, opts []kgo.Opt, addr, topic, tallyTopic string, from report.From, stdout, stderr io.Writer) error {
 	log := zerolog.New(stderr).With().Timestamp().Str("component", "report").Logger()
 	start := kgo.NewOffset().AtStart()
 	switch {
@@ -189,7 +189,7 @@ func serveReport(ctx context.Context, cfg *config.Config, addr, topic, tallyTopi
 	case !from.Time().IsZero():
 		start = kgo.NewOffset().AfterMilli(from.Time().UnixMilli())
 	}
-	b, err := startBoard(ctx, cfg, addr, topic, tallyTopic, start, log)
+	b, err := startBoard(ctx, cfg, opts, addr, topic, tallyTopic, start, log)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miffy-proxy/miffy/internal/tally"
 )
@@ -120,5 +124,40 @@ max_latency_ratio = 100.0
 				}
 			}
 		})
+	}
+
+	// The page serves the same figures as the CLI and Diffy's API.
+	ctx, cancel := context.WithCancel(t.Context())
+	stdout := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"report", "--serve=127.0.0.1:0"}, flags...), nil, stdout, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("report --serve: %v", err)
+		}
+	}()
+	var base string
+	waitUntil(t, 10*time.Second, "the report server's URL", func() bool {
+		_, rest, ok := strings.Cut(stdout.String(), "serving the report page on ")
+		base, _, _ = strings.Cut(rest, " ")
+		return ok
+	})
+	var va struct {
+		Verdict string
+		Figures struct{ Compared, Regressions int64 }
+	}
+	waitUntil(t, 10*time.Second, "the page to read the topics", func() bool {
+		_, body := get(t, base+"api/verdict?route=/api/%7Bvalue%7D")
+		return json.Unmarshal([]byte(body), &va) == nil && va.Figures.Compared == 10
+	})
+	if va.Verdict != "inconclusive" || va.Figures.Regressions != 5 {
+		t.Errorf("page verdict %+v", va)
+	}
+	_, body := get(t, base+"api/1/endpoints")
+	if !strings.Contains(body, `"/api/{value}": {`) || !strings.Contains(body, `"total": 10`) || !strings.Contains(body, `"differences": 5`) {
+		t.Errorf("Diffy endpoints: %s", body)
 	}
 }
