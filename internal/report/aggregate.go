@@ -263,6 +263,9 @@ type RouteSummary struct {
 	CandidateErrors     int64            `json:"candidate_errors"`
 	CandidateErrorRate  float64          `json:"candidate_error_rate"`
 	CandidateErrorKinds map[string]int64 `json:"candidate_error_kinds"`
+	// Served are, on canary routes, the requests each side answered
+	// (tallies only).
+	Served map[string]ServedSummary `json:"served,omitempty"`
 	// Skipped and Dropped are the replays not made, by reason (tallies
 	// only).
 	Skipped map[string]int64 `json:"skipped,omitempty"`
@@ -286,6 +289,14 @@ type RouteSummary struct {
 	Verdict   string          `json:"verdict,omitempty"`
 	Reasons   []string        `json:"reasons,omitempty"`
 	Judgement *verdict.Result `json:"judgement,omitempty"`
+}
+
+// ServedSummary is what one side of a canary route answered: requests by
+// status class (2xx..5xx, error, other) and their latency.
+type ServedSummary struct {
+	Requests int64            `json:"requests"`
+	Status   map[string]int64 `json:"status"`
+	Latency  Latency          `json:"latency_ms"`
 }
 
 // Latency are duration_ms percentiles, within about 2%; failed calls count
@@ -390,6 +401,12 @@ func (s *routeStats) summary(name string, top int) RouteSummary {
 	}
 	if t := s.tally; t != nil {
 		rs.Skipped, rs.Dropped = maps.Clone(t.Skipped), maps.Clone(t.Dropped)
+		for side, sv := range t.Served {
+			if rs.Served == nil {
+				rs.Served = map[string]ServedSummary{}
+			}
+			rs.Served[side] = ServedSummary{Requests: sv.Latency.N(), Status: maps.Clone(sv.Status), Latency: latency(&sv.Latency)}
+		}
 	}
 	if rs.CandidateErrorKinds == nil {
 		rs.CandidateErrorKinds = map[string]int64{}

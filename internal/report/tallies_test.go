@@ -141,3 +141,32 @@ func TestTallyLatencyIsOverEveryRequest(t *testing.T) {
 		t.Errorf("candidate p99 %v (want ≈1500), mismatches %d, compared %d, paths %+v", got.Latency.Candidate.P99, got.Mismatches, got.Compared, got.TopPaths)
 	}
 }
+
+// TestServedByCanarySides: a canary route's tallies say what each side
+// served; the report lists it.
+func TestServedByCanarySides(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	c := tally.NewCollector(tally.CollectorConfig{Instance: "i", Now: func() time.Time { return t0 }})
+	for i := range 10 {
+		c.Served("/shop", "reference", 200, 5*time.Millisecond)
+		if i < 3 {
+			c.Served("/shop", "candidate", 503, 7*time.Millisecond)
+		}
+	}
+	b, err := json.Marshal(c.Flush()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewAggregator(Config{})
+	a.AddTally(b)
+	s := a.Summary()
+	got := s.Routes[0].Served
+	if got["reference"].Requests != 10 || got["reference"].Status["2xx"] != 10 || got["candidate"].Status["5xx"] != 3 || got["candidate"].Latency.P50 != 7 {
+		t.Errorf("served %+v", got)
+	}
+	var text strings.Builder
+	WriteText(&text, s)
+	if !strings.Contains(text.String(), "/shop            candidate  3         0    0    3    0       7.00") {
+		t.Errorf("text:\n%s", text.String())
+	}
+}

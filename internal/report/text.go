@@ -77,6 +77,23 @@ func WriteText(w io.Writer, s *Summary) error {
 	}
 	tw.Flush()
 
+	if slices.ContainsFunc(s.Routes, func(r RouteSummary) bool { return len(r.Served) > 0 }) {
+		fmt.Fprintln(bw)
+		tw = newTable(bw)
+		fmt.Fprintln(tw, "SERVED (canary)\tSIDE\tREQUESTS\t2xx\t4xx\t5xx\tERRORS\tp50\tp99\t")
+		for _, r := range s.Routes {
+			for _, side := range []string{"reference", "candidate"} {
+				sv, ok := r.Served[side]
+				if !ok {
+					continue
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.Route, side, sv.Requests, sv.Status["2xx"],
+					sv.Status["4xx"], sv.Status["5xx"], sv.Status["error"], ms(sv.Latency.P50), ms(sv.Latency.P99))
+			}
+		}
+		tw.Flush()
+	}
+
 	if slices.ContainsFunc(s.Routes, func(r RouteSummary) bool { return r.CandidateErrors > 0 }) {
 		fmt.Fprintln(bw)
 		tw = newTable(bw)
