@@ -158,7 +158,7 @@ func checkVerdict(sum *report.Summary, name string, stderr io.Writer) error {
 		for _, r := range sum.Routes {
 			if name == "" || r.Route == name {
 				verdicts = append(verdicts, r.Verdict)
-				routes = append(routes, r.Route+" "+r.Verdict)
+				routes = append(routes, r.Label()+" "+r.Verdict)
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/tally"
@@ -61,6 +62,7 @@ type Aggregator struct {
 	routes      map[string]*routeStats
 
 	tallies, unreadableTallies int64
+	endpoints                  int // endpoints counted apart from their route
 }
 
 type routeStats struct {
@@ -113,14 +115,24 @@ func (a *Aggregator) Add(value []byte) bool {
 			a.last = r.Timestamp
 		}
 	}
-	s := a.route(r.Route)
+	a.route(r.Route).add(r, a.cfg)
+	if r.Endpoint != "" && r.Endpoint != r.Route {
+		if s := a.endpoint(r.Route, r.Endpoint); s != nil {
+			s.add(r, a.cfg)
+		}
+	}
+	return true
+}
+
+// add counts one record.
+func (s *routeStats) add(r *record, cfg Config) {
 	if !r.Timestamp.IsZero() && (s.firstRecord.IsZero() || r.Timestamp.Before(s.firstRecord)) {
 		s.firstRecord = r.Timestamp
 	}
 	s.compared++
 	s.ref.Add(r.Reference.DurationMS)
 	s.cand.Add(r.Candidate.DurationMS)
-	switch d, tie := r.Candidate.DurationMS-r.Reference.DurationMS, float64(a.cfg.LatencyTie)/float64(time.Millisecond); {
+	switch d, tie := r.Candidate.DurationMS-r.Reference.DurationMS, float64(cfg.LatencyTie)/float64(time.Millisecond); {
 	case d > tie:
 		s.signs.Slower++
 	case d < -tie:
@@ -137,7 +149,7 @@ func (a *Aggregator) Add(value []byte) bool {
 	}
 	if *r.Equal {
 		s.equal++
-		return true
+		return
 	}
 	s.mismatches++
 	regression := false
@@ -145,21 +157,41 @@ func (a *Aggregator) Add(value []byte) bool {
 		// A difference without a class is taken for a regression.
 		noise := d.Class == "noise"
 		regression = regression || !noise
-		s.countPath(d.Path, noise, r.ID, a.cfg.MaxPaths)
+		s.countPath(d.Path, noise, r.ID, cfg.MaxPaths)
 	}
 	if regression || len(r.Differences) == 0 {
 		s.regressions++
 	} else {
 		s.noise++
 	}
-	return true
+}
+
+// endpointSep joins a route and an endpoint in the key of an endpoint's
+// own figures.
+const endpointSep = "\x00"
+
+// endpoint returns the figures of one endpoint of route (named by the
+// Canonical-Resource header), or nil once Config.MaxRoutes endpoints are
+// counted apart: their requests still count in their route's figures.
+func (a *Aggregator) endpoint(route, endpoint string) *routeStats {
+	key := route + endpointSep + endpoint
+	if s, ok := a.routes[key]; ok {
+		return s
+	}
+	if a.endpoints >= a.cfg.MaxRoutes {
+		return nil
+	}
+	a.endpoints++
+	s := &routeStats{errorKinds: make(map[string]int64), paths: make(map[string]*pathStats)}
+	a.routes[key] = s
+	return s
 }
 
 func (a *Aggregator) route(name string) *routeStats {
 	if s, ok := a.routes[name]; ok {
 		return s
 	}
-	if len(a.routes) >= a.cfg.MaxRoutes {
+	if len(a.routes)-a.endpoints >= a.cfg.MaxRoutes {
 		name = OtherRoutes
 		if s, ok := a.routes[name]; ok {
 			return s
@@ -236,6 +268,10 @@ const (
 // RouteSummary is one route's figures.
 type RouteSummary struct {
 	Route string `json:"route"`
+	// Endpoint, if set, names an endpoint of the route (the
+	// Canonical-Resource header): these figures are its own, and also
+	// counted in the route's row (without an endpoint).
+	Endpoint string `json:"endpoint,omitempty"`
 	// Source says where the figures come from (SourceTallies when tallies
 	// cover the range of the route's records, else SourceRecords).
 	Source string `json:"source"`
@@ -334,8 +370,10 @@ func (a *Aggregator) Summary() *Summary {
 		sum.From, sum.To = &from, &to
 	}
 	var verdicts []string
-	for name, s := range a.routes {
+	for key, s := range a.routes {
+		name, endpoint, _ := strings.Cut(key, endpointSep)
 		rs := s.summary(name, a.cfg.TopPaths)
+		rs.Endpoint = endpoint
 		if a.cfg.Limits != nil {
 			rs.judge(a.cfg.Limits(name))
 			verdicts = append(verdicts, rs.Verdict)
@@ -346,7 +384,8 @@ func (a *Aggregator) Summary() *Summary {
 		sum.Verdict = verdict.Worst(verdicts...)
 	}
 	slices.SortFunc(sum.Routes, func(x, y RouteSummary) int {
-		return cmp.Or(cmp.Compare(boolInt(x.Route == OtherRoutes), boolInt(y.Route == OtherRoutes)), cmp.Compare(x.Route, y.Route))
+		return cmp.Or(cmp.Compare(boolInt(x.Route == OtherRoutes), boolInt(y.Route == OtherRoutes)), cmp.Compare(x.Route, y.Route),
+			cmp.Compare(x.Endpoint, y.Endpoint))
 	})
 	return sum
 }
@@ -450,11 +489,18 @@ func (a *Aggregator) AddTally(value []byte) bool {
 		return true
 	}
 	a.tallies++
-	s := a.route(t.Route)
-	if s.tally == nil {
-		s.tally = tally.New(t.Route, "")
+	merge := func(s *routeStats) {
+		if s.tally == nil {
+			s.tally = tally.New(t.Route, "")
+		}
+		s.tally.Merge(t)
 	}
-	s.tally.Merge(t)
+	merge(a.route(t.Route))
+	if t.Endpoint != "" && t.Endpoint != t.Route && t.Endpoint != tally.OtherEndpoints {
+		if s := a.endpoint(t.Route, t.Endpoint); s != nil {
+			merge(s)
+		}
+	}
 	return true
 }
 

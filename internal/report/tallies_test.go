@@ -170,3 +170,40 @@ func TestServedByCanarySides(t *testing.T) {
 		t.Errorf("text:\n%s", text.String())
 	}
 }
+
+// TestEndpointRows: a route's endpoints (Canonical-Resource) get rows and
+// verdicts of their own; the route's row counts them all.
+func TestEndpointRows(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	c := tally.NewCollector(tally.CollectorConfig{Instance: "i", Now: func() time.Time { return t0 }})
+	for i := range 3000 {
+		r := &publish.Record{Route: "/r", Endpoint: "/r",
+			Reference: publish.Side{Status: 200, Duration: 10 * time.Millisecond},
+			Candidate: publish.Side{Status: 200, Duration: 10 * time.Millisecond}}
+		if i%3 == 0 {
+			r.Endpoint = "users.get"
+			if i < 300 {
+				r.Diffs = []compare.Diff{{Path: "$.name", Class: compare.Regression}}
+			}
+		}
+		c.Compared(r)
+	}
+	a := NewAggregator(Config{Limits: func(string) verdict.Limits { return defaultLimits }})
+	for _, tt := range c.Flush() {
+		b, _ := json.Marshal(tt)
+		a.AddTally(b)
+	}
+	s := a.Summary()
+	if len(s.Routes) != 2 {
+		t.Fatalf("rows %+v", s.Routes)
+	}
+	route, ep := s.Routes[0], s.Routes[1]
+	if route.Endpoint != "" || route.Compared != 3000 || ep.Endpoint != "users.get" || ep.Compared != 1000 || ep.Regressions != 100 || ep.Verdict != verdict.Fail {
+		t.Errorf("route %s/%q %d; endpoint %q %d %d %s", route.Route, route.Endpoint, route.Compared, ep.Endpoint, ep.Compared, ep.Regressions, ep.Verdict)
+	}
+	var text strings.Builder
+	WriteText(&text, s)
+	if !strings.Contains(text.String(), "/r [users.get]  1000") {
+		t.Errorf("text:\n%s", text.String())
+	}
+}

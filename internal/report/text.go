@@ -55,7 +55,7 @@ func WriteText(w io.Writer, s *Summary) error {
 			rate += "*"
 			partial = true
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d (%s)\t%s\n", r.Route, r.Compared, r.Equal, r.Mismatches,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d (%s)\t%s\n", r.Label(), r.Compared, r.Equal, r.Mismatches,
 			rate, r.Regressions, r.Noise, r.CandidateErrors, percent(r.CandidateErrorRate), cmp.Or(r.Verdict, "-"))
 	}
 	tw.Flush()
@@ -72,7 +72,7 @@ func WriteText(w io.Writer, s *Summary) error {
 	fmt.Fprintln(tw, "LATENCY (ms)\tREF p50\tp90\tp99\tCAND p50\tp90\tp99\t")
 	for _, r := range s.Routes {
 		ref, cand := r.Latency.Reference, r.Latency.Candidate
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Route, ms(ref.P50), ms(ref.P90), ms(ref.P99),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Label(), ms(ref.P50), ms(ref.P90), ms(ref.P99),
 			ms(cand.P50), ms(cand.P90), ms(cand.P99))
 	}
 	tw.Flush()
@@ -87,7 +87,7 @@ func WriteText(w io.Writer, s *Summary) error {
 				if !ok {
 					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.Route, side, sv.Requests, sv.Status["2xx"],
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.Label(), side, sv.Requests, sv.Status["2xx"],
 					sv.Status["4xx"], sv.Status["5xx"], sv.Status["error"], ms(sv.Latency.P50), ms(sv.Latency.P99))
 			}
 		}
@@ -101,7 +101,7 @@ func WriteText(w io.Writer, s *Summary) error {
 		for _, r := range s.Routes {
 			for _, k := range sortedKinds(r.CandidateErrorKinds) {
 				n := r.CandidateErrorKinds[k]
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Route, k, n, percent(ratio(n, r.Compared)))
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Label(), k, n, percent(ratio(n, r.Compared)))
 			}
 		}
 		tw.Flush()
@@ -117,7 +117,7 @@ func WriteText(w io.Writer, s *Summary) error {
 				if i > 0 {
 					v = ""
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", v, r.Route, reason)
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", v, r.Label(), reason)
 			}
 		}
 		tw.Flush()
@@ -129,10 +129,10 @@ func WriteText(w io.Writer, s *Summary) error {
 		fmt.Fprintln(tw, "TOP DIFFERENCES\tPATH\tCOUNT\tNOISE\tEXAMPLE ID\t")
 		for _, r := range s.Routes {
 			for _, p := range r.TopPaths {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", r.Route, p.Path, p.Count, p.Noise, p.ExampleID)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", r.Label(), p.Path, p.Count, p.Noise, p.ExampleID)
 			}
 			if r.UntrackedDifferences > 0 {
-				fmt.Fprintf(tw, "%s\t(other paths)\t%d\n", r.Route, r.UntrackedDifferences)
+				fmt.Fprintf(tw, "%s\t(other paths)\t%d\n", r.Label(), r.UntrackedDifferences)
 			}
 		}
 		tw.Flush()
@@ -172,4 +172,13 @@ func sortedKinds(kinds map[string]int64) []string {
 	}
 	slices.SortFunc(ks, func(a, b string) int { return cmp.Or(cmp.Compare(kinds[b], kinds[a]), cmp.Compare(a, b)) })
 	return ks
+}
+
+// Label names the row: the route, with its endpoint in brackets when the
+// row is an endpoint's own.
+func (r *RouteSummary) Label() string {
+	if r.Endpoint == "" {
+		return r.Route
+	}
+	return r.Route + " [" + r.Endpoint + "]"
 }
