@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/miffy-proxy/miffy/internal/board"
 	"github.com/miffy-proxy/miffy/internal/config"
-	"github.com/miffy-proxy/miffy/internal/control"
 )
 
 // defaultServeAddr is where `miffy report --serve` listens without an
@@ -43,22 +41,6 @@ func (f *serveFlag) Set(v string) error {
 	return nil
 }
 
-// reportToken reads [report] token_file; "" when unset.
-func reportToken(cfg *config.Config) (string, error) {
-	if cfg.Report.TokenFile == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(cfg.Report.TokenFile)
-	if err != nil {
-		return "", fmt.Errorf("report.token_file: %w", err)
-	}
-	t := control.TrimToken(string(b))
-	if t == "" {
-		return "", fmt.Errorf("report.token_file: %s is empty", cfg.Report.TokenFile)
-	}
-	return t, nil
-}
-
 // runningBoard is a report server started by startBoard.
 type runningBoard struct {
 	URL    string
@@ -76,7 +58,7 @@ func (b *runningBoard) Close() {
 // and tally topics (read from start, then followed, with the client
 // options opts) until ctx is done or Close.
 func startBoard(ctx context.Context, cfg *config.Config, opts []kgo.Opt, addr, topic, tallyTopic string, start kgo.Offset, log zerolog.Logger) (*runningBoard, error) {
-	token, err := reportToken(cfg)
+	token, err := tokenFile("report.token_file", cfg.Report.TokenFile)
 	if err != nil {
 		return nil, err
 	}

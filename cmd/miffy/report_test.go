@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -145,5 +148,49 @@ func TestReportUsage(t *testing.T) {
 				t.Errorf("runReport = %v, want a usage error naming %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestReportServeToken: with [report] token_file the report server wants
+// the token; an empty token file fails at start, naming the key.
+func TestReportServeToken(t *testing.T) {
+	b := startBroker(t)
+	dir := t.TempDir()
+	tokenPath, emptyPath := filepath.Join(dir, "token"), filepath.Join(dir, "empty")
+	os.WriteFile(tokenPath, []byte("s3cret\n"), 0o600)
+	os.WriteFile(emptyPath, nil, 0o600)
+	conf := func(tokenFile string) string {
+		p := filepath.Join(dir, "config-"+filepath.Base(tokenFile)+".toml")
+		os.WriteFile(p, []byte("[report]\ntoken_file = \""+tokenFile+"\"\n"), 0o600)
+		return p
+	}
+	err := run(t.Context(), []string{"report", "-config", conf(emptyPath), "-brokers", b.Addr(), "--serve=127.0.0.1:0"}, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "report.token_file") {
+		t.Errorf("empty token file: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	stdout := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"report", "-config", conf(tokenPath), "-brokers", b.Addr(), "--serve=127.0.0.1:0"}, nil, stdout, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("report --serve: %v", err)
+		}
+	}()
+	var base string
+	waitUntil(t, 10*time.Second, "the report server's URL", func() bool {
+		_, rest, ok := strings.Cut(stdout.String(), "serving the report page on ")
+		base, _, _ = strings.Cut(rest, " ")
+		return ok
+	})
+	if code, _ := get(t, base+"api/routes"); code != http.StatusUnauthorized {
+		t.Errorf("without the token: %d", code)
+	}
+	if code, _ := get(t, base+"api/routes", "Authorization", "Bearer s3cret"); code != http.StatusOK {
+		t.Errorf("with the token: %d", code)
 	}
 }
