@@ -111,8 +111,18 @@ func (st *Store) Detail(name string, rg Range, limits func(string) verdict.Limit
 	} else {
 		_, width = st.slots(r, rg)
 	}
+	// A route whose figures come from tallies is drawn from tallies only:
+	// the last slot's records, not yet tallied, would show as a spike.
+	fromTallies := out.Source == report.SourceTallies
 	for _, s := range series {
-		rs := report.SummarizeRoute(name, s.tallies, s.records, nil, 1, nil)
+		t, rec := s.tallies, s.records
+		if fromTallies {
+			if t == nil {
+				continue
+			}
+			rec = nil
+		}
+		rs := report.SummarizeRoute(name, t, rec, nil, 1, nil)
 		out.Series = append(out.Series, Point{
 			T:        time.Unix(s.at*int64(width/time.Second), 0).UTC(),
 			Compared: rs.Compared, Mismatches: rs.Mismatches, Regressions: rs.Regressions, CandidateErrors: rs.CandidateErrors,
