@@ -98,7 +98,10 @@ async function showRoutes() {
   };
   filter.addEventListener("input", () => { state.filter = filter.value; draw(); });
   draw();
+  // A live update must not take the filter from under the user's fingers.
+  const typing = document.activeElement && document.activeElement.classList.contains("filter");
   view.replaceChildren(el("h2", {}, "Routes ", badge(data.verdict)), filter, table);
+  if (typing) { filter.focus(); filter.setSelectionRange(filter.value.length, filter.value.length); }
   status(data);
 }
 
