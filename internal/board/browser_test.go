@@ -75,6 +75,34 @@ func TestPageInBrowser(t *testing.T) {
 		t.Errorf("/good: verdict %q", v)
 	}
 
+	// Sortable: COMPARED descending puts /good (4000) first; filterable.
+	rows := func() []string {
+		t.Helper()
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#routes tbody tr")].map(r => r.dataset.route)`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#routes th:nth-child(2)`)), // ascending
+		chromedp.Click(chromedp.CSS(`#routes th:nth-child(2)`)), // descending
+	); err != nil {
+		t.Fatal(err)
+	}
+	if got := rows(); len(got) != 2 || got[0] != "/good" {
+		t.Errorf("sorted by COMPARED descending: %q", got)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`.filter`), "bad"),
+		chromedp.WaitNotPresent(chromedp.CSS(`#routes tr[data-route="/good"]`)),
+	); err != nil {
+		t.Fatalf("filter: %v", err)
+	}
+	if got := rows(); len(got) != 1 || got[0] != "/bad" {
+		t.Errorf("filtered by \"bad\": %q", got)
+	}
+
 	// The route, its path tree, then the example of $.price.
 	if err := chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`#routes tr[data-route="/bad"] a`)),
