@@ -75,6 +75,11 @@ type routeStats struct {
 	untracked                   int64
 	firstRecord                 time.Time
 	signs                       tally.Signs
+	// prefixes are the record id prefixes seen (one per process), to
+	// tell whether the tallies cover every instance that published;
+	// nil once past tally.MaxPrefixes.
+	prefixes        map[string]struct{}
+	prefixesOverrun bool
 
 	// tally merges the route's tallies (every endpoint, instance and
 	// interval); nil without any.
@@ -126,6 +131,7 @@ func (a *Aggregator) Add(value []byte) bool {
 
 // add counts one record.
 func (s *routeStats) add(r *record, cfg Config) {
+	s.addPrefix(tally.IDPrefix(r.ID))
 	if !r.Timestamp.IsZero() && (s.firstRecord.IsZero() || r.Timestamp.Before(s.firstRecord)) {
 		s.firstRecord = r.Timestamp
 	}
@@ -390,10 +396,40 @@ func (a *Aggregator) Summary() *Summary {
 	return sum
 }
 
+func (s *routeStats) addPrefix(p string) {
+	if s.prefixesOverrun {
+		return
+	}
+	if _, ok := s.prefixes[p]; ok {
+		return
+	}
+	if len(s.prefixes) >= tally.MaxPrefixes {
+		s.prefixes, s.prefixesOverrun = nil, true
+		return
+	}
+	if s.prefixes == nil {
+		s.prefixes = map[string]struct{}{}
+	}
+	s.prefixes[p] = struct{}{}
+}
+
 // covered reports whether the route's tallies cover its records: there are
-// tallies, and no record is older than the first of them.
+// tallies, no record is older than the first of them, and every process
+// that published records also published tallies (when the tallies name
+// their processes and neither side has too many to tell).
 func (s *routeStats) covered() bool {
-	return s.tally != nil && (s.firstRecord.IsZero() || !s.firstRecord.Before(s.tally.Start.Add(-coverSlack)))
+	if s.tally == nil || (!s.firstRecord.IsZero() && s.firstRecord.Before(s.tally.Start.Add(-coverSlack))) {
+		return false
+	}
+	if len(s.tally.IDPrefixes) == 0 || s.tally.PrefixesOverflow || s.prefixesOverrun {
+		return true
+	}
+	for p := range s.prefixes {
+		if !s.tally.HasPrefix(p) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *routeStats) summary(name string, top int) RouteSummary {

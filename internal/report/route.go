@@ -37,6 +37,7 @@ func RecordTally(value []byte, tie time.Duration) (*tally.Tally, *RecordInfo, er
 	info := &RecordInfo{ID: r.ID, Time: r.Timestamp, Route: r.Route, Endpoint: r.Route, Equal: *r.Equal}
 	t := tally.New(r.Route, r.Route)
 	t.Start, t.End = r.Timestamp, r.Timestamp
+	t.IDPrefixes = []string{tally.IDPrefix(r.ID)}
 	t.Compared = 1
 	t.Latency.Reference.Add(r.Reference.DurationMS)
 	t.Latency.Candidate.Add(r.Candidate.DurationMS)
@@ -91,6 +92,10 @@ func SummarizeRoute(name string, tallies, records *tally.Tally, examples map[str
 		s.signs = r.Signs
 		s.firstRecord = r.Start
 		s.untracked = r.UntrackedDifferences
+		for _, p := range r.IDPrefixes {
+			s.addPrefix(p)
+		}
+		s.prefixesOverrun = s.prefixesOverrun || r.PrefixesOverflow
 		for p, c := range r.Paths {
 			s.paths[p] = &pathStats{count: c.Differences, noise: c.Noise}
 		}

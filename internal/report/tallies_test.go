@@ -2,6 +2,7 @@ package report
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +206,42 @@ func TestEndpointRows(t *testing.T) {
 	WriteText(&text, s)
 	if !strings.Contains(text.String(), "/r [users.get]  1000") {
 		t.Errorf("text:\n%s", text.String())
+	}
+}
+
+// TestMixedFleetIsNotCovered: records of a process that published no
+// tallies (an instance of an older miffy, say) leave the route uncovered.
+func TestMixedFleetIsNotCovered(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	c := tally.NewCollector(tally.CollectorConfig{Instance: "new", Now: func() time.Time { return t0 }})
+	for i := range 100 {
+		c.Compared(&publish.Record{ID: fmt.Sprintf("aaa-%d", i), Route: "/r", Endpoint: "/r",
+			Reference: publish.Side{Status: 200}, Candidate: publish.Side{Status: 200}})
+	}
+	tv, err := json.Marshal(c.Flush()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := encoder(t)
+	for _, tt := range []struct {
+		name   string
+		ids    []string
+		source string
+	}{
+		{"records of the tallied process", []string{"aaa-1", "aaa-2"}, SourceTallies},
+		{"and of an untallied one", []string{"aaa-1", "bbb-7"}, SourceRecords},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := NewAggregator(Config{})
+			a.AddTally(tv)
+			for _, id := range tt.ids {
+				r := rec(id, "/r", 1, 1, nil, diff("$.a", compare.Regression))
+				r.Time = t0.Add(time.Second)
+				add(t, a, enc, r)
+			}
+			if got := a.Summary().Routes[0].Source; got != tt.source {
+				t.Errorf("source %s, want %s", got, tt.source)
+			}
+		})
 	}
 }

@@ -45,6 +45,7 @@ type Collector struct {
 	mu     sync.Mutex
 	start  time.Time
 	tallys map[key]*Tally
+	prefix string // of this process's record ids, once seen
 }
 
 // NewCollector returns a Collector whose first interval starts now.
@@ -87,6 +88,9 @@ func (c *Collector) Compared(r *publish.Record) {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.prefix == "" && r.ID != "" {
+		c.prefix = IDPrefix(r.ID)
+	}
 	t := c.get(r.Route, endpoint)
 	t.Compared++
 	t.Latency.Reference.Add(ref)
@@ -189,12 +193,15 @@ func statusClass(status int) string {
 func (c *Collector) Flush() []*Tally {
 	now := c.now()
 	c.mu.Lock()
-	ts, start := c.tallys, c.start
+	ts, start, prefix := c.tallys, c.start, c.prefix
 	c.tallys, c.start = make(map[key]*Tally, len(ts)), now
 	c.mu.Unlock()
 	out := make([]*Tally, 0, len(ts))
 	for _, t := range ts {
 		t.Instance, t.Start, t.End = c.cfg.Instance, start, now
+		if prefix != "" {
+			t.IDPrefixes = []string{prefix}
+		}
 		out = append(out, t)
 	}
 	slices.SortFunc(out, func(a, b *Tally) int {

@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -76,6 +78,48 @@ type Tally struct {
 	// Served are, on canary routes, the requests each side ("reference",
 	// "candidate") answered, by status class, with their latency.
 	Served map[string]*Served `json:"served,omitempty"`
+	// IDPrefixes are the prefixes of the record ids the counted requests
+	// got (an id is "<prefix>-<n>", the prefix one per process): a reader
+	// tells by them whose records these tallies cover. At most
+	// MaxPrefixes; a merge past it keeps none and sets PrefixesOverflow.
+	IDPrefixes       []string `json:"id_prefixes,omitempty"`
+	PrefixesOverflow bool     `json:"id_prefixes_overflow,omitempty"`
+}
+
+// MaxPrefixes bounds Tally.IDPrefixes: the processes a merged tally can
+// tell apart.
+const MaxPrefixes = 256
+
+// IDPrefix is the prefix of a record id: what comes before its last "-".
+func IDPrefix(id string) string {
+	if i := strings.LastIndexByte(id, '-'); i >= 0 {
+		return id[:i]
+	}
+	return id
+}
+
+// HasPrefix reports whether prefix is among t's id prefixes.
+func (t *Tally) HasPrefix(prefix string) bool { return slices.Contains(t.IDPrefixes, prefix) }
+
+// addPrefixes merges id prefixes, bounded by MaxPrefixes.
+func (t *Tally) addPrefixes(ps []string, overflow bool) {
+	if t.PrefixesOverflow {
+		return
+	}
+	if overflow {
+		t.IDPrefixes, t.PrefixesOverflow = nil, true
+		return
+	}
+	for _, p := range ps {
+		if slices.Contains(t.IDPrefixes, p) {
+			continue
+		}
+		if len(t.IDPrefixes) >= MaxPrefixes {
+			t.IDPrefixes, t.PrefixesOverflow = nil, true
+			return
+		}
+		t.IDPrefixes = append(t.IDPrefixes, p)
+	}
 }
 
 // PathCount is how often a path differed, and how often as noise.
@@ -151,6 +195,7 @@ func (t *Tally) Merge(o *Tally) {
 	t.Signs.Slower += o.Signs.Slower
 	t.Signs.Faster += o.Signs.Faster
 	t.Signs.Tie += o.Signs.Tie
+	t.addPrefixes(o.IDPrefixes, o.PrefixesOverflow)
 	for side, s := range o.Served {
 		if s == nil {
 			continue

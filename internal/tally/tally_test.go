@@ -187,3 +187,26 @@ func TestDecodeRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestIDPrefixes(t *testing.T) {
+	c := NewCollector(CollectorConfig{})
+	r := rec("/a", 1, 1)
+	r.ID = "3f9a0c12b4e1-42"
+	c.Compared(r)
+	got := c.Flush()[0]
+	if diff := cmp.Diff([]string{"3f9a0c12b4e1"}, got.IDPrefixes); diff != "" {
+		t.Errorf("prefixes (-want +got)\n%s", diff)
+	}
+	m := New("/a", "/a")
+	for i := range MaxPrefixes {
+		m.Merge(&Tally{IDPrefixes: []string{fmt.Sprint(i)}})
+	}
+	m.Merge(&Tally{IDPrefixes: []string{"0"}}) // known: no change
+	if len(m.IDPrefixes) != MaxPrefixes || m.PrefixesOverflow {
+		t.Fatalf("%d prefixes, overflow %v", len(m.IDPrefixes), m.PrefixesOverflow)
+	}
+	m.Merge(&Tally{IDPrefixes: []string{"one too many"}})
+	if m.IDPrefixes != nil || !m.PrefixesOverflow {
+		t.Errorf("past the bound: %d prefixes, overflow %v", len(m.IDPrefixes), m.PrefixesOverflow)
+	}
+}
