@@ -125,7 +125,11 @@ func runReport(ctx context.Context, args []string, environ []string, stdout, std
 	if err != nil || !*check {
 		return err
 	}
-	return checkVerdict(sum, *routeName, stderr)
+	var configured []string
+	for _, r := range cfg.Routes {
+		configured = append(configured, r.Name)
+	}
+	return checkVerdict(sum, *routeName, configured, stderr)
 }
 
 // routeLimits returns each route's verdict limits: [verdict], with the
@@ -147,19 +151,28 @@ var (
 	errCheckInconclusive = errors.New("check inconclusive")
 )
 
-// checkVerdict turns the verdicts of the checked routes (every route, or
-// only name) into report -check's error: nil when all pass,
-// errCheckFailed when any fails, errCheckInconclusive otherwise (a route
-// without evidence included).
-func checkVerdict(sum *report.Summary, name string, stderr io.Writer) error {
+// checkVerdict turns the verdicts of the checked routes (every route with
+// evidence and every configured one, or only name) into report -check's
+// error: nil when all pass, errCheckFailed when any fails,
+// errCheckInconclusive otherwise. A checked route without evidence is
+// inconclusive: silence is not a pass.
+func checkVerdict(sum *report.Summary, name string, configured []string, stderr io.Writer) error {
 	var verdicts []string
 	var routes []string
+	seen := map[string]bool{}
 	if sum != nil {
 		for _, r := range sum.Routes {
 			if name == "" || r.Route == name {
 				verdicts = append(verdicts, r.Verdict)
 				routes = append(routes, r.Label()+" "+r.Verdict)
+				seen[r.Route] = true
 			}
+		}
+	}
+	for _, c := range configured {
+		if !seen[c] && (name == "" || c == name) && len(verdicts) > 0 {
+			verdicts = append(verdicts, verdict.Inconclusive)
+			routes = append(routes, c+" inconclusive (no evidence)")
 		}
 	}
 	if len(verdicts) == 0 {

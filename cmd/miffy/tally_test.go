@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miffy-proxy/miffy/internal/report"
 	"github.com/miffy-proxy/miffy/internal/tally"
 )
 
@@ -104,6 +105,7 @@ max_latency_ratio = 100.0
 		{"equal", []string{"-config", lenient, "-check", "-route", "/ok/{n}"}, 0,
 			[]string{"pass"}},
 		{"unknown route", []string{"-check", "-route", "/nope"}, 3, nil},
+
 		{"json", []string{"-config", lenient, "-json"}, 0,
 			[]string{`"verdict": "fail"`, `"reasons": [`, `"source": "tallies"`}},
 	}
@@ -159,5 +161,44 @@ max_latency_ratio = 100.0
 	_, body := get(t, base+"api/1/endpoints")
 	if !strings.Contains(body, `"/api/{value}": {`) || !strings.Contains(body, `"total": 10`) || !strings.Contains(body, `"differences": 5`) {
 		t.Errorf("Diffy endpoints: %s", body)
+	}
+}
+
+func TestCheckVerdict(t *testing.T) {
+	sum := &report.Summary{Routes: []report.RouteSummary{{Route: "/ok", Verdict: "pass"}, {Route: "/meh", Verdict: "inconclusive"}}}
+	tests := []struct {
+		name       string
+		route      string
+		configured []string
+		want       int
+	}{
+		{"all checked, one inconclusive", "", nil, 3},
+		{"one passing route", "/ok", nil, 0},
+		{"a configured route without evidence", "/ok", []string{"/ok", "/quiet"}, 0},
+		{"every configured route", "", []string{"/quiet"}, 3},
+		{"the route without evidence", "/quiet", []string{"/quiet"}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkVerdict(sum, tt.route, tt.configured, io.Discard)
+			code := 0
+			if err != nil {
+				code = exitCode(err)
+			}
+			if code != tt.want {
+				t.Errorf("exit %d (%v), want %d", code, err, tt.want)
+			}
+		})
+	}
+	pass := &report.Summary{Routes: []report.RouteSummary{{Route: "/ok", Verdict: "pass"}}}
+	if err := checkVerdict(pass, "", []string{"/ok", "/quiet"}, io.Discard); exitCode(err) != 3 {
+		t.Errorf("a silent configured route: %v, want inconclusive", err)
+	}
+	if err := checkVerdict(pass, "", []string{"/ok"}, io.Discard); err != nil {
+		t.Errorf("every route passes: %v", err)
+	}
+	fail := &report.Summary{Routes: []report.RouteSummary{{Route: "/ok", Verdict: "pass"}, {Route: "/bad", Verdict: "fail"}}}
+	if err := checkVerdict(fail, "", []string{"/quiet"}, io.Discard); exitCode(err) != 1 {
+		t.Errorf("a failing route: %v, want fail", err)
 	}
 }
