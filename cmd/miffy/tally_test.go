@@ -26,7 +26,7 @@ management_port = %[2]d
 access_log = false
 reference = "`+ref.URL+`"
 candidate = "`+cand.URL+`"
-routes = [{ path = "/api/{value}" }, { path = "/ok/{n}" }]
+routes = [{ path = "/api/{value}" }, { path = "/ok/{n}" }, { path = "/skip/{n}", sample = 0.0 }]
 [kafka]
 topic = "diffs"
 "bootstrap.servers" = "`+b.Addr()+`"
@@ -35,7 +35,7 @@ tally_topic = "tallies"
 tally_interval = "1h"
 `)
 	for _, p := range []string{"/api/1", "/api/1", "/api/1", "/api/1", "/api/1", "/api/2", "/api/2", "/api/2", "/api/3", "/api/3",
-		"/ok/1", "/ok/2", "/ok/3", "/ok/4", "/ok/5", "/ok/6"} {
+		"/ok/1", "/ok/2", "/ok/3", "/ok/4", "/ok/5", "/ok/6", "/skip/1", "/skip/2"} {
 		if code, body := get(t, in.proxy+p); code != 200 {
 			t.Fatalf("%s: %d %s", p, code, body)
 		}
@@ -50,21 +50,26 @@ tally_interval = "1h"
 		t.Errorf("%d records on the record topic, want the 5 mismatches", n)
 	}
 	recs := readTopic(t, b.Addr(), "tallies")
-	if len(recs) != 2 {
-		t.Fatalf("%d tallies, want 2 (two routes, one interval)", len(recs))
+	if len(recs) != 3 {
+		t.Fatalf("%d tallies, want 3 (three routes, one interval)", len(recs))
 	}
-	var got *tally.Tally
+	byRoute := map[string]*tally.Tally{}
 	for _, r := range recs {
 		tt, err := tally.Decode(r.Value)
 		if err != nil {
 			t.Fatalf("%v: %s", err, r.Value)
 		}
-		if tt.Route == "/api/{value}" {
-			got = tt
-		}
+		byRoute[tt.Route] = tt
 	}
+	got := byRoute["/api/{value}"]
 	if got == nil {
 		t.Fatal("no tally of /api/{value}")
+	}
+	if skip := byRoute["/skip/{n}"]; skip == nil || skip.Skipped["sample"] != 2 || skip.Compared != 0 {
+		t.Errorf("tally of /skip/{n}: %+v", skip)
+	}
+	if len(got.IDPrefixes) != 1 {
+		t.Errorf("id prefixes %q, want this instance's", got.IDPrefixes)
 	}
 	if got.Route != "/api/{value}" || got.Compared != 10 || got.Equal != 5 || got.Regressions() != 5 ||
 		got.CandidateErrorCount() != 2 || got.Paths["$.price"].Differences != 3 {
@@ -99,7 +104,8 @@ max_latency_ratio = 100.0
 		contains []string
 	}{
 		{"too few for the defaults", []string{"-check"}, 3,
-			[]string{"/api/{value}  10        5      5           50.0% ", "compared 10 < min_compared 200", "inconclusive"}},
+			[]string{"/api/{value}  10        5      5           50.0% ", "compared 10 < min_compared 200", "inconclusive",
+				"/skip/{n}     skipped  sample  2"}},
 		{"regressing", []string{"-config", lenient, "-check", "-route", "/api/{value}"}, 1,
 			[]string{"fail", "regression rate 50 % (95 % CI 26.9–73.1 %) > 10 %"}},
 		{"equal", []string{"-config", lenient, "-check", "-route", "/ok/{n}"}, 0,

@@ -94,6 +94,21 @@ func WriteText(w io.Writer, s *Summary) error {
 		tw.Flush()
 	}
 
+	if slices.ContainsFunc(s.Routes, func(r RouteSummary) bool { return len(r.Skipped)+len(r.Dropped) > 0 }) {
+		fmt.Fprintln(bw)
+		tw = newTable(bw)
+		fmt.Fprintln(tw, "NOT REPLAYED\tWHY\tREASON\tCOUNT\t")
+		for _, r := range s.Routes {
+			for _, k := range sortedKinds(r.Skipped) {
+				fmt.Fprintf(tw, "%s\tskipped\t%s\t%d\n", r.Label(), k, r.Skipped[k])
+			}
+			for _, k := range sortedKinds(r.Dropped) {
+				fmt.Fprintf(tw, "%s\tdropped\t%s\t%d\n", r.Label(), k, r.Dropped[k])
+			}
+		}
+		tw.Flush()
+	}
+
 	if slices.ContainsFunc(s.Routes, func(r RouteSummary) bool { return r.CandidateErrors > 0 }) {
 		fmt.Fprintln(bw)
 		tw = newTable(bw)
