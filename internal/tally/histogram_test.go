@@ -66,3 +66,40 @@ func TestHistogramEdges(t *testing.T) {
 		t.Errorf("single value: %v %v", one.Quantile(0.5), one.Quantile(0.01))
 	}
 }
+
+// TestHistogramMergeAndWire: histograms merged (and through their JSON
+// form) are the histogram of all durations, exactly.
+func TestHistogramMergeAndWire(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var all, a, b Histogram
+	for i := range 5000 {
+		v := math.Exp(rng.NormFloat64()*2 + 1)
+		all.Add(v)
+		if i%3 == 0 {
+			a.Add(v)
+		} else {
+			b.Add(v)
+		}
+	}
+	var merged Histogram
+	for _, h := range []*Histogram{&a, &b} {
+		j, err := h.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Histogram
+		if err := back.UnmarshalJSON(j); err != nil {
+			t.Fatal(err)
+		}
+		merged.Merge(&back)
+	}
+	if merged != all {
+		t.Errorf("merged n %d min %v max %v, want n %d min %v max %v", merged.n, merged.min, merged.max, all.n, all.min, all.max)
+	}
+	var empty Histogram
+	merged.Merge(&empty)
+	merged.Merge(nil)
+	if merged != all {
+		t.Error("merging nothing changed the histogram")
+	}
+}
