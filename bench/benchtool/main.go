@@ -38,6 +38,7 @@ const usage = `benchtool: helpers for bench/run.sh
   benchtool fetch URL FILE
   benchtool load [-rate R] [-d D] [-max-conns N] [-paths N] URL
   benchtool report -results FILE -machine FILE [-profile-dir DIR] -out FILE
+  benchtool reportscale -brokers HOST:PORT [-miffy BIN] [-n N] [-routes N]
 `
 
 // run dispatches to one subcommand.
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runLoad(ctx, args, stdout, stderr)
 	case "report":
 		return runReport(args, stdout, stderr)
+	case "reportscale":
+		return runReportScale(ctx, args, stdout, stderr)
 	default:
 		io.WriteString(stderr, usage)
 		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -11,11 +12,13 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/miffy-proxy/miffy"
 	"github.com/miffy-proxy/miffy/internal/broker"
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/demo"
+	"github.com/miffy-proxy/miffy/internal/publish"
 )
 
 const demoUsage = `Usage: miffy demo [flags]
@@ -43,6 +46,7 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 	brokerAddr := fs.String("broker", "127.0.0.1:9092", "address of the embedded broker")
 	refAddr := fs.String("reference", "127.0.0.1:3000", "address of the demo reference")
 	candAddr := fs.String("candidate", "127.0.0.1:3001", "address of the demo candidate")
+	reportAddr := fs.String("report", defaultServeAddr, "address of the report page (as miffy report --serve); \"off\": none")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
@@ -80,11 +84,28 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 		Path: "/api/{value}", Key: "value", Name: "/api/{value}",
 		Reference: cfg.Reference, Candidate: cfg.Candidate,
 	}}
+	// Tallies every second, so that the walkthrough's report and page
+	// show every request at once.
+	cfg.Report.TallyInterval = time.Second
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	pageURL := ""
+	if *reportAddr != "off" {
+		log := zerolog.New(stderr).With().Timestamp().Str("component", "report").Logger()
+		opts, err := publish.ClientOptions(cfg.Kafka.Properties)
+		if err != nil {
+			return err
+		}
+		page, err := startBoard(ctx, cfg, opts, *reportAddr, cfg.Kafka.Topic, cfg.Report.TallyTopic, kgo.NewOffset().AtStart(), log)
+		if err != nil {
+			return fmt.Errorf("starting the report page (-report): %w", err)
+		}
+		defer page.Close()
+		pageURL = page.URL
+	}
 	return serve(ctx, cfg, serveOpts{environ: environ, ready: func(a addrs) {
-		printDemoHelp(stdout, a, b.Addr(), cfg.Kafka.Topic, *refAddr, *candAddr)
+		printDemoHelp(stdout, a, b.Addr(), cfg.Kafka.Topic, *refAddr, *candAddr, pageURL)
 	}}, stdout, stderr)
 }
 
@@ -117,7 +138,7 @@ func startDemoUpstreams(refAddr, candAddr string) (stop func(), err error) {
 	return stop, nil
 }
 
-func printDemoHelp(w io.Writer, a addrs, brokerAddr, topic, refAddr, candAddr string) {
+func printDemoHelp(w io.Writer, a addrs, brokerAddr, topic, refAddr, candAddr, pageURL string) {
 	proxy := "localhost:" + port(a.proxy)
 	fmt.Fprintf(w, `
 miffy demo is running
@@ -125,6 +146,7 @@ miffy demo is running
   management  http://%[2]s   (/healthz /readyz /metrics)
   reference   http://%[3]s   candidate http://%[4]s
   broker      %[5]s   (embedded, topic %[6]q)
+  report page %[7]s   (routes, verdicts, differing paths, examples; live)
 
 Try:
   curl -s %[1]s/api/3     # candidate agrees (so do 1 and 2): no record
@@ -138,11 +160,13 @@ Try:
 See the mismatches:
   kcat -b %[5]s -C -t %[6]s -e
   curl -s %[2]s/metrics | grep ^miffy_mismatches
+  miffy report -brokers %[5]s          # compared, rates, p99, a verdict per route
+  open %[7]s
 
 Ports in use? MIFFY_PORT and MIFFY_MANAGEMENT_PORT move the proxy and the
 management listener; -reference, -candidate and -broker the rest (miffy demo -h).
 Stop with Ctrl-C.
-`, proxy, "localhost:"+port(a.mgmt), refAddr, candAddr, brokerAddr, topic)
+`, proxy, "localhost:"+port(a.mgmt), refAddr, candAddr, brokerAddr, topic, cmp.Or(pageURL, "(off)"))
 }
 
 func port(a net.Addr) string {

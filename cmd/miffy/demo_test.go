@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miffy-proxy/miffy/internal/report"
 )
 
 // TestDemo runs `miffy demo` as a new user would (on free ports instead of
@@ -15,13 +18,13 @@ import (
 // candidate differs on and none for the others.
 func TestDemo(t *testing.T) {
 	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
-	brokerAddr, refAddr, candAddr := addr(), addr(), addr()
+	brokerAddr, refAddr, candAddr, pageAddr := addr(), addr(), addr(), addr()
 	pp, mp := freePort(t), freePort(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"demo", "-broker", brokerAddr, "-reference", refAddr, "-candidate", candAddr},
+		done <- run(ctx, []string{"demo", "-broker", brokerAddr, "-reference", refAddr, "-candidate", candAddr, "-report", pageAddr},
 			[]string{fmt.Sprintf("MIFFY_PORT=%d", pp), fmt.Sprintf("MIFFY_MANAGEMENT_PORT=%d", mp), "MIFFY_ACCESS_LOG=false"},
 			stdout, stderr)
 	}()
@@ -52,7 +55,8 @@ func TestDemo(t *testing.T) {
 		return strings.Contains(stdout.String(), "miffy demo is running")
 	})
 	// Every case of the demo candidate is listed, and how to move the ports.
-	wants := []string{"kcat -b " + brokerAddr + " -C -t miffy -e", "MIFFY_PORT", "MIFFY_MANAGEMENT_PORT", "-broker"}
+	wants := []string{"kcat -b " + brokerAddr + " -C -t miffy -e", "MIFFY_PORT", "MIFFY_MANAGEMENT_PORT", "-broker",
+		"report page http://" + pageAddr + "/"}
 	for v := 3; v <= 8; v++ {
 		wants = append(wants, fmt.Sprintf("curl -s localhost:%d/api/%d ", pp, v))
 	}
@@ -91,6 +95,25 @@ func TestDemo(t *testing.T) {
 	slices.Sort(keys) // replays finish in any order
 	if got := strings.Join(keys, ","); got != "4,5,6,8" {
 		t.Errorf("records keyed %s, want 4,5,6,8 (one per differing value)", got)
+	}
+
+	// The tallies (every second in the demo) give the page and the report
+	// every compared request, and the candidate's real p99 (/api/7).
+	var ov struct {
+		Routes []report.RouteSummary `json:"routes"`
+	}
+	waitUntil(t, 10*time.Second, "the page to count every compared request", func() bool {
+		_, body := get(t, "http://"+pageAddr+"/api/routes")
+		return json.Unmarshal([]byte(body), &ov) == nil && len(ov.Routes) == 1 && ov.Routes[0].Compared == 9
+	})
+	if r := ov.Routes[0]; r.Mismatches != 4 || r.Latency.Candidate.P99 < 1400 || r.Verdict != "inconclusive" {
+		t.Errorf("page: mismatches %d, candidate p99 %v ms, verdict %s", r.Mismatches, r.Latency.Candidate.P99, r.Verdict)
+	}
+	var out, errOut strings.Builder
+	err := run(t.Context(), []string{"report", "-brokers", brokerAddr, "-check"}, nil, &out, &errOut)
+	if exitCode(err) != 3 || !strings.Contains(out.String(), "/api/{value}  9         5      4           44.4%") ||
+		strings.Contains(out.String(), "*") || !strings.Contains(out.String(), "compared 9 < min_compared 200") {
+		t.Errorf("miffy report -check: %v (exit %d)\n%s%s", err, exitCode(err), out.String(), errOut.String())
 	}
 	stop()
 }

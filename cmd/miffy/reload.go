@@ -117,6 +117,9 @@ func restartOnly(old, next *config.Config) string {
 		canary := next.Canary
 		canary.ServedByHeader, canary.Socket, canary.SocketRoute = c.Canary.ServedByHeader, c.Canary.Socket, c.Canary.SocketRoute
 		c.Canary = canary
+		// [verdict] and the report server's token are read by miffy
+		// report only.
+		c.Verdict, c.Report.TokenFile = next.Verdict, next.Report.TokenFile
 		return c
 	}
 	a, b := strip(*old), strip(*next)
@@ -130,22 +133,28 @@ func restartOnly(old, next *config.Config) string {
 	return strings.Join(changed, ", ")
 }
 
+// tokenFile reads a bearer token (one line) from the file path that the
+// config key names; "" when path is empty. An empty file is an error.
+func tokenFile(key, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	t := control.TrimToken(string(b))
+	if t == "" {
+		return "", fmt.Errorf("%s: %s is empty", key, path)
+	}
+	return t, nil
+}
+
 // adminToken is the admin API's token: MIFFY_ADMIN_TOKEN, else the file
 // [management] admin_token_file names; "" leaves the admin API off.
 func adminToken(cfg *config.Config, environ []string) (string, error) {
 	if t := control.TrimToken(lookupEnv(environ, "MIFFY_ADMIN_TOKEN")); t != "" {
 		return t, nil
 	}
-	if cfg.Management.AdminTokenFile == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(cfg.Management.AdminTokenFile)
-	if err != nil {
-		return "", fmt.Errorf("management.admin_token_file: %w", err)
-	}
-	t := control.TrimToken(string(b))
-	if t == "" {
-		return "", fmt.Errorf("management.admin_token_file: %s is empty", cfg.Management.AdminTokenFile)
-	}
-	return t, nil
+	return tokenFile("management.admin_token_file", cfg.Management.AdminTokenFile)
 }

@@ -2,14 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"maps"
+	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/publish"
 	"github.com/miffy-proxy/miffy/internal/report"
+	"github.com/miffy-proxy/miffy/internal/verdict"
 )
 
 // runReport reads the records that miffy instances published to the topic
@@ -32,11 +39,22 @@ func runReport(ctx context.Context, args []string, environ []string, stdout, std
 	interval := fs.Duration("interval", 5*time.Second, "time between prints with -follow")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
 	top := fs.Int("top", 10, "differing paths listed per route")
+	tallyTopic := fs.String("tally-topic", "", "tally topic to read as well (default [report] tally_topic; \"-\": none)")
+	until := fs.String("until", "", "leave out requests received after this: an RFC 3339 time, or a duration ago (10m)")
+	check := fs.Bool("check", false, "exit 0 when every checked route passes, 1 when any fails, 3 when none fails but any is inconclusive")
+	routeName := fs.String("route", "", "with -check: check only this route")
+	var serve serveFlag
+	fs.Var(&serve, "serve", "serve the report page, its API and gates on ADDR (--serve=ADDR; alone: "+defaultServeAddr+") until interrupted")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
+	if serve.set && serve.addr == defaultServeAddr && fs.NArg() == 1 {
+		serve.addr = fs.Arg(0) // --serve ADDR
+	} else if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if serve.set && (*check || *follow || *asJSON) {
+		return fmt.Errorf("%w: -serve: not with -check, -follow or -json (the page follows the topics)", errUsage)
 	}
 	start, err := report.ParseFrom(*from, time.Now())
 	if err != nil {
@@ -47,6 +65,20 @@ func runReport(ctx context.Context, args []string, environ []string, stdout, std
 	}
 	if *top <= 0 {
 		return fmt.Errorf("%w: -top: must be positive, got %d", errUsage, *top)
+	}
+	var untilT time.Time
+	if *until != "" {
+		u, err := report.ParseFrom(*until, time.Now())
+		if err != nil || u.Time().IsZero() {
+			return fmt.Errorf("%w: -until: want an RFC 3339 time or a duration such as 10m, got %q", errUsage, *until)
+		}
+		untilT = u.Time()
+	}
+	if *check && *follow {
+		return fmt.Errorf("%w: -check and -follow: a check needs an end; drop -follow", errUsage)
+	}
+	if *routeName != "" && !*check {
+		return fmt.Errorf("%w: -route: only with -check", errUsage)
 	}
 
 	cfg, err := loadConfig(*path, environ)
@@ -67,15 +99,118 @@ func runReport(ctx context.Context, args []string, environ []string, stdout, std
 	if *topic == "" {
 		*topic = cfg.Kafka.Topic
 	}
-	return report.Run(ctx, report.Options{
-		Topic:     *topic,
-		Client:    opts,
-		Group:     *group,
-		From:      start,
-		UntilEnd:  *untilEnd,
-		Follow:    *follow,
-		Interval:  *interval,
-		JSON:      *asJSON,
-		Aggregate: report.Config{TopPaths: *top},
+	switch *tallyTopic {
+	case "":
+		*tallyTopic = cfg.Report.TallyTopic
+	case "-":
+		*tallyTopic = ""
+	}
+	if serve.set {
+		return serveReport(ctx, cfg, opts, serve.addr, *topic, *tallyTopic, start, stdout, stderr)
+	}
+	sum, err := report.RunSummary(ctx, report.Options{
+		Topic:      *topic,
+		TallyTopic: *tallyTopic,
+		Client:     opts,
+		Group:      *group,
+		From:       start,
+		UntilEnd:   *untilEnd,
+		Follow:     *follow,
+		Interval:   *interval,
+		JSON:       *asJSON,
+		Aggregate: report.Config{
+			TopPaths:   *top,
+			Until:      untilT,
+			LatencyTie: cfg.Report.LatencyTie,
+			Limits:     routeLimits(cfg),
+		},
 	}, stdout, stderr)
+	if err != nil || !*check {
+		return err
+	}
+	var configured []string
+	for _, r := range cfg.Routes {
+		configured = append(configured, r.Name)
+	}
+	return checkVerdict(sum, *routeName, configured, stderr)
+}
+
+// routeLimits returns each route's verdict limits: [verdict], with the
+// route's own verdict keys in place.
+func routeLimits(cfg *config.Config) func(string) verdict.Limits {
+	return func(name string) verdict.Limits {
+		for _, r := range cfg.Routes {
+			if r.Name == name {
+				return cfg.Verdict.With(r.Verdict)
+			}
+		}
+		return cfg.Verdict
+	}
+}
+
+// Exit statuses of report -check besides 0 (pass) and 2 (usage).
+var (
+	errCheckFailed       = errors.New("check failed")
+	errCheckInconclusive = errors.New("check inconclusive")
+)
+
+// checkVerdict turns the verdicts of the checked routes (every route with
+// evidence and every configured one, or only name) into report -check's
+// error: nil when all pass, errCheckFailed when any fails,
+// errCheckInconclusive otherwise. A checked route without evidence is
+// inconclusive: silence is not a pass.
+func checkVerdict(sum *report.Summary, name string, configured []string, stderr io.Writer) error {
+	var verdicts []string
+	var routes []string
+	seen := map[string]bool{}
+	if sum != nil {
+		for _, r := range sum.Routes {
+			if name == "" || r.Route == name {
+				verdicts = append(verdicts, r.Verdict)
+				routes = append(routes, r.Label()+" "+r.Verdict)
+				seen[r.Route] = true
+			}
+		}
+	}
+	for _, c := range configured {
+		if !seen[c] && (name == "" || c == name) && len(verdicts) > 0 {
+			verdicts = append(verdicts, verdict.Inconclusive)
+			routes = append(routes, c+" inconclusive (no evidence)")
+		}
+	}
+	if len(verdicts) == 0 {
+		what := "no route has evidence"
+		if name != "" {
+			what = fmt.Sprintf("route %q has no evidence", name)
+		}
+		return fmt.Errorf("%w: %s", errCheckInconclusive, what)
+	}
+	switch verdict.Worst(verdicts...) {
+	case verdict.Fail:
+		return fmt.Errorf("%w: %s", errCheckFailed, strings.Join(routes, ", "))
+	case verdict.Inconclusive:
+		return fmt.Errorf("%w: %s", errCheckInconclusive, strings.Join(routes, ", "))
+	}
+	fmt.Fprintf(stderr, "miffy report: check passed: %s\n", strings.Join(routes, ", "))
+	return nil
+}
+
+// serveReport runs the report server until ctx is done.
+func serveReport(ctx context.Context, cfg *config.Config, opts []kgo.Opt, addr, topic, tallyTopic string, from report.From, stdout, stderr io.Writer) error {
+	log := zerolog.New(stderr).With().Timestamp().Str("component", "report").Logger()
+	start := kgo.NewOffset().AtStart()
+	switch {
+	case from.String() == "end":
+		start = kgo.NewOffset().AtEnd()
+	case !from.Time().IsZero():
+		start = kgo.NewOffset().AfterMilli(from.Time().UnixMilli())
+	}
+	b, err := startBoard(ctx, cfg, opts, addr, topic, tallyTopic, start, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "miffy report: serving the report page on %s (topics %q and %q); Ctrl-C to stop\n", b.URL, topic, tallyTopic)
+	<-ctx.Done()
+	b.Close()
+	return nil
 }

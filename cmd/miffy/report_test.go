@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,18 +103,20 @@ topic = "fleet"
 	}
 	want := []sums{
 		{"/all/{n}", 10, 5, 5, 5, 0, report.BasisCompared, []report.PathCount{{Path: "$.price", Count: 5}}},
-		{"/diff/{n}", 12, 0, 12, 12, 0, report.BasisPublished, []report.PathCount{{Path: "$.price", Count: 12}}},
+		// The tallies count every compared request: the rate is over them.
+		{"/diff/{n}", 12, 0, 12, 12, 0, report.BasisCompared, []report.PathCount{{Path: "$.price", Count: 12}}},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("per-route sums (-want +got):\n%s", d)
 	}
-	if s.Records != 22 || s.Unreadable != 0 || s.Topic != "fleet" {
-		t.Errorf("records %d unreadable %d topic %q", s.Records, s.Unreadable, s.Topic)
+	if s.Records != 22 || s.Unreadable != 0 || s.Topic != "fleet" || s.Tallies != 4 || s.TallyTopic != "miffy-tallies" {
+		t.Errorf("records %d unreadable %d topic %q tallies %d from %q", s.Records, s.Unreadable, s.Topic, s.Tallies, s.TallyTopic)
 	}
 
-	// The table, with flags instead of the config.
+	// The table, with flags instead of the config, without the tallies:
+	// the rate of /diff/{n} is over published records only.
 	out.Reset()
-	if err := runReport(ctx, []string{"-brokers", b.Addr(), "-topic", "fleet"}, nil, &out, &errOut); err != nil {
+	if err := runReport(ctx, []string{"-brokers", b.Addr(), "-topic", "fleet", "-tally-topic", "-"}, nil, &out, &errOut); err != nil {
 		t.Fatalf("runReport: %v", err)
 	}
 	for _, want := range []string{`topic "fleet": 22 records`, "/diff/{n}  12", "100.0%*", "$.price"} {
@@ -131,6 +136,9 @@ func TestReportUsage(t *testing.T) {
 		{"bad interval", []string{"-interval", "0s"}, "-interval"},
 		{"argument", []string{"extra"}, "extra"},
 		{"unknown flag", []string{"-frobnicate"}, "frobnicate"},
+		{"bad until", []string{"-until", "tomorrow"}, "-until"},
+		{"check and follow", []string{"-check", "-follow"}, "-follow"},
+		{"route without check", []string{"-route", "/a"}, "-route"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,5 +148,49 @@ func TestReportUsage(t *testing.T) {
 				t.Errorf("runReport = %v, want a usage error naming %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestReportServeToken: with [report] token_file the report server wants
+// the token; an empty token file fails at start, naming the key.
+func TestReportServeToken(t *testing.T) {
+	b := startBroker(t)
+	dir := t.TempDir()
+	tokenPath, emptyPath := filepath.Join(dir, "token"), filepath.Join(dir, "empty")
+	os.WriteFile(tokenPath, []byte("s3cret\n"), 0o600)
+	os.WriteFile(emptyPath, nil, 0o600)
+	conf := func(tokenFile string) string {
+		p := filepath.Join(dir, "config-"+filepath.Base(tokenFile)+".toml")
+		os.WriteFile(p, []byte("[report]\ntoken_file = \""+tokenFile+"\"\n"), 0o600)
+		return p
+	}
+	err := run(t.Context(), []string{"report", "-config", conf(emptyPath), "-brokers", b.Addr(), "--serve=127.0.0.1:0"}, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "report.token_file") {
+		t.Errorf("empty token file: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	stdout := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"report", "-config", conf(tokenPath), "-brokers", b.Addr(), "--serve=127.0.0.1:0"}, nil, stdout, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("report --serve: %v", err)
+		}
+	}()
+	var base string
+	waitUntil(t, 10*time.Second, "the report server's URL", func() bool {
+		_, rest, ok := strings.Cut(stdout.String(), "serving the report page on ")
+		base, _, _ = strings.Cut(rest, " ")
+		return ok
+	})
+	if code, _ := get(t, base+"api/routes"); code != http.StatusUnauthorized {
+		t.Errorf("without the token: %d", code)
+	}
+	if code, _ := get(t, base+"api/routes", "Authorization", "Bearer s3cret"); code != http.StatusOK {
+		t.Errorf("with the token: %d", code)
 	}
 }

@@ -16,8 +16,11 @@ import (
 var errUsage = errors.New("usage")
 
 func exitCode(err error) int {
-	if errors.Is(err, errUsage) {
+	switch {
+	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errCheckInconclusive):
+		return 3
 	}
 	return 1
 }
@@ -28,7 +31,9 @@ Usage:
   miffy [-config FILE]            serve (config: FILE, $MIFFY_CONFIG or ./config.toml)
   miffy demo                      demo upstreams, an embedded broker and the proxy
   miffy check-config [FILE]       validate and print the effective config, secrets masked
-  miffy report [flags]            read the topic and print a per-route diff report
+  miffy report [flags]            read the topics and print a per-route diff report and verdict
+  miffy report -check [-route R]  exit 0 when the routes pass, 1 when any fails, 3 if inconclusive
+  miffy report --serve[=ADDR]     the report page, verdict API and gates (default 127.0.0.1:8888)
   miffy ctl [flags] COMMAND       change routes at runtime (admin API, or -fleet: control topic)
   miffy version                   print the version (also --version)
 

@@ -89,6 +89,12 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 		return fmt.Errorf("starting the Kafka client: %w", err)
 	}
 
+	tallies, tallyPub, err := startTallies(cfg, kafkaLogger(log, cfg.LogLevel), reg)
+	if err != nil {
+		kafka.Close(context.Background())
+		return fmt.Errorf("starting the tally publisher: %w", err)
+	}
+	defer tallyPub.Close(context.Background()) // on the error returns; safe twice
 	scfg := shadowConfig(cfg)
 	if scfg.Sides, err = upstreamSides(cfg); err != nil {
 		kafka.Close(context.Background())
@@ -105,6 +111,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	if events != nil {
 		scfg.CanaryEvents = events.Add
 	}
+	scfg.Tally = tallies
 	if cfg.Publish.Console {
 		scfg.Console = publish.NewConsole(stdout, enc)
 	}
@@ -251,6 +258,10 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	if err := proxy.Close(shutCtx); err != nil {
 		log.Warn().Err(err).Msg("replays abandoned at the shutdown deadline")
 	}
+	// Tallies and records are delivered side by side, within the same
+	// deadline.
+	tallyDone := make(chan error, 1)
+	go func() { tallyDone <- tallyPub.Close(shutCtx) }()
 	if n := kafka.Buffered(); n > 0 {
 		deadline, _ := shutCtx.Deadline()
 		log.Info().Int64("records", n).Str("for_at_most", time.Until(deadline).Round(time.Millisecond).String()).
@@ -261,6 +272,9 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 		if hard.Err() != nil && runErr == nil {
 			runErr = fmt.Errorf("stopped at a second signal: %w", err)
 		}
+	}
+	if err := <-tallyDone; err != nil {
+		log.Error().Err(err).Msg("tallies not delivered at the shutdown deadline")
 	}
 	mgmtSrv.Shutdown(shutCtx)
 	log.Info().Msg("stopped")

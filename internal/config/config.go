@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/compare"
+	"github.com/miffy-proxy/miffy/internal/verdict"
 )
 
 // Config is the whole configuration, as in config.default.toml.
@@ -25,17 +26,30 @@ type Config struct {
 	Secondary       string        `koanf:"secondary"`
 	Routes          []Route       `koanf:"routes"`
 
-	Proxy      Proxy         `koanf:"proxy"`
-	Upstream   Upstream      `koanf:"upstream"`
-	Shadow     Shadow        `koanf:"shadow"`
-	Compare    compare.Rules `koanf:"compare"`
-	Noise      Noise         `koanf:"noise"`
-	Publish    Publish       `koanf:"publish"`
-	Kafka      Kafka         `koanf:"-"` // [kafka] is decoded by hand, see kafka.go
-	Management Management    `koanf:"management"`
-	Canary     Canary        `koanf:"canary"`
-	Control    Control       `koanf:"control"`
-	Metrics    Metrics       `koanf:"metrics"`
+	Proxy      Proxy          `koanf:"proxy"`
+	Upstream   Upstream       `koanf:"upstream"`
+	Shadow     Shadow         `koanf:"shadow"`
+	Compare    compare.Rules  `koanf:"compare"`
+	Noise      Noise          `koanf:"noise"`
+	Publish    Publish        `koanf:"publish"`
+	Kafka      Kafka          `koanf:"-"` // [kafka] is decoded by hand, see kafka.go
+	Management Management     `koanf:"management"`
+	Canary     Canary         `koanf:"canary"`
+	Control    Control        `koanf:"control"`
+	Metrics    Metrics        `koanf:"metrics"`
+	Report     Report         `koanf:"report"`
+	Verdict    verdict.Limits `koanf:"verdict"`
+}
+
+// Report is the [report] section: the tallies every instance publishes,
+// and the report server.
+type Report struct {
+	TallyTopic    string        `koanf:"tally_topic"`
+	TallyInterval time.Duration `koanf:"tally_interval"`
+	LatencyTie    time.Duration `koanf:"latency_tie"`
+	// TokenFile holds the bearer token the report server requires; empty:
+	// none.
+	TokenFile string `koanf:"token_file"`
 }
 
 // Route is one entry of routes. Pointer fields are nil when unset, so that
@@ -84,6 +98,9 @@ type Route struct {
 	Cooldown         time.Duration `koanf:"cooldown"`
 	Probes           int           `koanf:"probes"`
 	Shadow           bool          `koanf:"shadow"`
+
+	// Verdict overrides [verdict] keys for this route.
+	Verdict verdict.Override `koanf:"verdict"`
 
 	compare.Rules `koanf:",squash"`
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/miffy-proxy/miffy/internal/verdict"
 )
 
 // defaults reads the real config.default.toml, as the binary embeds it.
@@ -96,6 +98,10 @@ func TestLoad(t *testing.T) {
 					Canary: Canary{
 						OverrideHeader: "X-Canary", ServedByHeader: "X-Miffy-Served-By", DecisionTimeout: time.Second,
 						DecisionMaxBodyBytes: 65536, Window: time.Minute, MinRequests: 10, Cooldown: 30 * time.Second, Probes: 5,
+					},
+					Report: Report{TallyTopic: "miffy-tallies", TallyInterval: 10 * time.Second, LatencyTie: time.Millisecond},
+					Verdict: verdict.Limits{
+						MinCompared: 200, MaxRegressionRate: 0.001, MaxCandidateErrorRate: 0.001, MaxLatencyRatio: 1.2, Confidence: 0.95,
 					},
 				}
 				want.Compare.CompareHeaders = []string{"Content-Type"}

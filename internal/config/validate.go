@@ -115,6 +115,20 @@ func (c *Config) Validate() error {
 	v.atLeast("kafka.max_buffered_bytes", k.MaxBufferedBytes, 1)
 	v.nonNegative("kafka.delivery_timeout", k.DeliveryTimeout)
 
+	v.topic("report.tally_topic", c.Report.TallyTopic)
+	if c.Report.TallyTopic == k.Topic || c.Report.TallyTopic == c.Control.Topic {
+		v.errorf("report.tally_topic: must differ from kafka.topic and control.topic (%q)", c.Report.TallyTopic)
+	}
+	v.positive("report.tally_interval", c.Report.TallyInterval)
+	v.nonNegative("report.latency_tie", c.Report.LatencyTie)
+	if err := c.Verdict.Validate("verdict."); err != nil {
+		v.prefixed("", err)
+	} else {
+		for i, r := range c.Routes {
+			v.prefixed("", c.Verdict.With(r.Verdict).Validate(fmt.Sprintf("routes[%d].verdict.", i)))
+		}
+	}
+
 	if strings.TrimSpace(c.Management.Host) == "" {
 		v.errorf("management.host: required (e.g. \"127.0.0.1\")")
 	}

@@ -121,3 +121,30 @@ func TestEnvKey(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateReportAndVerdict(t *testing.T) {
+	tests := []struct {
+		name, file, want string
+	}{
+		{"tally topic is the record topic", "[report]\ntally_topic = \"miffy\"\n", "report.tally_topic: must differ"},
+		{"no interval", "[report]\ntally_interval = \"0s\"\n", "report.tally_interval: 0s must be more than 0s"},
+		{"bad confidence", "[verdict]\nconfidence = 1.5\n", "verdict.confidence: 1.5 is not in [0.5, 1)"},
+		{"route override", "routes = [{ path = \"/a\", verdict = { max_regression_rate = 2.0 } }]\n", "routes[0].verdict.max_regression_rate: 2 is not between 0 and 1"},
+		{"unknown verdict key", "[verdict]\nmin_comapred = 5\n", "min_comapred"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, tt.file)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+	c, err := load(t, "routes = [{ path = \"/a\", verdict = { min_compared = 50 } }]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Verdict.With(c.Routes[0].Verdict).MinCompared; got != 50 {
+		t.Errorf("route min_compared %d, want 50", got)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/publish"
+	"github.com/miffy-proxy/miffy/internal/tally"
 )
 
 // encoder renders records exactly as miffy publishes them.
@@ -84,7 +85,7 @@ func TestAggregate(t *testing.T) {
 	ra, rb := s.Routes[0], s.Routes[1]
 
 	wantA := RouteSummary{
-		Route: "/a", Compared: 6, Equal: 2, Mismatches: 4, MismatchRate: 4.0 / 6, RateBasis: BasisCompared,
+		Route: "/a", Source: SourceRecords, Signs: tally.Signs{Slower: 6}, Compared: 6, Equal: 2, Mismatches: 4, MismatchRate: 4.0 / 6, RateBasis: BasisCompared,
 		Regressions: 3, Noise: 1,
 		CandidateErrors: 1, CandidateErrorRate: 1.0 / 6, CandidateErrorKinds: map[string]int64{"timeout": 1},
 		TopPaths: []PathCount{
@@ -309,7 +310,7 @@ func TestTextOutput(t *testing.T) {
 		"ROUTE  COMPARED  EQUAL  MISMATCHES  RATE",
 		"/a     2         1      1           50.0%",
 		"100.0%*",
-		"* no equal records for this route",
+		"* no tallies cover this route's records and no equal records were seen",
 		"/b                reset  1      100.0%",
 		"/a               $.price  1      0      m1",
 	} {

@@ -35,6 +35,9 @@ var (
 // FromTime starts at the first record written at or after t.
 func FromTime(t time.Time) From { return From{kind: fromTime, at: t} }
 
+// Time is the time f starts at; zero for start and end.
+func (f From) Time() time.Time { return f.at }
+
 func (f From) String() string {
 	switch f.kind {
 	case fromEnd:

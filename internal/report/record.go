@@ -18,6 +18,7 @@ type record struct {
 	ID            string    `json:"id"`
 	Timestamp     time.Time `json:"timestamp"`
 	Route         string    `json:"route"`
+	Endpoint      string    `json:"endpoint"`
 	Equal         *bool     `json:"equal"`
 	Request       struct {
 		Route string `json:"route"`

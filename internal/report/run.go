@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -15,6 +16,9 @@ import (
 type Options struct {
 	// Topic to read. Required.
 	Topic string
+	// TallyTopic, if set, is read over the same range for the instances'
+	// tallies ([report] tally_topic); a missing tally topic is no error.
+	TallyTopic string
 	// Client are the connection options: seed brokers, SASL, TLS (see
 	// publish.ClientOptions).
 	Client []kgo.Opt
@@ -51,8 +55,15 @@ const progressEvery = time.Second
 // when ctx is done: what was read so far is printed then, and the error is
 // nil.
 func Run(ctx context.Context, opts Options, stdout, stderr io.Writer) error {
+	_, err := RunSummary(ctx, opts, stdout, stderr)
+	return err
+}
+
+// RunSummary is Run, and returns the summary printed last (nil when
+// nothing was printed), e.g. to judge its verdict.
+func RunSummary(ctx context.Context, opts Options, stdout, stderr io.Writer) (*Summary, error) {
 	if opts.Topic == "" {
-		return errors.New("topic: must not be empty")
+		return nil, errors.New("topic: must not be empty")
 	}
 	interval := cmp.Or(opts.Interval, 5*time.Second)
 	now := opts.Now
@@ -62,37 +73,52 @@ func Run(ctx context.Context, opts Options, stdout, stderr io.Writer) error {
 
 	admin, err := kgo.NewClient(opts.Client...)
 	if err != nil {
-		return fmt.Errorf("making the Kafka client: %w", err)
+		return nil, fmt.Errorf("making the Kafka client: %w", err)
 	}
 	defer admin.Close()
-	info, start, end, err := positions(ctx, admin, opts)
+	agg := NewAggregator(opts.Aggregate)
+	recs, err := positions(ctx, admin, opts.Topic, opts)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	recs.add = agg.Add
+	topics := []*topicState{recs}
+	if opts.TallyTopic != "" && opts.TallyTopic != opts.Topic {
+		ts, err := positions(ctx, admin, opts.TallyTopic, opts)
+		switch {
+		case errors.Is(err, errNoTopic): // no instance published tallies yet
+		case err != nil:
+			return nil, err
+		default:
+			ts.add = agg.AddTally
+			topics = append(topics, ts)
+		}
 	}
 
 	r := &reader{
 		opts: opts, stdout: stdout, stderr: stderr, now: now,
-		admin: admin, info: info,
-		agg: NewAggregator(opts.Aggregate),
-		pos: start, end: end,
+		admin: admin, agg: agg, topics: topics,
 	}
-	for _, p := range info.partitions {
-		r.total += max(0, end[p]-start[p])
+	consume := map[string]map[int32]kgo.Offset{}
+	for _, ts := range topics {
+		parts := make(map[int32]kgo.Offset, len(ts.pos))
+		for _, p := range ts.info.partitions {
+			r.total += max(0, ts.end[p]-ts.pos[p])
+			parts[p] = kgo.NewOffset().At(ts.pos[p])
+		}
+		consume[ts.name] = parts
 	}
 	if !opts.Follow && opts.UntilEnd && r.reachedEnd() {
-		return r.print()
+		err := r.print()
+		return r.last, err
 	}
 
-	parts := make(map[int32]kgo.Offset, len(start))
-	for p, o := range start {
-		parts[p] = kgo.NewOffset().At(o)
-	}
 	cl, err := kgo.NewClient(append(opts.Client,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{opts.Topic: parts}),
+		kgo.ConsumePartitions(consume),
 		kgo.FetchMaxWait(time.Second),
 	)...)
 	if err != nil {
-		return fmt.Errorf("making the Kafka consumer: %w", err)
+		return nil, fmt.Errorf("making the Kafka consumer: %w", err)
 	}
 	defer cl.Close()
 
@@ -102,56 +128,64 @@ func Run(ctx context.Context, opts Options, stdout, stderr io.Writer) error {
 	}
 	r.progress(true)
 	if err := r.print(); err != nil {
-		return err
+		return nil, err
 	}
 	if opts.Group != "" {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := commit(cctx, admin, opts.Group, opts.Topic, info, r.pos); err != nil {
-			return errors.Join(readErr, err)
+		if err := r.commit(cctx); err != nil {
+			return r.last, errors.Join(readErr, err)
 		}
 	}
-	return readErr
+	return r.last, readErr
 }
 
-// positions learns the topic's partitions, where to start reading each and
+// topicState is one topic being read: its partitions, the next offset to
+// read and the end offset at the start, per partition, and what takes its
+// values.
+type topicState struct {
+	name     string
+	info     topicInfo
+	pos, end map[int32]int64
+	add      func([]byte) bool
+}
+
+// positions learns a topic's partitions, where to start reading each and
 // where each ends now.
-func positions(ctx context.Context, cl *kgo.Client, opts Options) (info topicInfo, start, end map[int32]int64, err error) {
-	if info, err = describe(ctx, cl, opts.Topic); err != nil {
-		return info, nil, nil, err
+func positions(ctx context.Context, cl *kgo.Client, topic string, opts Options) (*topicState, error) {
+	ts := &topicState{name: topic}
+	var err error
+	if ts.info, err = describe(ctx, cl, topic); err != nil {
+		return nil, err
 	}
-	if end, err = listOffsets(ctx, cl, opts.Topic, info.partitions, latestOffset); err != nil {
-		return info, nil, nil, err
+	parts := ts.info.partitions
+	if ts.end, err = listOffsets(ctx, cl, topic, parts, latestOffset); err != nil {
+		return nil, err
 	}
 	switch opts.From.kind {
 	case fromStart:
-		start, err = listOffsets(ctx, cl, opts.Topic, info.partitions, earliestOffset)
+		ts.pos, err = listOffsets(ctx, cl, topic, parts, earliestOffset)
 	case fromEnd:
-		start = make(map[int32]int64, len(end))
-		for p, o := range end {
-			start[p] = o
-		}
+		ts.pos = maps.Clone(ts.end)
 	case fromTime:
-		start, err = listOffsets(ctx, cl, opts.Topic, info.partitions, opts.From.at.UnixMilli())
-		for p, o := range start {
+		ts.pos, err = listOffsets(ctx, cl, topic, parts, opts.From.at.UnixMilli())
+		for p, o := range ts.pos {
 			if o < 0 { // nothing written since: start at the end
-				start[p] = end[p]
+				ts.pos[p] = ts.end[p]
 			}
 		}
 	}
 	if err != nil {
-		return info, nil, nil, err
+		return nil, err
 	}
 	if opts.Group != "" {
-		committed, err := committedOffsets(ctx, cl, opts.Group, opts.Topic, info.partitions)
+		committed, err := committedOffsets(ctx, cl, opts.Group, topic, parts)
 		if err != nil {
-			return info, nil, nil, err
+			return nil, err
 		}
-		for p, o := range committed {
-			start[p] = o
-		}
+		maps.Copy(ts.pos, committed)
 	}
-	return info, start, end, nil
+	return ts, nil
 }
 
 // reader consumes records into the aggregator and prints.
@@ -161,21 +195,42 @@ type reader struct {
 	now            func() time.Time
 	agg            *Aggregator
 	admin          *kgo.Client // for commits
-	info           topicInfo
+	topics         []*topicState
+	last           *Summary // printed last
 
-	pos, end     map[int32]int64 // next offset to read, end offset at the start
-	n, total     int64           // records read; records between start and end
+	n, total     int64 // values read; values between start and end
 	lastProgress time.Time
 	progressed   int64 // read_ at the last progress line
 }
 
 func (r *reader) reachedEnd() bool {
-	for p, e := range r.end {
-		if r.pos[p] < e {
-			return false
+	for _, ts := range r.topics {
+		for p, e := range ts.end {
+			if ts.pos[p] < e {
+				return false
+			}
 		}
 	}
 	return true
+}
+
+func (r *reader) topic(name string) *topicState {
+	for _, ts := range r.topics {
+		if ts.name == name {
+			return ts
+		}
+	}
+	return r.topics[0]
+}
+
+// commit stores every topic's positions as the group's offsets.
+func (r *reader) commit(ctx context.Context) error {
+	for _, ts := range r.topics {
+		if err := commit(ctx, r.admin, r.opts.Group, ts.name, ts.info, ts.pos); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // read polls until the end offsets are reached (UntilEnd without Follow)
@@ -201,9 +256,10 @@ func (r *reader) read(ctx context.Context, cl *kgo.Client, interval time.Duratio
 			}
 		}
 		fs.EachRecord(func(rec *kgo.Record) {
-			r.agg.Add(rec.Value)
+			ts := r.topic(rec.Topic)
+			ts.add(rec.Value)
 			r.n++
-			r.pos[rec.Partition] = rec.Offset + 1
+			ts.pos[rec.Partition] = rec.Offset + 1
 		})
 		if untilEnd && r.reachedEnd() {
 			return nil
@@ -214,7 +270,7 @@ func (r *reader) read(ctx context.Context, cl *kgo.Client, interval time.Duratio
 				return err
 			}
 			if r.opts.Group != "" {
-				if err := commit(ctx, r.admin, r.opts.Group, r.opts.Topic, r.info, r.pos); err != nil && ctx.Err() == nil {
+				if err := r.commit(ctx); err != nil && ctx.Err() == nil {
 					fmt.Fprintf(r.stderr, "miffy report: %v\n", err)
 				}
 			}
@@ -247,6 +303,10 @@ func (r *reader) progress(final bool) {
 func (r *reader) print() error {
 	s := r.agg.Summary()
 	s.Topic = r.opts.Topic
+	if len(r.topics) > 1 {
+		s.TallyTopic = r.opts.TallyTopic
+	}
+	r.last = s
 	var err error
 	if r.opts.JSON {
 		err = WriteJSON(r.stdout, s)

@@ -98,13 +98,13 @@ func TestRunReadsToEnd(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &v); err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff([]string{"from", "records", "routes", "to", "topic", "unreadable"}, keysOf(v)); d != "" {
+	if d := cmp.Diff([]string{"from", "records", "routes", "tallies", "to", "topic", "unreadable"}, keysOf(v)); d != "" {
 		t.Errorf("summary fields (-want +got):\n%s", d)
 	}
 	route := v["routes"].([]any)[0].(map[string]any)
 	if d := cmp.Diff([]string{"candidate_error_kinds", "candidate_error_rate", "candidate_errors", "compared",
-		"distinct_paths", "equal", "latency_ms", "mismatch_rate", "mismatches", "noise", "rate_basis",
-		"regressions", "route", "top_paths", "untracked_differences"}, keysOf(route)); d != "" {
+		"distinct_paths", "equal", "latency_ms", "latency_signs", "mismatch_rate", "mismatches", "noise", "rate_basis",
+		"regressions", "route", "source", "top_paths", "untracked_differences"}, keysOf(route)); d != "" {
 		t.Errorf("route fields (-want +got):\n%s", d)
 	}
 	lat := route["latency_ms"].(map[string]any)

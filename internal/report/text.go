@@ -28,6 +28,15 @@ func WriteText(w io.Writer, s *Summary) error {
 	if s.Unreadable > 0 {
 		fmt.Fprintf(bw, ", %d unreadable (skipped)", s.Unreadable)
 	}
+	if s.OutOfRange > 0 {
+		fmt.Fprintf(bw, ", %d after -until (skipped)", s.OutOfRange)
+	}
+	if s.TallyTopic != "" {
+		fmt.Fprintf(bw, "; %d tallies from %q", s.Tallies, s.TallyTopic)
+		if s.UnreadableTallies > 0 {
+			fmt.Fprintf(bw, ", %d unreadable (skipped)", s.UnreadableTallies)
+		}
+	}
 	if s.From != nil {
 		fmt.Fprintf(bw, ", requests from %s to %s", s.From.UTC().Format(time.RFC3339), s.To.UTC().Format(time.RFC3339))
 	}
@@ -38,7 +47,7 @@ func WriteText(w io.Writer, s *Summary) error {
 
 	fmt.Fprintln(bw)
 	tw := newTable(bw)
-	fmt.Fprintln(tw, "ROUTE\tCOMPARED\tEQUAL\tMISMATCHES\tRATE\tREGRESSIONS\tNOISE\tCAND ERRORS\t")
+	fmt.Fprintln(tw, "ROUTE\tCOMPARED\tEQUAL\tMISMATCHES\tRATE\tREGRESSIONS\tNOISE\tCAND ERRORS\tVERDICT\t")
 	partial := false
 	for _, r := range s.Routes {
 		rate := percent(r.MismatchRate)
@@ -46,14 +55,16 @@ func WriteText(w io.Writer, s *Summary) error {
 			rate += "*"
 			partial = true
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d (%s)\n", r.Route, r.Compared, r.Equal, r.Mismatches,
-			rate, r.Regressions, r.Noise, r.CandidateErrors, percent(r.CandidateErrorRate))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d (%s)\t%s\n", r.Label(), r.Compared, r.Equal, r.Mismatches,
+			rate, r.Regressions, r.Noise, r.CandidateErrors, percent(r.CandidateErrorRate), cmp.Or(r.Verdict, "-"))
 	}
 	tw.Flush()
 	if partial {
-		fmt.Fprintln(bw, "* no equal records for this route: it publishes mismatches only, so COMPARED counts")
-		fmt.Fprintln(bw, "  mismatching records and the rate is over published records, not over compared requests")
-		fmt.Fprintln(bw, "  (set publish = \"all\" on the route to count equal ones).")
+		fmt.Fprintln(bw, "* no tallies cover this route's records and no equal records were seen: it publishes")
+		fmt.Fprintln(bw, "  mismatches only, so COMPARED counts mismatching records and the rate is over published")
+		fmt.Fprintln(bw, "  records, not over compared requests. Instances publish tallies (true counts) to")
+		fmt.Fprintln(bw, "  [report] tally_topic; records older than the first tally (or from instances without")
+		fmt.Fprintln(bw, "  tallies) are not covered. Read a later -from, or set publish = \"all\" on the route.")
 	}
 
 	fmt.Fprintln(bw)
@@ -61,10 +72,42 @@ func WriteText(w io.Writer, s *Summary) error {
 	fmt.Fprintln(tw, "LATENCY (ms)\tREF p50\tp90\tp99\tCAND p50\tp90\tp99\t")
 	for _, r := range s.Routes {
 		ref, cand := r.Latency.Reference, r.Latency.Candidate
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Route, ms(ref.P50), ms(ref.P90), ms(ref.P99),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Label(), ms(ref.P50), ms(ref.P90), ms(ref.P99),
 			ms(cand.P50), ms(cand.P90), ms(cand.P99))
 	}
 	tw.Flush()
+
+	if slices.ContainsFunc(s.Routes, func(r RouteSummary) bool { return len(r.Served) > 0 }) {
+		fmt.Fprintln(bw)
+		tw = newTable(bw)
+		fmt.Fprintln(tw, "SERVED (canary)\tSIDE\tREQUESTS\t2xx\t4xx\t5xx\tERRORS\tp50\tp99\t")
+		for _, r := range s.Routes {
+			for _, side := range []string{"reference", "candidate"} {
+				sv, ok := r.Served[side]
+				if !ok {
+					continue
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", r.Label(), side, sv.Requests, sv.Status["2xx"],
+					sv.Status["4xx"], sv.Status["5xx"], sv.Status["error"], ms(sv.Latency.P50), ms(sv.Latency.P99))
+			}
+		}
+		tw.Flush()
+	}
+
+	if slices.ContainsFunc(s.Routes, func(r RouteSummary) bool { return len(r.Skipped)+len(r.Dropped) > 0 }) {
+		fmt.Fprintln(bw)
+		tw = newTable(bw)
+		fmt.Fprintln(tw, "NOT REPLAYED\tWHY\tREASON\tCOUNT\t")
+		for _, r := range s.Routes {
+			for _, k := range sortedKinds(r.Skipped) {
+				fmt.Fprintf(tw, "%s\tskipped\t%s\t%d\n", r.Label(), k, r.Skipped[k])
+			}
+			for _, k := range sortedKinds(r.Dropped) {
+				fmt.Fprintf(tw, "%s\tdropped\t%s\t%d\n", r.Label(), k, r.Dropped[k])
+			}
+		}
+		tw.Flush()
+	}
 
 	if slices.ContainsFunc(s.Routes, func(r RouteSummary) bool { return r.CandidateErrors > 0 }) {
 		fmt.Fprintln(bw)
@@ -73,7 +116,23 @@ func WriteText(w io.Writer, s *Summary) error {
 		for _, r := range s.Routes {
 			for _, k := range sortedKinds(r.CandidateErrorKinds) {
 				n := r.CandidateErrorKinds[k]
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Route, k, n, percent(ratio(n, r.Compared)))
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Label(), k, n, percent(ratio(n, r.Compared)))
+			}
+		}
+		tw.Flush()
+	}
+
+	if slices.ContainsFunc(s.Routes, func(r RouteSummary) bool { return len(r.Reasons) > 0 }) {
+		fmt.Fprintln(bw)
+		tw = newTable(bw)
+		fmt.Fprintln(tw, "VERDICT\tROUTE\tREASONS\t")
+		for _, r := range s.Routes {
+			for i, reason := range r.Reasons {
+				v := r.Verdict
+				if i > 0 {
+					v = ""
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", v, r.Label(), reason)
 			}
 		}
 		tw.Flush()
@@ -85,10 +144,10 @@ func WriteText(w io.Writer, s *Summary) error {
 		fmt.Fprintln(tw, "TOP DIFFERENCES\tPATH\tCOUNT\tNOISE\tEXAMPLE ID\t")
 		for _, r := range s.Routes {
 			for _, p := range r.TopPaths {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", r.Route, p.Path, p.Count, p.Noise, p.ExampleID)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", r.Label(), p.Path, p.Count, p.Noise, p.ExampleID)
 			}
 			if r.UntrackedDifferences > 0 {
-				fmt.Fprintf(tw, "%s\t(other paths)\t%d\n", r.Route, r.UntrackedDifferences)
+				fmt.Fprintf(tw, "%s\t(other paths)\t%d\n", r.Label(), r.UntrackedDifferences)
 			}
 		}
 		tw.Flush()
@@ -128,4 +187,13 @@ func sortedKinds(kinds map[string]int64) []string {
 	}
 	slices.SortFunc(ks, func(a, b string) int { return cmp.Or(cmp.Compare(kinds[b], kinds[a]), cmp.Compare(a, b)) })
 	return ks
+}
+
+// Label names the row: the route, with its endpoint in brackets when the
+// row is an endpoint's own.
+func (r *RouteSummary) Label() string {
+	if r.Endpoint == "" {
+		return r.Route
+	}
+	return r.Route + " [" + r.Endpoint + "]"
 }

@@ -22,6 +22,7 @@ type metrics struct {
 	panics         prometheus.Counter
 	unrouted       prometheus.Counter
 	droppedHeaders *prometheus.CounterVec
+	tally          Tally // nil: not tallied
 }
 
 func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
@@ -120,9 +121,21 @@ func (rm *routeMetrics) upstreamError(m *metrics, side, kind string) {
 	m.upstreamErrors.WithLabelValues(rm.name, side, kind).Inc()
 }
 
-func (rm *routeMetrics) skipped(reason string) { rm.m.skipped.WithLabelValues(rm.name, reason).Inc() }
-func (rm *routeMetrics) dropped(reason string) { rm.m.dropped.WithLabelValues(rm.name, reason).Inc() }
-func (rm *routeMetrics) replay(result string)  { rm.m.replays.WithLabelValues(rm.name, result).Inc() }
+func (rm *routeMetrics) skipped(reason string) {
+	rm.m.skipped.WithLabelValues(rm.name, reason).Inc()
+	if rm.m.tally != nil {
+		rm.m.tally.Skipped(rm.name, reason)
+	}
+}
+
+func (rm *routeMetrics) dropped(reason string) {
+	rm.m.dropped.WithLabelValues(rm.name, reason).Inc()
+	if rm.m.tally != nil {
+		rm.m.tally.Dropped(rm.name, reason)
+	}
+}
+
+func (rm *routeMetrics) replay(result string) { rm.m.replays.WithLabelValues(rm.name, result).Inc() }
 func (rm *routeMetrics) mismatch(c compare.Class) {
 	rm.m.mismatches.WithLabelValues(rm.name, string(c)).Inc()
 }

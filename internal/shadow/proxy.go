@@ -74,6 +74,8 @@ type Config struct {
 	AccessLog bool
 	// Console, if set, sees every compared request (equal or not).
 	Console Publisher
+	// Tally, if set, counts every request under test (see Tally).
+	Tally Tally
 	// ServedByHeader names the side that served a canary route's request on
 	// the response (reference or candidate). If empty, X-Miffy-Served-By.
 	ServedByHeader string
@@ -181,6 +183,7 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 		fails:  rateLog{every: 10 * time.Second},
 	}
 	p.m = newMetrics(reg, p.budget)
+	p.m.tally = cfg.Tally
 	p.cm = canary.NewMetrics(reg)
 	p.tr = newTransports(cfg)
 	p.rp = &httputil.ReverseProxy{

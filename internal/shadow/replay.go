@@ -175,6 +175,9 @@ func (p *Proxy) referenceDone(c *call, start time.Time) {
 			side = canary.Candidate
 		}
 		c.route.Canary.Report(*c.dec, canary.Outcome{Side: side, Status: c.status, Err: c.err, Duration: time.Since(c.start)})
+		if t := p.cfg.Tally; t != nil {
+			t.Served(c.route.Name, c.role, c.status, d)
+		}
 	}
 	p.canaryEvent(c, start)
 	if c.x != nil && !c.refHandedOver {
@@ -413,6 +416,9 @@ func (p *Proxy) compareAndPublish(x *exchange, cand, sec *side) {
 	p.debugResponses(rec)
 	if p.cfg.Console != nil {
 		p.cfg.Console.Publish(rec)
+	}
+	if p.cfg.Tally != nil {
+		p.cfg.Tally.Compared(rec)
 	}
 	if p.pub == nil {
 		return

@@ -1,0 +1,155 @@
+package tally
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kzerolog"
+)
+
+// KafkaConfig configures the tally publisher.
+type KafkaConfig struct {
+	// Topic the tallies are written to ([report] tally_topic). Required.
+	Topic string
+	// Client are the connection options (see publish.ClientOptions).
+	Client []kgo.Opt
+	// Interval between two flushes of the collector ([report]
+	// tally_interval). If zero, 10s.
+	Interval time.Duration
+	// MaxBufferedRecords bounds the tallies waiting for delivery; past it
+	// new ones are dropped and counted. If zero, 10000.
+	MaxBufferedRecords int
+}
+
+// Kafka publishes a Collector's tallies every interval, and once more at
+// Close, to the tally topic. Delivery is counted like the records'
+// (miffy_tally_records_total by result: accepted, delivered, dropped,
+// failed).
+type Kafka struct {
+	cfg KafkaConfig
+	c   *Collector
+	cl  *kgo.Client
+	log zerolog.Logger
+
+	accepted, delivered, dropped, failed prometheus.Counter
+	buffered                             atomic.Int64
+	lost                                 atomic.Int64
+
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	pending sync.WaitGroup
+}
+
+// NewKafka makes the client and starts the interval loop. It does not wait
+// for the broker.
+func NewKafka(cfg KafkaConfig, c *Collector, log zerolog.Logger, reg prometheus.Registerer) (*Kafka, error) {
+	if cfg.Topic == "" {
+		return nil, errors.New("report.tally_topic: must not be empty")
+	}
+	cfg.Interval = cmp.Or(cfg.Interval, 10*time.Second)
+	cfg.MaxBufferedRecords = cmp.Or(cfg.MaxBufferedRecords, 10_000)
+	records := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+		Name: "miffy_tally_records_total",
+		Help: "Tally records (one per route and endpoint per [report] tally_interval), by result: accepted (buffered), delivered, dropped (buffer full or closed), failed (not delivered).",
+	}, []string{"result"})
+	k := &Kafka{
+		cfg: cfg, c: c, log: log,
+		accepted:  records.WithLabelValues("accepted"),
+		delivered: records.WithLabelValues("delivered"),
+		dropped:   records.WithLabelValues("dropped"),
+		failed:    records.WithLabelValues("failed"),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	opts := append(cfg.Client,
+		kgo.DefaultProduceTopic(cfg.Topic),
+		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords+1024),
+		kgo.AllowAutoTopicCreation(),
+		kgo.WithLogger(kzerolog.New(&log)),
+	)
+	var err error
+	if k.cl, err = kgo.NewClient(opts...); err != nil {
+		return nil, fmt.Errorf("tally: making the Kafka client: %w", err)
+	}
+	go k.loop()
+	return k, nil
+}
+
+func (k *Kafka) loop() {
+	defer close(k.done)
+	tick := time.NewTicker(k.cfg.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-tick.C:
+			k.publish(k.c.Flush())
+		}
+	}
+}
+
+// publish hands the tallies to the client; it never blocks.
+func (k *Kafka) publish(ts []*Tally) {
+	for _, t := range ts {
+		b, err := json.Marshal(t)
+		if err != nil { // not expected: plain data
+			k.dropped.Inc()
+			continue
+		}
+		if k.buffered.Add(1) > int64(k.cfg.MaxBufferedRecords) {
+			k.buffered.Add(-1)
+			k.dropped.Inc()
+			k.log.Warn().Str("route", t.Route).Msg("tally dropped: buffer full (is the broker down?)")
+			continue
+		}
+		k.accepted.Inc()
+		k.pending.Add(1)
+		k.cl.TryProduce(context.Background(), &kgo.Record{Key: []byte(t.Route), Value: b}, k.finish)
+	}
+}
+
+func (k *Kafka) finish(_ *kgo.Record, err error) {
+	defer k.pending.Done()
+	k.buffered.Add(-1)
+	if err == nil {
+		k.delivered.Inc()
+		return
+	}
+	k.failed.Inc()
+	k.lost.Add(1)
+	k.log.Warn().Err(err).Msg("tally not delivered to Kafka")
+}
+
+// Close stops the loop, publishes the last interval's tallies and flushes
+// them until ctx is done. Call it after the proxy has finished its replays
+// and before the record publisher closes. Tallies not delivered are
+// counted, logged and reported in the error.
+func (k *Kafka) Close(ctx context.Context) error {
+	first := false
+	k.once.Do(func() { first = true; close(k.stop) })
+	if !first {
+		return nil
+	}
+	<-k.done
+	k.publish(k.c.Flush())
+	flushErr := k.cl.Flush(ctx)
+	k.cl.Close()
+	k.pending.Wait()
+	if n := k.lost.Load(); n > 0 {
+		k.log.Error().Err(flushErr).Int64("count", n).Msg("tallies not delivered to Kafka")
+		return fmt.Errorf("flushing tallies: %d not delivered: %w", n, cmp.Or(flushErr, errors.New("delivery failed")))
+	}
+	return nil
+}
