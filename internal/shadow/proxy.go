@@ -73,6 +73,11 @@ type Config struct {
 	// MaxBodyBytes; such bodies are then read into memory first).
 	DebugRequests bool
 	DebugBodies   bool
+	// CompareWorkers is how many comparisons run at once. If zero,
+	// GOMAXPROCS. CompareQueue is how many more may wait; past it a replay
+	// is dropped (reason compare_backlog). If zero, 64 per worker.
+	CompareWorkers int
+	CompareQueue   int
 }
 
 func (c *Config) setDefaults() {
@@ -116,6 +121,7 @@ type Proxy struct {
 	refTr  *http.Transport // for streamed uploads and upgrades only
 	up     *upstream.Client
 	budget *budget
+	pool   *comparePool
 	bufs   *bufPool
 	m      *metrics
 	cm     *canary.Metrics
@@ -146,6 +152,7 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 		drops:  rateLog{every: 10 * time.Second},
 	}
 	p.m = newMetrics(reg, p.budget)
+	p.pool = newComparePool(ctx, cfg.CompareWorkers, cfg.CompareQueue)
 	p.cm = canary.NewMetrics(reg)
 	p.refTr = newTransport(cfg, cfg.ReferenceTimeout)
 	p.up = upstream.New(upstream.Config{

@@ -164,10 +164,14 @@ func (p *Proxy) referenceDone(c *call, start time.Time) {
 // replay calls the candidate (and the secondary), waits for the reference's
 // answer, compares and publishes. It runs detached from the client request.
 func (p *Proxy) replay(x *exchange) {
-	held := int64(len(x.body))
 	var cand, sec side
+	queued := false // the compare pool owns what the replay holds
 	defer p.wg.Done()
-	defer func() { p.budget.finish(held + cand.cap.held + sec.cap.held + x.ref.cap.held) }()
+	defer func() {
+		if !queued {
+			p.release(x, &cand, &sec)
+		}
+	}()
 	defer func() {
 		if v := recover(); v != nil {
 			p.m.panics.Inc()
@@ -206,7 +210,7 @@ func (p *Proxy) replay(x *exchange) {
 		p.drops.log(p.log, "replay dropped: in-flight bytes bound reached (shadow.max_in_flight_bytes)")
 		return
 	}
-	p.compareAndPublish(x, &cand, &sec)
+	queued = p.compareLater(x, &cand, &sec)
 }
 
 // callSide sends the replayed request to one upstream and captures its answer.
