@@ -164,3 +164,30 @@ func BenchmarkFastPath(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecode compares the walk's decoders on one body of each size:
+// encoding/json (decodeJSON, numbers as json.Number) and the scanner's
+// tree (parseTree), which builds the same tree.
+func BenchmarkDecode(b *testing.B) {
+	c, err := New(Rules{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range benchPairs() {
+		if !strings.HasSuffix(p.name, "equal-reordered") {
+			continue
+		}
+		size := strings.TrimSuffix(p.name, "/equal-reordered")
+		b.Run(size+"/encoding-json", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.cand)))
+			reportCPU(b, func() { decodeJSON(p.cand) })
+		})
+		b.Run(size+"/scanner", func(b *testing.B) {
+			d := c.newDigester()
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.cand)))
+			reportCPU(b, func() { d.parseTree(p.cand) })
+		})
+	}
+}

@@ -217,8 +217,8 @@ func (c *Comparer) body(ref, cand Response) []Diff {
 		if c.fastEqual(rb, cb) {
 			return nil // both are JSON, and equal
 		}
-		va, ea := decodeJSON(rb)
-		vb, eb := decodeJSON(cb)
+		va, ea := c.decode(rb)
+		vb, eb := c.decode(cb)
 		if ea == nil && eb == nil {
 			return c.jsonBodies(rb, cb, va, vb)
 		}
@@ -249,10 +249,10 @@ func decodeForCompare(r Response) ([]byte, error) {
 func (c *Comparer) jsonBodies(rb, cb []byte, va, vb any) []Diff {
 	var ea, eb error
 	if va == nil {
-		va, ea = decodeJSON(rb)
+		va, ea = c.decode(rb)
 	}
 	if vb == nil {
-		vb, eb = decodeJSON(cb)
+		vb, eb = c.decode(cb)
 	}
 	switch {
 	case ea != nil && eb != nil && ea != errTooDeep && eb != errTooDeep:
