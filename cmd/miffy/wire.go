@@ -58,6 +58,7 @@ func shadowConfig(cfg *config.Config) shadow.Config {
 		Timeout:             cfg.Shadow.Timeout,
 		MaxInFlight:         cfg.Shadow.MaxInFlight,
 		MaxInFlightBytes:    cfg.Shadow.MaxInFlightBytes,
+		CompareQueue:        cfg.Shadow.CompareQueue,
 		AccessLog:           cfg.AccessLog,
 		ServedByHeader:      cfg.Canary.ServedByHeader,
 		DebugRequests:       cfg.Proxy.DebugRequests,

@@ -28,7 +28,7 @@ func sizedJSON(size int, reordered, changed bool) []byte {
 			b.WriteByte(',')
 		}
 		price := strconv.Itoa(i) + ".99"
-		if changed && i == 3 {
+		if changed && i == 0 {
 			price = "0.49"
 		}
 		m := []string{`"id":` + strconv.Itoa(i), `"name":"item ` + strconv.Itoa(i) + `"`, `"price":` + price, `"tags":["a","b"]`}
