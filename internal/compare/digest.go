@@ -39,8 +39,9 @@ import (
 //     in a string, trailing data) or that the walk treats specially
 //     (nesting near maxDepth, exponents beyond 15 digits);
 //   - duplicate member names (encoding/json keeps the last one; the scanner
-//     sees both) and lone UTF-16 surrogates in \u escapes (encoding/json
-//     turns them into U+FFFD);
+//     sees both), member names with invalid UTF-8 (which encoding/json may
+//     turn into one name) and lone UTF-16 surrogates in \u escapes
+//     (encoding/json turns them into U+FFFD);
 //   - "by key" unordered arrays, whose pairing is not a multiset's, and
 //     canonicalize filters, which need the decoded value.
 //
@@ -299,7 +300,9 @@ func (d *digester) object(sp span, depth int, skip bool) (sum128, bool) {
 			return sum128{}, false
 		}
 		key, ok := d.str()
-		if !ok {
+		if !ok || !utf8.Valid(key) {
+			// Invalid UTF-8 in a name: encoding/json turns each bad byte
+			// into U+FFFD, so names that differ here may be one name there.
 			return sum128{}, false
 		}
 		var k sum128

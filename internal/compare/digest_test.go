@@ -51,6 +51,7 @@ func TestFastEqual(t *testing.T) {
 		{"huge exponent: walk", Rules{}, `1e9999999999999999`, `1e9999999999999999`, false},
 		{"too deep: walk", Rules{}, deep, deep, false},
 		{"invalid UTF-8 kept", Rules{}, "\"\xff\"", "\"\xfe\"", false},
+		{"invalid UTF-8 names: walk", Rules{}, "{\"\xcb\":1,\"\xcc\":2}", "{\"\xcc\":2,\"\xcb\":1}", false},
 		{"empty", Rules{}, ``, ``, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

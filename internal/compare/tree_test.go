@@ -85,9 +85,9 @@ func FuzzDecodeTree(f *testing.F) {
 
 // leftToScannerFallback reports whether valid JSON holds what parseTree
 // leaves to decodeJSON: invalid UTF-8, escaped surrogates (lone ones are
-// the reason; paired ones are harmless but not told apart here) or deep
-// nesting.
+// the reason; paired ones are harmless but not told apart here), deep
+// nesting or an exponent longer than maxExpDigits.
 func leftToScannerFallback(doc []byte) bool {
 	return strings.Contains(strings.ToLower(string(doc)), `\ud`) || !bytesValidUTF8(doc) || nestingDepth(doc) > fastMaxDepth-2 ||
-		!json.Valid(doc)
+		longExponent.Match(doc) || !json.Valid(doc)
 }
