@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestFastEqual(t *testing.T) {
@@ -209,5 +211,45 @@ func hasDuplicateNames(doc []byte) bool {
 		case json.Delim('}'), json.Delim(']'):
 			stack = stack[:len(stack)-1]
 		}
+	}
+}
+
+// TestDifferencesKeepTheirPaths: with the fast path and the scanner's
+// decoder in front, a real difference in a large body is reported exactly
+// as the walk over encoding/json's trees reports it: every path, kind and
+// value.
+func TestDifferencesKeepTheirPaths(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		rules     Rules
+		ref, cand []byte
+	}{
+		{"100KB, every 10th price", Rules{}, benchBody(100<<10, false, false), benchBody(100<<10, false, true)},
+		{"100KB reordered, every 10th price", Rules{}, benchBody(100<<10, false, false), benchBody(100<<10, true, true)},
+		{"100KB with rules", Rules{Ignore: []string{"$.items[*].in_stock"}, Unordered: []string{"$.items by id", "$.items[*].tags"}},
+			benchBody(100<<10, false, false), benchBody(100<<10, true, true)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := New(tc.rules)
+			if err != nil {
+				t.Fatal(err)
+			}
+			va, err := decodeJSON(tc.ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vb, err := decodeJSON(tc.cand)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := c.jsonBodies(tc.ref, tc.cand, va, vb) // the walk on encoding/json's trees
+			if len(want) < 50 {
+				t.Fatalf("only %d diffs: the inputs do not differ as meant", len(want))
+			}
+			got := c.Compare(jsonResp(string(tc.ref)), jsonResp(string(tc.cand)))
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("diffs (-walk on encoding/json's trees +Compare):\n%s", diff)
+			}
+		})
 	}
 }
