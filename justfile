@@ -19,6 +19,7 @@ bench-go:
 
 # side-by-side benchmark against direct and nginx (proxy_pass, mirror) with wrk;
 # writes bench/RESULTS.md. Quicker: BENCH_DURATION=5s BENCH_RUNS=3 just bench
+# Body sizes (100 B, 10 KB, 100 KB), miffy shadow against nginx + mirror: BENCH_MODES=bodies just bench
 bench:
     bash bench/run.sh
 

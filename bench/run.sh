@@ -30,6 +30,14 @@
 #   BENCH_MIFFY_ENV=""     environment for the miffy processes, e.g.
 #                          "GOGC=off GOMEMLIMIT=96MiB" (README: tuning Go's GC)
 #   BENCH_REPORT=bench/RESULTS.md  where the report goes
+#   The bodies mode (BENCH_MODES="bodies"; not in the default list, it takes
+#   sizes x variants x 2 configurations x rounds runs): nginx-mirror and
+#   miffy-shadow, pinned as in the pinned mode, with the candidate answering
+#   equal JSON documents of each size (no value differs):
+#   BENCH_BODY_SIZES="100 10240 102400"  bytes per answer (about)
+#   BENCH_BODY_VARIANTS="bytes reordered"  the candidate's answer is the
+#                          reference's bytes, or the same JSON with every
+#                          object's members in reverse order
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,6 +63,12 @@ GO_BENCH=${BENCH_GO:-1}
 GO_BENCH_TIME=${BENCH_GO_TIME:-1s}
 read -r -a MIFFY_ENV <<<"${BENCH_MIFFY_ENV:-}"
 REPORT=${BENCH_REPORT:-bench/RESULTS.md}
+BODY_SIZES=${BENCH_BODY_SIZES:-100 10240 102400}
+BODY_VARIANTS=${BENCH_BODY_VARIANTS:-bytes reordered}
+# Extra arguments of the reference's and the candidates' benchtool upstream
+# (the bodies mode sets them per set).
+REF_ARGS=()
+CAND_ARGS=()
 
 OUT=bench/out
 LOGS=$OUT/logs
@@ -252,6 +266,9 @@ http {
     upstream candidate_slow { server 127.0.0.1:$SLOW_CAND_PORT; keepalive 256; keepalive_requests 1000000; }
     proxy_http_version 1.1;
     proxy_set_header Connection "";
+    # Answers up to 256 KiB stay in memory (the bodies mode's 100 KB ones
+    # would otherwise go through temp files).
+    proxy_buffers 16 16k;
     proxy_set_header Host \$host;
     server {
         listen 127.0.0.1:$NGINX_PORT;
@@ -305,11 +322,11 @@ start_servers() {
 	SLOW_CAND_PORT=${ports[10]} SLOW_MIRROR_PORT=${ports[11]} SLOW_SHADOW_PORT=${ports[12]}
 	SLOW_SHADOW_MGMT=${ports[13]}
 
-	start reference "$BT" upstream -addr "127.0.0.1:$REF_PORT" -role reference
+	start reference "$BT" upstream -addr "127.0.0.1:$REF_PORT" -role reference ${REF_ARGS[@]+"${REF_ARGS[@]}"}
 	start candidate "$BT" upstream -addr "127.0.0.1:$CAND_PORT" -role candidate \
-		-delay 0s -differ-every "$DIFFER_EVERY"
+		-delay 0s -differ-every "$DIFFER_EVERY" ${CAND_ARGS[@]+"${CAND_ARGS[@]}"}
 	start candidate-slow "$BT" upstream -addr "127.0.0.1:$SLOW_CAND_PORT" -role candidate \
-		-delay "$SLOW_DELAY" -differ-every "$DIFFER_EVERY"
+		-delay "$SLOW_DELAY" -differ-every "$DIFFER_EVERY" ${CAND_ARGS[@]+"${CAND_ARGS[@]}"}
 	rm -f "$OUT/broker.addr"
 	start broker "$BT" broker -addr 127.0.0.1:0 -addr-file "$OUT/broker.addr"
 	for ((i = 0; i < 100; i++)); do
@@ -536,6 +553,41 @@ run_set() {
 	stop_all
 }
 
+# run_bodies: the bodies mode, one set per body size and variant, each
+# measuring nginx-mirror and miffy-shadow (fast candidate, equal answers)
+# pinned, round-robin over BENCH_RUNS rounds. Results carry the mode
+# "bodies/SIZE/VARIANT".
+run_bodies() {
+	local size variant run item items=(nginx-mirror:fast miffy-shadow:fast) mgmt
+	local saved_differ=$DIFFER_EVERY
+	DIFFER_EVERY=0
+	for size in $BODY_SIZES; do
+		for variant in $BODY_VARIANTS; do
+			PIN_SRV="" PIN_WRK="" CUR_MODE=bodies
+			if command -v taskset >/dev/null && (($(nproc) >= 2)); then
+				PIN_SRV="taskset -c 1" PIN_WRK="taskset -c 0"
+			fi
+			REF_ARGS=(-body-size "$size")
+			CAND_ARGS=(-body-size "$size")
+			if [[ $variant == reordered ]]; then CAND_ARGS+=(-reorder); fi
+			log "set: bodies, $size bytes, candidate's answer: $variant"
+			start_servers
+			for item in "${items[@]}"; do
+				wrk_run "$WARMUP" "$(url_of "${item%%:*}" "${item#*:}")" >/dev/null
+			done
+			"$BT" settle "$(mgmt_of miffy-shadow fast)/metrics"
+			for ((run = 1; run <= RUNS; run++)); do
+				for item in "${items[@]}"; do
+					measure "bodies/$size/$variant" "${item#*:}" "${item%%:*}" "$run"
+				done
+			done
+			alive miffy-shadow
+			stop_all
+		done
+	done
+	REF_ARGS=() CAND_ARGS=() DIFFER_EVERY=$saved_differ
+}
+
 # --- main --------------------------------------------------------------------
 
 ensure_tools
@@ -571,12 +623,16 @@ PROFILE_MODE=unpinned
 } >"$OUT/machine.txt"
 
 for mode in "${MODE_LIST[@]}"; do
-	run_set "$mode"
+	if [[ $mode == bodies ]]; then
+		run_bodies
+	else
+		run_set "$mode"
+	fi
 done
 
 if [[ $GO_BENCH == 1 ]]; then
 	log "Go micro-benchmarks"
-	go test -run '^$' -bench 'ReplayHeader|JoinURL|Capture|Proxy|CompareAndPublish|Encode$|Match$' -benchmem \
+	go test -run '^$' -bench 'ReplayHeader|JoinURL|Capture|Proxy|CompareAndPublish|ReplayCompare|Encode$|Match$' -benchmem \
 		-benchtime "$GO_BENCH_TIME" ./internal/shadow/ ./internal/publish/ ./internal/route/ >"$OUT/gobench.txt"
 fi
 

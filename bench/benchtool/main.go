@@ -29,7 +29,7 @@ var errUsage = errors.New("usage")
 
 const usage = `benchtool: helpers for bench/run.sh
 
-  benchtool upstream -addr HOST:PORT [-role reference|candidate] [-delay D] [-differ-every N]
+  benchtool upstream -addr HOST:PORT [-role reference|candidate] [-delay D] [-differ-every N] [-body-size N [-reorder]]
   benchtool broker -addr-file FILE [-addr HOST:PORT]
   benchtool freeports N
   benchtool wait [-timeout D] URL

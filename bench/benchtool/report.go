@@ -305,7 +305,15 @@ var modeDesc = map[string]string{
 }
 
 func writeReport(w io.Writer, results []result, machine, profileDir, goBench string) {
-	sums, modes := summarize(results)
+	sums, allModes := summarize(results)
+	var modes, bodyModes []string
+	for _, m := range allModes {
+		if strings.HasPrefix(m, "bodies/") {
+			bodyModes = append(bodyModes, m)
+		} else {
+			modes = append(modes, m)
+		}
+	}
 	fmt.Fprintln(w, "# miffy side-by-side benchmark")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Written by `bench/run.sh` (`just bench`); rerun it rather than editing this file. How it")
@@ -362,6 +370,7 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 	}
 
 	writeCPU(w, sums, modes)
+	writeBodies(w, sums, bodyModes)
 
 	fmt.Fprintln(w, "## Ratios")
 	fmt.Fprintln(w)
@@ -492,6 +501,62 @@ func writeCPU(w io.Writer, sums map[key]*summary, modes []string) {
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// writeBodies prints the bodies mode: nginx + mirror against miffy shadow
+// per body size and candidate answer, as CPU per request and req/s ratios.
+func writeBodies(w io.Writer, sums map[key]*summary, modes []string) {
+	if len(modes) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "## Body sizes: nginx + mirror against miffy shadow")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The bodies mode (`BENCH_MODES=bodies`): pinned (wrk on CPU 0, every server on CPU 1), the")
+	fmt.Fprintln(w, "candidate answering the same JSON as the reference, byte for byte (*bytes*) or with every")
+	fmt.Fprintln(w, "object's members in reverse order (*reordered*); nothing differs. Both configurations run in")
+	fmt.Fprintln(w, "the same rounds. CPU: the proxy process's user + system time per client request, over all")
+	fmt.Fprintln(w, "runs (miffy's includes its replays and comparisons, to the moment the replays in flight reached")
+	fmt.Fprintln(w, "zero). req/s: medians. Ratios are miffy's over nginx + mirror's.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| body | candidate's answer | nginx + mirror CPU µs/req | miffy CPU µs/req | CPU ratio | nginx + mirror req/s | miffy req/s | req/s ratio | coverage | drops | mismatches | miffy RSS max |")
+	fmt.Fprintln(w, "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, m := range modes {
+		parts := strings.Split(m, "/") // bodies/SIZE/VARIANT
+		if len(parts) != 3 {
+			continue
+		}
+		ng, mf := sums[key{m, "fast", "nginx-mirror"}], sums[key{m, "fast", "miffy-shadow"}]
+		if ng == nil || mf == nil {
+			continue
+		}
+		size := parts[1]
+		if n, err := strconv.Atoi(size); err == nil {
+			size = byteSize(n)
+		}
+		us := func(v float64) string {
+			if v < 0 {
+				return "—"
+			}
+			return strconv.FormatFloat(v, 'f', 0, 64)
+		}
+		rss := "—"
+		if mf.rssKB > 0 {
+			rss = fmt.Sprintf("%.1f MiB", float64(mf.rssKB)/1024)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %.0f | %.0f | %s | %s (%.0f/%.0f) | %.0f | %.0f | %s |\n",
+			size, parts[2], us(ng.cpuProxy), us(mf.cpuProxy), ratio(mf.cpuProxy, ng.cpuProxy),
+			ng.rps, mf.rps, ratio(mf.rps, ng.rps), pct(mf.replayed, mf.eligible), mf.replayed, mf.eligible,
+			mf.dropped, mf.mismatches, rss)
+	}
+	fmt.Fprintln(w)
+}
+
+// byteSize renders a body size: 100 B, 10 KB, 100 KB (1 KB = 1024 bytes).
+func byteSize(n int) string {
+	if n < 1024 {
+		return strconv.Itoa(n) + " B"
+	}
+	return strconv.FormatFloat(float64(n)/1024, 'f', -1, 64) + " KB"
 }
 
 // totalRe finds pprof's "of 123.45MB total" / "Total samples = 12.3s".

@@ -138,3 +138,34 @@ func TestTogetherMode(t *testing.T) {
 		}
 	}
 }
+
+// TestReportBodies: the bodies mode gets its own table (CPU and req/s
+// ratios per body size) and stays out of the per-mode tables.
+func TestReportBodies(t *testing.T) {
+	run := func(mode, cfg string, reqs int64, proxyTicks float64) result {
+		r := result{Mode: mode, Candidate: "fast", Config: cfg, ClkTck: 100,
+			CPUBefore: map[string]float64{"proxy": 0}, CPUAfter: map[string]float64{"proxy": proxyTicks},
+			Before: map[string]float64{}, After: map[string]float64{"miffy_requests_total": float64(reqs), "miffy_replays_total": float64(reqs)},
+		}
+		r.Wrk.Requests, r.Wrk.DurationUS = reqs, 1e6
+		return r
+	}
+	results := []result{
+		// 10 000 requests: 1 s of nginx CPU = 100 µs a request, 2.5 s of miffy's = 250 µs.
+		run("bodies/102400/reordered", "nginx-mirror", 10000, 100),
+		run("bodies/102400/reordered", "miffy-shadow", 8000, 200),
+	}
+	var md bytes.Buffer
+	writeReport(&md, results, "", "", "")
+	for _, want := range []string{
+		"## Body sizes: nginx + mirror against miffy shadow",
+		"| 100 KB | reordered | 100 | 250 | 2.50 | 10000 | 8000 | 0.80 | 100.0% (8000/8000) | 0 | 0 | — |",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, md.String())
+		}
+	}
+	if strings.Contains(md.String(), "## bodies/") {
+		t.Errorf("the bodies mode has a per-mode table:\n%s", md.String())
+	}
+}

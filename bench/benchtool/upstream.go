@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -25,7 +26,7 @@ const bodies = 1000
 // so that miffy has mismatches to publish.
 type upstream struct {
 	delay time.Duration
-	body  [bodies][]byte
+	body  [][]byte // answered by value modulo len(body)
 	count atomic.Int64
 	conns atomic.Int64 // connections accepted
 }
@@ -37,6 +38,8 @@ func runUpstream(ctx context.Context, args []string, stderr io.Writer) error {
 	role := fs.String("role", "reference", "reference or candidate")
 	delay := fs.Duration("delay", 0, "wait this long before answering /api/ (the candidate's slowness)")
 	every := fs.Int("differ-every", 10, "candidate only: values divisible by this answer with a changed field; 0 = never")
+	size := fs.Int("body-size", 0, "answer JSON documents of about this many bytes (16 distinct ones); 0 = the small ~150-byte documents")
+	reorder := fs.Bool("reorder", false, "with -body-size: write every object's members in reverse order (equal JSON, other bytes)")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -44,6 +47,9 @@ func runUpstream(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("%w: -role must be reference or candidate, got %q", errUsage, *role)
 	}
 	u := newUpstream(*role == "candidate", *delay, *every)
+	if *size > 0 {
+		u.body = sizedBodies(*size, *reorder)
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -71,7 +77,7 @@ func runUpstream(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 func newUpstream(candidate bool, delay time.Duration, every int) *upstream {
-	u := &upstream{delay: delay}
+	u := &upstream{delay: delay, body: make([][]byte, bodies)}
 	for n := range bodies {
 		doc := map[string]any{
 			"id":       n,
@@ -111,9 +117,39 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	b := u.body[n%bodies]
+	b := u.body[n%len(u.body)]
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.Write(b)
+}
+
+// sizedBodies returns 16 JSON documents of about size bytes each: an object
+// with a list of items. reorder writes the members of every object in
+// reverse order, so that the documents are equal as JSON but not as bytes.
+func sizedBodies(size int, reorder bool) [][]byte {
+	object := func(members ...string) string {
+		if reorder {
+			slices.Reverse(members)
+		}
+		return "{" + strings.Join(members, ",") + "}"
+	}
+	out := make([][]byte, 16)
+	for n := range out {
+		var items []string
+		used := 0
+		for i := 0; i == 0 || used < size-120; i++ {
+			item := object(
+				`"id":`+strconv.Itoa(n*100000+i),
+				`"name":"item `+strconv.Itoa(i)+` of list `+strconv.Itoa(n)+`"`,
+				`"price":`+strconv.Itoa(i%500)+"."+strconv.Itoa(10+i%90),
+				`"tags":["bench","miffy"]`,
+				`"stock":`+object(`"warehouse":"north"`, `"count":`+strconv.Itoa(i*7)),
+			)
+			items = append(items, item)
+			used += len(item) + 1
+		}
+		out[n] = []byte(object(`"list":`+strconv.Itoa(n), `"currency":"EUR"`, `"items":[`+strings.Join(items, ",")+"]"))
+	}
+	return out
 }

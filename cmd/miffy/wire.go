@@ -82,6 +82,7 @@ func shadowConfig(cfg *config.Config) shadow.Config {
 		DebugBodies:            cfg.Proxy.DebugBodies,
 		AllowUpgrades:          cfg.Proxy.AllowUpgrades,
 		MaxResponseHeaderBytes: cfg.Proxy.MaxResponseHeaderBytes,
+		CompareQueue:           cfg.Shadow.CompareQueue,
 	}
 }
 

@@ -53,9 +53,12 @@ func benchPairs() []struct {
 		name      string
 		ref, cand []byte
 	}
-	for _, size := range []int{1 << 10, 100 << 10} {
+	for _, size := range []int{100, 10 << 10, 100 << 10} {
 		ref := benchBody(size, false, false)
 		label := fmt.Sprintf("%dKB", size>>10)
+		if size < 1<<10 {
+			label = fmt.Sprintf("%dB", size)
+		}
 		out = append(out,
 			struct {
 				name      string
@@ -84,9 +87,7 @@ func BenchmarkCompare(b *testing.B) {
 		b.Run(p.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(p.ref) + len(p.cand)))
-			for b.Loop() {
-				c.Compare(ref, cand)
-			}
+			reportCPU(b, func() { c.Compare(ref, cand) })
 		})
 	}
 }
@@ -103,9 +104,7 @@ func BenchmarkCompareRules(b *testing.B) {
 		b.Run(p.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(p.ref) + len(p.cand)))
-			for b.Loop() {
-				c.Compare(ref, cand)
-			}
+			reportCPU(b, func() { c.Compare(ref, cand) })
 		})
 	}
 }
@@ -147,6 +146,48 @@ func TestBenchInputs(t *testing.T) {
 			if strings.HasSuffix(p.name, "reordered") && bytes.Equal(p.ref, p.cand) {
 				t.Error("reordered input is byte-equal")
 			}
+		})
+	}
+}
+
+// BenchmarkFastPath is the equal-answer fast path alone: both digests.
+func BenchmarkFastPath(b *testing.B) {
+	c, err := New(Rules{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range benchPairs() {
+		b.Run(p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.ref) + len(p.cand)))
+			reportCPU(b, func() { c.fastEqual(p.ref, p.cand) })
+		})
+	}
+}
+
+// BenchmarkDecode compares the walk's decoders on one body of each size:
+// encoding/json (decodeJSON, numbers as json.Number) and the scanner's
+// tree (parseTree), which builds the same tree.
+func BenchmarkDecode(b *testing.B) {
+	c, err := New(Rules{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range benchPairs() {
+		if !strings.HasSuffix(p.name, "equal-reordered") {
+			continue
+		}
+		size := strings.TrimSuffix(p.name, "/equal-reordered")
+		b.Run(size+"/encoding-json", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.cand)))
+			reportCPU(b, func() { decodeJSON(p.cand) })
+		})
+		b.Run(size+"/scanner", func(b *testing.B) {
+			d := c.newDigester()
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.cand)))
+			reportCPU(b, func() { d.parseTree(p.cand) })
 		})
 	}
 }

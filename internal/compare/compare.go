@@ -23,7 +23,10 @@
 //
 // Each body's Content-Encoding is undone first (see DecodeBody), so a gzip
 // reference and an identity candidate agree. Byte-equal bodies are equal
-// (unless the two sides have different canonicalize filters). Then:
+// (unless the two sides have different canonicalize filters). JSON bodies
+// then go through the equal-answer fast path (see digest.go): a streaming
+// 128-bit digest under the rules, with no tree built; only when the
+// digests differ is the field-level walk below run. Then:
 //
 //   - If either Content-Type is JSON (IsJSON), or neither side has a
 //     Content-Type and both bodies parse as JSON, the bodies are compared as
@@ -115,6 +118,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/http"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -135,8 +139,11 @@ type Response struct {
 // Comparer compares responses under compiled Rules. It is safe for
 // concurrent use.
 type Comparer struct {
-	c    *compiled
-	seed maphash.Seed
+	c     *compiled
+	seed  maphash.Seed
+	seed2 maphash.Seed // the digest's second lane (see fastEqual)
+
+	digesters sync.Pool // of *digester, for fastEqual
 }
 
 // New compiles r. Errors name the key they are about, like Validate.
@@ -145,7 +152,9 @@ func New(r Rules) (*Comparer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Comparer{c: c, seed: maphash.MakeSeed()}, nil
+	cmp := &Comparer{c: c, seed: maphash.MakeSeed(), seed2: maphash.MakeSeed()}
+	cmp.digesters.New = func() any { return cmp.newDigester() }
+	return cmp, nil
 }
 
 // Compare lists the differences between the reference and the candidate;
@@ -199,11 +208,17 @@ func (c *Comparer) body(ref, cand Response) []Diff {
 	rct, cct := ref.Header.Get("Content-Type"), cand.Header.Get("Content-Type")
 	switch {
 	case IsJSON(rct) || IsJSON(cct):
+		if c.fastEqual(rb, cb) {
+			return nil
+		}
 		return c.jsonBodies(rb, cb, nil, nil)
 	case rct == "" && cct == "":
 		// Neither side says: JSON if both parse, else text or bytes.
-		va, ea := decodeJSON(rb)
-		vb, eb := decodeJSON(cb)
+		if c.fastEqual(rb, cb) {
+			return nil // both are JSON, and equal
+		}
+		va, ea := c.decode(rb)
+		vb, eb := c.decode(cb)
 		if ea == nil && eb == nil {
 			return c.jsonBodies(rb, cb, va, vb)
 		}
@@ -234,10 +249,10 @@ func decodeForCompare(r Response) ([]byte, error) {
 func (c *Comparer) jsonBodies(rb, cb []byte, va, vb any) []Diff {
 	var ea, eb error
 	if va == nil {
-		va, ea = decodeJSON(rb)
+		va, ea = c.decode(rb)
 	}
 	if vb == nil {
-		vb, eb = decodeJSON(cb)
+		vb, eb = c.decode(cb)
 	}
 	switch {
 	case ea != nil && eb != nil && ea != errTooDeep && eb != errTooDeep:

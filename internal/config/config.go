@@ -169,6 +169,7 @@ type Shadow struct {
 	Timeout          time.Duration `koanf:"timeout"`
 	MaxInFlight      int           `koanf:"max_in_flight"`
 	MaxInFlightBytes int64         `koanf:"max_in_flight_bytes"`
+	CompareQueue     int           `koanf:"compare_queue"`
 	AllowSideEffects bool          `koanf:"allow_side_effects"`
 	Sample           float64       `koanf:"sample"`
 }

@@ -87,6 +87,7 @@ func (c *Config) Validate() error {
 	v.positive("shadow.timeout", s.Timeout)
 	v.atLeast("shadow.max_in_flight", int64(s.MaxInFlight), 1)
 	v.atLeast("shadow.max_in_flight_bytes", s.MaxInFlightBytes, 1)
+	v.atLeast("shadow.compare_queue", int64(s.CompareQueue), 0)
 	v.share("shadow.sample", s.Sample)
 
 	v.prefixed("compare.", c.Compare.Validate())

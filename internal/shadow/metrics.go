@@ -51,7 +51,7 @@ func newMetrics(reg prometheus.Registerer, b *budget) *metrics {
 			Name: "miffy_shadow_skipped_total", Help: "Routed requests not shadowed by rule, by route and reason (method, sample, body_too_large, reference_error).",
 		}, []string{"route", "reason"}),
 		dropped: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "miffy_shadow_dropped_total", Help: "Replays dropped at a bound, by route and reason (in_flight, memory).",
+			Name: "miffy_shadow_dropped_total", Help: "Replays dropped at a bound, by route and reason (in_flight, memory, compare_backlog).",
 		}, []string{"route", "reason"}),
 		mismatches: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "miffy_mismatches_total", Help: "Compared requests that differ, by route and class (regression, noise: every difference is noise).",

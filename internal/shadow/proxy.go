@@ -100,6 +100,11 @@ type Config struct {
 	// id upstream (X-Request-Id, the client's or a new one). It must not
 	// block.
 	CanaryEvents func(canary.Event)
+	// CompareWorkers is how many comparisons run at once. If zero,
+	// GOMAXPROCS. CompareQueue is how many more may wait; past it a replay
+	// is dropped (reason compare_backlog). If zero, 64 per worker.
+	CompareWorkers int
+	CompareQueue   int
 }
 
 func (c *Config) setDefaults() {
@@ -151,6 +156,7 @@ type Proxy struct {
 	rp     *httputil.ReverseProxy
 	tr     *transports // every side's clients and Transports
 	budget *budget
+	pool   *comparePool
 	bufs   *bufPool
 	m      *metrics
 	cm     *canary.Metrics
@@ -184,6 +190,7 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 	}
 	p.m = newMetrics(reg, p.budget)
 	p.m.tally = cfg.Tally
+	p.pool = newComparePool(ctx, cfg.CompareWorkers, cfg.CompareQueue)
 	p.cm = canary.NewMetrics(reg)
 	p.tr = newTransports(cfg)
 	p.rp = &httputil.ReverseProxy{

@@ -233,15 +233,17 @@ func (p *Proxy) handOverRef(c *call, d time.Duration) {
 // replay calls the candidate (and the secondary), waits for the reference's
 // answer, compares and publishes. It runs detached from the client request.
 func (p *Proxy) replay(x *exchange) {
-	held := int64(len(x.body))
 	var cand, sec side
-	abandoned := false
+	// Who gives back what the replay holds: the compare pool once queued;
+	// the handler, for the reference's capture, once abandoned.
+	abandoned, queued := false, false
 	defer p.wg.Done()
 	defer func() {
-		if abandoned {
-			p.budget.finish(held + cand.cap.held + sec.cap.held)
-		} else {
-			p.budget.finish(held + cand.cap.held + sec.cap.held + x.ref.cap.held)
+		switch {
+		case abandoned:
+			p.budget.finish(int64(len(x.body)) + cand.cap.held + sec.cap.held)
+		case !queued:
+			p.release(x, &cand, &sec)
 		}
 	}()
 	defer func() {
@@ -290,7 +292,7 @@ func (p *Proxy) replay(x *exchange) {
 		p.drops.log(p.log, "replay dropped: in-flight bytes bound reached (shadow.max_in_flight_bytes)")
 		return
 	}
-	p.compareAndPublish(x, &cand, &sec)
+	queued = p.compareLater(x, &cand, &sec)
 }
 
 // callSecondary calls the secondary beside the candidate; a panic is
