@@ -679,6 +679,8 @@ func TestFaultBrokerRestartReadiness(t *testing.T) {
 	in := startMiffy(t, `
 port = %[1]d
 management_port = %[2]d
+# the broker is down or gone at the end: do not wait 30s for the last tally
+shutdown_timeout = "2s"
 access_log = false
 reference = "`+jsonServer(t, `{"a":1}`)+`"
 candidate = "`+jsonServer(t, `{"a":2}`)+`"

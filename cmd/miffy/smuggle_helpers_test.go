@@ -476,7 +476,7 @@ func startSmuggleStack(t *testing.T, routeExtra string) *smuggleStack {
 port = %[1]d
 management_port = %[2]d
 access_log = false
-shutdown_timeout = "2s"
+shutdown_timeout = "1s"
 reference = "`+st.ref.url()+`"
 candidate = "`+st.cand.url()+`"
 secondary = "`+st.sec.url()+`"
