@@ -22,6 +22,7 @@ bench-go:
 # Body sizes (100 B, 10 KB, 100 KB), miffy shadow against nginx + mirror: BENCH_MODES=bodies just bench
 bench:
     bash bench/run.sh
+    bash bench/h2.sh
 
 build:
     go build -o bin/miffy ./cmd/miffy

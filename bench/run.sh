@@ -21,8 +21,6 @@
 #   BENCH_SLOW_SET=mirror  configurations run with the slow candidate:
 #                          "mirror" (the two that call it: nginx-mirror,
 #                          miffy-shadow) or "all"
-#                          (miffy-nethttp is miffy-plain on net/http's
-#                          server alone: proxy.fast_server = false)
 #   BENCH_DIFFER_EVERY=10  the candidate differs on every Nth value (10%)
 #   BENCH_PROFILE=1        CPU and allocation profiles of miffy-shadow
 #   BENCH_PROFILE_SECONDS=10
@@ -280,7 +278,7 @@ $(mirror_server "$SLOW_MIRROR_PORT" candidate_slow)
 EOF
 }
 
-# write_miffy_conf NAME PORT MGMT_PORT ROUTES [FAST_SERVER [CANDIDATE_PORT]]
+# write_miffy_conf NAME PORT MGMT_PORT ROUTES [CANDIDATE_PORT]
 write_miffy_conf() {
 	cat >"$OUT/$1.toml" <<EOF
 # Written by bench/run.sh.
@@ -289,12 +287,11 @@ logging = "json"
 log_level = "warn"
 access_log = false
 reference = "http://127.0.0.1:$REF_PORT"
-candidate = "http://127.0.0.1:${6:-$CAND_PORT}"
+candidate = "http://127.0.0.1:${5:-$CAND_PORT}"
 routes = $4
 
 [proxy]
 host = "127.0.0.1"
-fast_server = ${5:-true}
 
 [management]
 port = $3
@@ -318,7 +315,6 @@ start_servers() {
 	mapfile -t ports < <("$BT" freeports 15)
 	REF_PORT=${ports[0]} CAND_PORT=${ports[1]} NGINX_PORT=${ports[2]} MIRROR_PORT=${ports[3]}
 	PLAIN_PORT=${ports[4]} PLAIN_MGMT=${ports[5]} SHADOW_PORT=${ports[6]} SHADOW_MGMT=${ports[7]}
-	NETHTTP_PORT=${ports[8]} NETHTTP_MGMT=${ports[9]}
 	SLOW_CAND_PORT=${ports[10]} SLOW_MIRROR_PORT=${ports[11]} SLOW_SHADOW_PORT=${ports[12]}
 	SLOW_SHADOW_MGMT=${ports[13]}
 
@@ -342,11 +338,9 @@ start_servers() {
 
 	write_miffy_conf miffy-plain "$PLAIN_PORT" "$PLAIN_MGMT" '[]'
 	write_miffy_conf miffy-shadow "$SHADOW_PORT" "$SHADOW_MGMT" '[{ path = "/api/{value}", key = "value" }]'
-	write_miffy_conf miffy-nethttp "$NETHTTP_PORT" "$NETHTTP_MGMT" '[]' false
 	write_miffy_conf miffy-shadow-slow "$SLOW_SHADOW_PORT" "$SLOW_SHADOW_MGMT" \
-		'[{ path = "/api/{value}", key = "value" }]' true "$SLOW_CAND_PORT"
+		'[{ path = "/api/{value}", key = "value" }]' "$SLOW_CAND_PORT"
 	start miffy-plain env ${MIFFY_ENV[@]+"${MIFFY_ENV[@]}"} "$MIFFY" -config "$OUT/miffy-plain.toml"
-	start miffy-nethttp env ${MIFFY_ENV[@]+"${MIFFY_ENV[@]}"} "$MIFFY" -config "$OUT/miffy-nethttp.toml"
 	start miffy-shadow env ${MIFFY_ENV[@]+"${MIFFY_ENV[@]}"} "$MIFFY" -config "$OUT/miffy-shadow.toml"
 	start miffy-shadow-slow env ${MIFFY_ENV[@]+"${MIFFY_ENV[@]}"} "$MIFFY" -config "$OUT/miffy-shadow-slow.toml"
 
@@ -357,7 +351,6 @@ start_servers() {
 	ready nginx "http://127.0.0.1:$MIRROR_PORT/api/1"
 	ready nginx "http://127.0.0.1:$SLOW_MIRROR_PORT/api/1"
 	ready miffy-plain "http://127.0.0.1:$PLAIN_MGMT/readyz"
-	ready miffy-nethttp "http://127.0.0.1:$NETHTTP_MGMT/readyz"
 	ready miffy-shadow "http://127.0.0.1:$SHADOW_MGMT/readyz"
 	ready miffy-shadow "http://127.0.0.1:$SHADOW_PORT/api/1"
 	ready miffy-shadow-slow "http://127.0.0.1:$SLOW_SHADOW_MGMT/readyz"
@@ -366,7 +359,7 @@ start_servers() {
 
 # url_of CONFIG CANDIDATE, mgmt_of CONFIG CANDIDATE: where to send the load,
 # and the miffy's management address (none for direct and nginx). miffy-plain
-# and miffy-nethttp never call the candidate: their "slow" runs (SLOW_SET=all)
+# never calls the candidate: their "slow" runs (SLOW_SET=all)
 # are the same servers measured again, a control for the noise.
 url_of() {
 	case $1:$2 in
@@ -382,7 +375,6 @@ url_of_config() {
 	nginx) echo "http://127.0.0.1:$NGINX_PORT/" ;;
 	nginx-mirror) echo "http://127.0.0.1:$MIRROR_PORT/" ;;
 	miffy-plain) echo "http://127.0.0.1:$PLAIN_PORT/" ;;
-	miffy-nethttp) echo "http://127.0.0.1:$NETHTTP_PORT/" ;;
 	miffy-shadow) echo "http://127.0.0.1:$SHADOW_PORT/" ;;
 	esac
 }
@@ -397,7 +389,6 @@ mgmt_of() {
 mgmt_of_config() {
 	case $1 in
 	miffy-plain) echo "http://127.0.0.1:$PLAIN_MGMT" ;;
-	miffy-nethttp) echo "http://127.0.0.1:$NETHTTP_MGMT" ;;
 	miffy-shadow) echo "http://127.0.0.1:$SHADOW_MGMT" ;;
 	esac
 }
@@ -546,7 +537,7 @@ run_set() {
 			measure "$mode" "${item#*:}" "${item%%:*}" "$run"
 		done
 	done
-	for cfg in miffy-plain miffy-nethttp miffy-shadow miffy-shadow-slow; do alive "$cfg"; done
+	for cfg in miffy-plain miffy-shadow miffy-shadow-slow; do alive "$cfg"; done
 	if [[ $PROFILE == 1 && $mode == "$PROFILE_MODE" ]]; then
 		profile
 	fi
@@ -601,7 +592,7 @@ log "building miffy and benchtool"
 go build -o "$MIFFY" ./cmd/miffy
 go build -o "$BT" ./bench/benchtool
 
-CONFIGS=(direct nginx nginx-mirror miffy-plain miffy-nethttp miffy-shadow)
+CONFIGS=(direct nginx nginx-mirror miffy-plain miffy-shadow)
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 read -r -a MODE_LIST <<<"$MODES"
 read -r -a CAND_LIST <<<"$CANDIDATES"

@@ -21,7 +21,7 @@ import (
 type result struct {
 	Mode      string             `json:"mode"`      // pinned | unpinned | paced
 	Candidate string             `json:"candidate"` // fast | slow
-	Config    string             `json:"config"`    // direct, nginx, nginx-mirror, miffy-plain, miffy-nethttp, miffy-shadow
+	Config    string             `json:"config"`    // direct, nginx, nginx-mirror, miffy-plain, miffy-shadow
 	Run       int                `json:"run"`
 	Wrk       wrkResult          `json:"wrk"`
 	Before    map[string]float64 `json:"before"`
@@ -70,15 +70,14 @@ func (w wrkResult) rps() float64 {
 func (r result) delta(name string) float64 { return r.After[name] - r.Before[name] }
 
 // configs in the order they are reported.
-var configs = []string{"direct", "nginx", "nginx-mirror", "miffy-plain", "miffy-nethttp", "miffy-shadow"}
+var configs = []string{"direct", "nginx", "nginx-mirror", "miffy-plain", "miffy-shadow"}
 
 var configDesc = map[string]string{
-	"direct":        "wrk → reference (the limit)",
-	"nginx":         "nginx proxy_pass → reference",
-	"nginx-mirror":  "nginx proxy_pass + mirror → candidate",
-	"miffy-plain":   "miffy, no routes (plain proxy)",
-	"miffy-nethttp": "miffy, no routes, net/http's server alone (proxy.fast_server = false)",
-	"miffy-shadow":  "miffy, route /api/{value} shadowed",
+	"direct":       "wrk → reference (the limit)",
+	"nginx":        "nginx proxy_pass → reference",
+	"nginx-mirror": "nginx proxy_pass + mirror → candidate",
+	"miffy-plain":  "miffy, no routes (plain proxy)",
+	"miffy-shadow": "miffy, route /api/{value} shadowed",
 }
 
 // summary is one configuration's runs folded into one row.
@@ -677,8 +676,6 @@ func ratioRows() []ratioRow {
 		{"miffy-plain / nginx, p99", k("fast", "miffy-plain"), k("fast", "nginx"), p99, nil},
 		{"miffy-plain / nginx, proxy CPU per request", k("fast", "miffy-plain"), k("fast", "nginx"), cpuProxy, nil},
 		{"miffy-shadow / nginx-mirror, proxy CPU per request", k("fast", "miffy-shadow"), k("fast", "nginx-mirror"), cpuProxy, nil},
-		{"miffy-plain / miffy-nethttp, req/s", k("fast", "miffy-plain"), k("fast", "miffy-nethttp"), rps, nil},
-		{"miffy-nethttp / nginx, req/s", k("fast", "miffy-nethttp"), k("fast", "nginx"), rps, nil},
 		{"miffy-shadow / miffy-plain, req/s", k("fast", "miffy-shadow"), k("fast", "miffy-plain"), rps, nil},
 		{"miffy-shadow slow / fast candidate, p99", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), p99, nil},
 		{"miffy-shadow slow / fast candidate, p99, median of each round's pair", k("slow", "miffy-shadow"), k("fast", "miffy-shadow"), nil, pairedP99},
