@@ -84,7 +84,7 @@ func TestLoad(t *testing.T) {
 					Upstream: Upstream{UpstreamSide: UpstreamSide{Protocol: "auto", TLSInsecureSkipVerify: new(bool)}},
 					Shadow: Shadow{
 						MaxBodyBytes: 1 << 20, MaxResponseBytes: 4 << 20, Timeout: 5 * time.Second,
-						MaxInFlight: 10000, MaxInFlightBytes: 256 << 20, Sample: 1,
+						MaxInFlight: 10000, MaxInFlightBytes: 256 << 20, CompareQueue: 4096, Sample: 1,
 					},
 					Noise: Noise{Relative: 0.2, Absolute: 0.0003, Window: 10 * time.Minute},
 					Publish: Publish{Mode: "mismatches", MaxBodyBytes: 65536, RedactHeaders: []string{}, RedactJSONPaths: []string{},

@@ -52,6 +52,28 @@ func ValidValue(v string) bool {
 	return true
 }
 
+// ChunkSize parses the hex digits of a chunk size (RFC 9112 section 7.1),
+// at most 15 of them (no overflow).
+func ChunkSize(hex []byte) (int64, bool) {
+	if len(hex) == 0 || len(hex) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, b := range hex {
+		switch {
+		case b >= '0' && b <= '9':
+			n = n<<4 | int64(b-'0')
+		case b >= 'a' && b <= 'f':
+			n = n<<4 | int64(b-'a'+10)
+		case b >= 'A' && b <= 'F':
+			n = n<<4 | int64(b-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
+}
+
 // TrimOWS trims the optional white space (spaces, tabs) around a field
 // value or a list element.
 func TrimOWS(s string) string {

@@ -110,23 +110,8 @@ func parseLength(v []byte) (int64, bool) {
 // optional extensions after ";" that hold no control bytes.
 func chunkSize(line []byte) (int64, bool) {
 	hex, ext, _ := bytes.Cut(line, []byte{';'})
-	if len(hex) == 0 || len(hex) > 15 {
-		return 0, false
-	}
-	var n int64
-	for _, b := range hex {
-		switch {
-		case b >= '0' && b <= '9':
-			n = n<<4 | int64(b-'0')
-		case b >= 'a' && b <= 'f':
-			n = n<<4 | int64(b-'a'+10)
-		case b >= 'A' && b <= 'F':
-			n = n<<4 | int64(b-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	return n, httpsyntax.ValidValue(string(ext))
+	n, ok := httpsyntax.ChunkSize(hex)
+	return n, ok && httpsyntax.ValidValue(string(ext))
 }
 
 // targetOK reports whether a request-target is in origin form ("/...") or

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"sync"
+
+	"github.com/miffy-proxy/miffy/internal/httpsyntax"
 )
 
 // strictConn checks the HTTP/1.1 answers read from a connection of
@@ -230,21 +232,9 @@ func (c *strictConn) chunkSize(line []byte) error {
 	}
 	size, _, _ := bytes.Cut(line[:len(line)-2], []byte(";"))
 	size = bytes.TrimRight(size, " \t")
-	if len(size) == 0 || len(size) > 15 {
+	n, ok := httpsyntax.ChunkSize(size)
+	if !ok {
 		return malformed("chunk size %.20q", line)
-	}
-	var n int64
-	for _, d := range size {
-		switch {
-		case d >= '0' && d <= '9':
-			n = n<<4 | int64(d-'0')
-		case d >= 'a' && d <= 'f':
-			n = n<<4 | int64(d-'a'+10)
-		case d >= 'A' && d <= 'F':
-			n = n<<4 | int64(d-'A'+10)
-		default:
-			return malformed("chunk size %.20q", line)
-		}
 	}
 	if n == 0 {
 		c.phase = inTrailers
