@@ -93,7 +93,7 @@ http {
     scgi_temp_path $ROOT/$OUT/nginx/tmp/scgi;
     ssl_certificate $ROOT/$OUT/cert.pem;
     ssl_certificate_key $ROOT/$OUT/key.pem;
-    http2_max_requests 1000000;
+    keepalive_requests 1000000;
     upstream reference { server 127.0.0.1:$REF; keepalive 256; keepalive_requests 1000000; }
     upstream candidate { server 127.0.0.1:$CAND; keepalive 256; keepalive_requests 1000000; }
     proxy_http_version 1.1;
