@@ -288,7 +288,7 @@ func (c *Comparer) jsonBodies(rb, cb []byte, va, vb any) []Diff {
 		}
 		return []Diff{d}
 	}
-	w := walker{c: c.c, seed: c.seed}
+	w := walker{ruleStates: ruleStates{c: c.c}, seed: c.seed}
 	sp, ignored := w.root()
 	if !ignored {
 		w.value(va, vb, sp, 0)

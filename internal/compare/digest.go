@@ -85,11 +85,10 @@ type sum128 struct{ a, b uint64 }
 // comparisons (through Comparer.digesters) so that its buffers are too;
 // one goroutine uses it at a time.
 type digester struct {
-	c       *compiled
+	ruleStates
 	s1, s2  maphash.Seed
 	b       []byte
 	i       int
-	states  []state  // rule states, as in walker
 	keys    []uint64 // member name hashes of the objects being scanned
 	scratch []byte   // a decoded string or a canonical number
 }
@@ -112,7 +111,7 @@ func (c *Comparer) fastEqual(a, b []byte) bool {
 
 // newDigester returns a digester for c's rules and seeds.
 func (c *Comparer) newDigester() *digester {
-	return &digester{c: c.c, s1: c.seed, s2: c.seed2}
+	return &digester{ruleStates: ruleStates{c: c.c}, s1: c.seed, s2: c.seed2}
 }
 
 // digest returns the digest of the JSON document b, or ok=false when b is
@@ -121,13 +120,7 @@ func (d *digester) digest(b []byte) (sum sum128, ok bool) {
 	d.b, d.i = b, 0
 	d.states, d.keys = d.states[:0], d.keys[:0]
 	defer func() { d.b = nil }()
-	root := d.root()
-	ignored := false
-	for _, r := range d.c.rules {
-		if len(r.steps) == 0 && r.action == actIgnore {
-			ignored = true
-		}
-	}
+	root, ignored := d.root()
 	sum, ok = d.value(root, 0, ignored)
 	if !ok {
 		return sum128{}, false
@@ -142,76 +135,18 @@ func (d *digester) digest(b []byte) (sum sum128, ok bool) {
 	return sum, true
 }
 
-// root returns the rule states at "$".
-func (d *digester) root() span {
-	for i := range d.c.rules {
-		d.states = append(d.states, state{rule: int32(i)})
-	}
-	return span{0, len(d.states)}
-}
-
-// enterKey and enterIndex advance the states of parent over one step, like
-// walker.enter; the caller releases them with leave.
+// enterKey and enterIndex advance the states of parent over a member
+// name or an array index, as walker.enter does over the same step.
 func (d *digester) enterKey(parent span, key []byte) (span, bool) {
-	lo := len(d.states)
-	ignored := false
-	for i := parent.lo; i < parent.hi; i++ {
-		st := d.states[i]
-		r := &d.c.rules[st.rule]
-		if int(st.pos) >= len(r.steps) {
-			continue
-		}
-		switch s := &r.steps[st.pos]; s.kind {
-		case stepAny:
-		case stepKey:
-			if s.key != string(key) {
-				continue
-			}
-		default:
-			continue
-		}
-		if int(st.pos)+1 == len(r.steps) && r.action == actIgnore {
-			ignored = true
-		}
-		d.states = append(d.states, state{rule: st.rule, pos: st.pos + 1})
-	}
-	return span{lo, len(d.states)}, ignored
+	return d.advance(parent, func(s *pathStep) bool {
+		return s.kind == stepAny || s.kind == stepKey && s.key == string(key)
+	})
 }
 
 func (d *digester) enterIndex(parent span, index int) (span, bool) {
-	lo := len(d.states)
-	ignored := false
-	for i := parent.lo; i < parent.hi; i++ {
-		st := d.states[i]
-		r := &d.c.rules[st.rule]
-		if int(st.pos) >= len(r.steps) {
-			continue
-		}
-		if s := &r.steps[st.pos]; s.kind == stepKey || (s.kind == stepIndex && s.index != index) {
-			continue
-		}
-		if int(st.pos)+1 == len(r.steps) && r.action == actIgnore {
-			ignored = true
-		}
-		d.states = append(d.states, state{rule: st.rule, pos: st.pos + 1})
-	}
-	return span{lo, len(d.states)}, ignored
-}
-
-func (d *digester) leave(child span) { d.states = d.states[:child.lo] }
-
-// arrayRule is walker.arrayRule: the unordered rule of the array at sp.
-func (d *digester) arrayRule(sp span) *pathRule {
-	var best *pathRule
-	bestIdx := int32(-1)
-	for i := sp.lo; i < sp.hi; i++ {
-		st := d.states[i]
-		r := &d.c.rules[st.rule]
-		if r.action != actIgnore && int(st.pos) == len(r.steps) && (best == nil || st.rule < bestIdx) {
-			best, bestIdx = r, st.rule
-		}
-	}
-	return best
+	return d.advance(parent, func(s *pathStep) bool {
+		return s.matches(step{index: index, isIndex: true})
+	})
 }
 
 // space skips JSON white space.

@@ -88,17 +88,24 @@ type span struct{ lo, hi int }
 // walker compares two decoded JSON values under compiled rules. It is used
 // by one Compare call only.
 type walker struct {
-	c      *compiled
+	ruleStates
 	seed   maphash.Seed
-	path   []step  // the path to the current node, for rendering diffs
-	states []state // an arena of rule states; each node's states are a span
+	path   []step // the path to the current node, for rendering diffs
 	diffs  []Diff
 	probe  int  // > 0 while only testing equality: nothing is reported
 	halted bool // a limit was hit; the walk unwinds without more diffs
 }
 
+// ruleStates follows the compiled path rules down a JSON document: an
+// arena of rule states, each node's a span of it. The walk and the digest
+// both descend by it, so that a rule means the same to both.
+type ruleStates struct {
+	c      *compiled
+	states []state
+}
+
 // root returns the rule states at "$" and whether "$" is ignored.
-func (w *walker) root() (span, bool) {
+func (w *ruleStates) root() (span, bool) {
 	lo := len(w.states)
 	ignored := false
 	for i, r := range w.c.rules {
@@ -110,16 +117,17 @@ func (w *walker) root() (span, bool) {
 	return span{lo, len(w.states)}, ignored
 }
 
-// enter advances the states of parent over the step s and returns the
-// child's states and whether the child is ignored. The caller releases the
-// child's states with w.leave(child) when done with it.
-func (w *walker) enter(parent span, s step) (span, bool) {
+// advance moves the states of parent over one step, the rule steps that
+// match it passing, and returns the child's states and whether the child
+// is ignored. The caller releases the child's states with leave when done
+// with it.
+func (w *ruleStates) advance(parent span, match func(*pathStep) bool) (span, bool) {
 	lo := len(w.states)
 	ignored := false
 	for i := parent.lo; i < parent.hi; i++ {
 		st := w.states[i]
 		r := &w.c.rules[st.rule]
-		if int(st.pos) >= len(r.steps) || !r.steps[st.pos].matches(s) {
+		if int(st.pos) >= len(r.steps) || !match(&r.steps[st.pos]) {
 			continue
 		}
 		if int(st.pos)+1 == len(r.steps) && r.action == actIgnore {
@@ -130,12 +138,17 @@ func (w *walker) enter(parent span, s step) (span, bool) {
 	return span{lo, len(w.states)}, ignored
 }
 
+// enter advances the states of parent over the step s of a decoded value.
+func (w *walker) enter(parent span, s step) (span, bool) {
+	return w.advance(parent, func(rs *pathStep) bool { return rs.matches(s) })
+}
+
 // leave releases the states of a child entered last.
-func (w *walker) leave(child span) { w.states = w.states[:child.lo] }
+func (w *ruleStates) leave(child span) { w.states = w.states[:child.lo] }
 
 // arrayRule returns the unordered rule, if any, that applies to the array at
 // a node with states sp. The first matching rule in Unordered wins.
-func (w *walker) arrayRule(sp span) *pathRule {
+func (w *ruleStates) arrayRule(sp span) *pathRule {
 	var best *pathRule
 	bestIdx := int32(-1)
 	for i := sp.lo; i < sp.hi; i++ {
