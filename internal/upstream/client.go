@@ -62,20 +62,26 @@ type Client struct {
 
 type poolKey struct{ scheme, addr string }
 
+// setDefaults gives the limits a Client and a Transport share their
+// defaults where they are zero.
+func setDefaults(dialTimeout *time.Duration, maxIdlePerHost *int, idleTimeout *time.Duration, maxHead *int) {
+	if *dialTimeout == 0 {
+		*dialTimeout = 5 * time.Second
+	}
+	if *maxIdlePerHost == 0 {
+		*maxIdlePerHost = 512
+	}
+	if *idleTimeout == 0 {
+		*idleTimeout = 90 * time.Second
+	}
+	if *maxHead == 0 {
+		*maxHead = 1 << 20
+	}
+}
+
 // New returns a client.
 func New(cfg Config) *Client {
-	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = 5 * time.Second
-	}
-	if cfg.MaxIdlePerHost == 0 {
-		cfg.MaxIdlePerHost = 512
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = 90 * time.Second
-	}
-	if cfg.MaxResponseHeaderBytes == 0 {
-		cfg.MaxResponseHeaderBytes = 1 << 20
-	}
+	setDefaults(&cfg.DialTimeout, &cfg.MaxIdlePerHost, &cfg.IdleTimeout, &cfg.MaxResponseHeaderBytes)
 	return &Client{
 		cfg:    cfg,
 		dialer: net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second},

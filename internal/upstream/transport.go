@@ -64,18 +64,7 @@ type TransportConfig struct {
 // strictConn): a head it would refuse fails the exchange. HTTP/2 has its
 // own framing, which net/http checks.
 func NewTransport(cfg TransportConfig) *Transport {
-	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = 5 * time.Second
-	}
-	if cfg.MaxIdlePerHost == 0 {
-		cfg.MaxIdlePerHost = 512
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = 90 * time.Second
-	}
-	if cfg.MaxResponseHeaderBytes == 0 {
-		cfg.MaxResponseHeaderBytes = 1 << 20
-	}
+	setDefaults(&cfg.DialTimeout, &cfg.MaxIdlePerHost, &cfg.IdleTimeout, &cfg.MaxResponseHeaderBytes)
 	var protos http.Protocols
 	switch cfg.Protocol {
 	case ProtoHTTP1:
