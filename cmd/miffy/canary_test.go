@@ -217,8 +217,18 @@ http {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", filepath.Join(dir, "nginx.conf"))
-	out := &strings.Builder{}
+	runNginx(t, bin, dir, filepath.Join(dir, "nginx.conf"), addr)
+	return "http://" + addr
+}
+
+// runNginx starts nginx with the config at conf (prefix dir) until the
+// test ends, and returns once it listens on addr (polled: nginx gives no
+// other sign of readiness), or fails the test when it exits first. Its
+// output and error.log are shown when the test fails.
+func runNginx(t *testing.T, bin, dir, conf, addr string) {
+	t.Helper()
+	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf)
+	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -238,8 +248,6 @@ http {
 			t.Logf("nginx output:\n%s\nerror.log:\n%s", out, log)
 		}
 	})
-	// Ready when the port accepts connections (polled; nginx gives no
-	// other signal), or failed when it exits.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
@@ -250,7 +258,7 @@ http {
 		}
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
-			return "http://" + addr
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("nginx did not listen within 20s")

@@ -422,40 +422,8 @@ http {
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", path)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("nginx exited: %v\n%s", err, out)
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			st.front = "http://" + addr
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen within 10s\n%s", out)
-		}
-		time.Sleep(20 * time.Millisecond) // nginx gives no other sign of readiness
-	}
+	runNginx(t, bin, dir, path, addr)
+	st.front = "http://" + addr
 }
 
 // smuggleStack is a front (miffy, or nginx as a baseline) with three

@@ -96,9 +96,12 @@ func viaLoop(values []string) bool {
 // client sent, all its lines joined), -Host and -Proto when
 // ForwardedHeaders is on. They replace the client's fields of those names.
 func (p *Proxy) forwardFields(fields []upstream.Field, r *http.Request) []upstream.Field {
-	via := r.Proto[len("HTTP/"):] + " " + viaName
-	if len(r.Proto) <= len("HTTP/") {
-		via = "1.1 " + viaName
+	via := "1.1 " + viaName // constants: no allocation per request
+	switch {
+	case r.ProtoMajor == 2:
+		via = "2.0 " + viaName
+	case r.ProtoMajor == 1 && r.ProtoMinor == 0:
+		via = "1.0 " + viaName
 	}
 	if prior := r.Header["Via"]; len(prior) > 0 {
 		via = strings.Join(prior, ", ") + ", " + via
