@@ -135,6 +135,24 @@ func (d *digester) digest(b []byte) (sum sum128, ok bool) {
 	return sum, true
 }
 
+// separator reads what follows a member or an element: a comma (more is
+// true) or the container's close byte; anything else is not JSON.
+func (d *digester) separator(close byte) (more, ok bool) {
+	d.space()
+	if d.i >= len(d.b) {
+		return false, false
+	}
+	switch d.b[d.i] {
+	case ',':
+		d.i++
+		return true, true
+	case close:
+		d.i++
+		return false, true
+	}
+	return false, false
+}
+
 // enterKey and enterIndex advance the states of parent over a member
 // name or an array index, as walker.enter does over the same step.
 func (d *digester) enterKey(parent span, key []byte) (span, bool) {
@@ -262,20 +280,13 @@ func (d *digester) object(sp span, depth int, skip bool) (sum128, bool) {
 			sum.b += pair(k.b, v.b)
 			n++
 		}
-		d.space()
-		if d.i >= len(d.b) {
+		more, ok := d.separator('}')
+		if !ok {
 			return sum128{}, false
 		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-			continue
-		case '}':
-			d.i++
-		default:
-			return sum128{}, false
+		if !more {
+			break
 		}
-		break
 	}
 	if !skip {
 		keys := d.keys[base:]
@@ -354,20 +365,13 @@ func (d *digester) array(sp span, depth int, skip bool) (sum128, bool) {
 			}
 			n++
 		}
-		d.space()
-		if d.i >= len(d.b) {
+		more, ok := d.separator(']')
+		if !ok {
 			return sum128{}, false
 		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-			continue
-		case ']':
-			d.i++
-		default:
-			return sum128{}, false
+		if !more {
+			break
 		}
-		break
 	}
 	return d.finishArray(h, n, unordered), true
 }
