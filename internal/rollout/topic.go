@@ -1,0 +1,95 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Send writes a command to the rollout topic, keyed by its route (creating
+// the topic with one partition if it is missing, so that every route's
+// history is in one order).
+func Send(ctx context.Context, opts []kgo.Opt, topic string, c Command) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	b, err := c.Encode()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("creating the Kafka client: %w", err)
+	}
+	defer cl.Close()
+	if err := CreateTopic(ctx, cl, topic); err != nil {
+		return err
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(c.Route), Value: b}).FirstErr(); err != nil {
+		return fmt.Errorf("writing to the rollout topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// CreateTopic creates the rollout topic, one partition, if it is missing.
+func CreateTopic(ctx context.Context, cl *kgo.Client, topic string) error {
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, nil, topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("creating the rollout topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// History reads the rollout topic from its start to its end as it is now
+// and returns its values in order, with each one's offset; values that are
+// not rollout records are skipped and counted.
+func History(ctx context.Context, opts []kgo.Opt, topic string) (vals []Entry, unreadable int, err error) {
+	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, opts...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("creating the Kafka client: %w", err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading the rollout topic %s: %w", topic, err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	if err := ends.Error(); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, 0, fmt.Errorf("reading the rollout topic %s: %w", topic, err)
+	}
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, 0, fmt.Errorf("reading the rollout topic %s: %w", topic, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := left[r.Partition]; !ok || r.Offset >= end {
+				return
+			}
+			if v, err := Decode(r.Value); err == nil {
+				vals = append(vals, Entry{Value: v, Partition: r.Partition, Offset: r.Offset})
+			} else {
+				unreadable++
+			}
+			if r.Offset+1 >= left[r.Partition] {
+				delete(left, r.Partition)
+			}
+		})
+	}
+	return vals, unreadable, nil
+}
+
+// Entry is a value read from the topic, with where it stands.
+type Entry struct {
+	Value
+	Partition int32
+	Offset    int64
+}
