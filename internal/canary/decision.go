@@ -8,11 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/miffy-proxy/miffy/internal/httpsyntax"
 )
 
 // ErrUndecided is returned when the decision service answers something
@@ -54,7 +55,7 @@ func (d *decider) decide(r *http.Request, fwdPath string) (Side, error) {
 		return Reference, fmt.Errorf("building the decision request: %w", err)
 	}
 	req.Header = r.Header.Clone()
-	removeHopHeaders(req.Header)
+	httpsyntax.RemoveHopHeaders(req.Header)
 	if cut {
 		req.Header.Set(TruncatedHeader, "true")
 	}
@@ -126,25 +127,6 @@ func bufferBody(r *http.Request, limit int64) (body []byte, cut bool, err error)
 func BufferBody(r *http.Request, limit int64) (ok bool, err error) {
 	_, cut, err := bufferBody(r, limit)
 	return err == nil && !cut, err
-}
-
-// hopHeaders are not forwarded to the decision service.
-var hopHeaders = [...]string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
-func removeHopHeaders(h http.Header) {
-	for _, v := range h["Connection"] {
-		for tok := range strings.SplitSeq(v, ",") {
-			if tok = textproto.TrimString(tok); tok != "" {
-				h.Del(tok)
-			}
-		}
-	}
-	for _, name := range hopHeaders {
-		h.Del(name)
-	}
 }
 
 func newDecisionClient(timeout time.Duration) *http.Client {

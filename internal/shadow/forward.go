@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miffy-proxy/miffy/internal/httpsyntax"
 	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
@@ -42,7 +43,7 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 	req := &c.req // in the call: one allocation for both
 	if r.Header["Connection"] != nil {
 		h := r.Header.Clone()
-		removeHopHeaders(h)
+		httpsyntax.RemoveHopHeaders(h)
 		req.Header = h
 	}
 	if c.route != nil {
@@ -80,8 +81,8 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 			dst[name] = values
 		}
 	}
-	if hasHopHeaders(dst) {
-		removeHopHeaders(dst)
+	if httpsyntax.HasHopHeaders(dst) {
+		httpsyntax.RemoveHopHeaders(dst)
 	}
 	if len(resp.Trailer) > 0 {
 		names := make([]string, 0, len(resp.Trailer))

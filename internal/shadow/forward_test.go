@@ -277,24 +277,6 @@ func TestForwardedHeaders(t *testing.T) {
 	}
 }
 
-// TestHasHopHeaders: the quick check knows every field removeHopHeaders
-// removes, and only those.
-func TestHasHopHeaders(t *testing.T) {
-	for _, name := range hopHeaders {
-		h := http.Header{"X-Kept": {"1"}, name: {"x"}}
-		if !hasHopHeaders(h) {
-			t.Errorf("hasHopHeaders misses %s", name)
-		}
-		removeHopHeaders(h)
-		if len(h) != 1 {
-			t.Errorf("removeHopHeaders left %v", h)
-		}
-	}
-	if hasHopHeaders(http.Header{"X-Kept": {"1"}, "Content-Type": {"a/b"}, "Content-Length": {"1"}}) {
-		t.Error("hasHopHeaders on end-to-end fields = true")
-	}
-}
-
 // TestClientGoneAbortsReference: a client that leaves while the reference
 // is still thinking ends the reference's request too (its connection is
 // closed, which the reference sees as its request's context ending),

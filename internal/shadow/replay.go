@@ -15,6 +15,7 @@ import (
 
 	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/compare"
+	"github.com/miffy-proxy/miffy/internal/httpsyntax"
 	"github.com/miffy-proxy/miffy/internal/publish"
 	"github.com/miffy-proxy/miffy/internal/route"
 	"github.com/miffy-proxy/miffy/internal/upstream"
@@ -488,7 +489,7 @@ func publishSide(s *side, body []byte, cut bool) publish.Side {
 // (exchange.fields), so that every side gets the same request.
 func replayHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
-	removeHopHeaders(h)
+	httpsyntax.RemoveHopHeaders(h)
 	return h
 }
 

@@ -511,11 +511,10 @@ func Idempotent(m string) bool {
 // which the client writes itself.
 func skipHeader(name string) bool {
 	switch name {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length", "Expect":
+	case "Host", "Content-Length", "Expect":
 		return true
 	}
-	return false
+	return httpsyntax.IsHopHeader(name)
 }
 
 // reqBufs lends the buffers requests are written from: a connection needs
