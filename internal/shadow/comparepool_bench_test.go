@@ -73,7 +73,7 @@ func BenchmarkReplayCompare(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				p := New(Config{}, table, compare.NewJudge(compare.NoiseConfig{}, time.Now), &discard{}, zerolog.Nop(), prometheus.NewRegistry())
+				p := New(testConfig(Config{}), table, compare.NewJudge(compare.NoiseConfig{}, time.Now), &discard{}, zerolog.Nop(), prometheus.NewRegistry())
 				_, params, _, _ := table.routes.Match("GET", "/api/7")
 				h := http.Header{"Content-Type": {"application/json"}}
 				x := &exchange{

@@ -94,7 +94,7 @@ func TestCompareBacklogDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := &discard{}
-	p := New(Config{CompareWorkers: 1, CompareQueue: 2}, table, nil, pub, zerolog.Nop(), prometheus.NewRegistry())
+	p := New(testConfig(Config{CompareWorkers: 1, CompareQueue: 2}), table, nil, pub, zerolog.Nop(), prometheus.NewRegistry())
 	unblock := blockWorkers(t, p.pool, 1)
 
 	body := []byte(`{"a":1}`)

@@ -13,7 +13,20 @@ const debugBodyBytes = 64 << 10
 // debugBody is a body as a debug line shows it: capped, then redacted by
 // its content type (see Config.RedactBody).
 func (p *Proxy) debugBody(b []byte, contentType string) []byte {
-	return p.cfg.RedactBody(b[:min(len(b), debugBodyBytes)], contentType)
+	b = b[:min(len(b), debugBodyBytes)]
+	if p.cfg.RedactBody == nil {
+		return b
+	}
+	return p.cfg.RedactBody(b, contentType)
+}
+
+// redactURI is a URI as the access log and debug lines show it (see
+// Config.RedactURI).
+func (p *Proxy) redactURI(s string) string {
+	if p.cfg.RedactURI == nil {
+		return s
+	}
+	return p.cfg.RedactURI(s)
 }
 
 // debugRequest logs a request forwarded to the client-facing upstream
@@ -24,7 +37,7 @@ func (p *Proxy) debugRequest(role, method, url, host string, in *http.Request) {
 	if !ev.Enabled() {
 		return
 	}
-	ev = ev.Str("role", role).Str("method", method).Str("url", p.cfg.RedactURI(url)).Str("host", host)
+	ev = ev.Str("role", role).Str("method", method).Str("url", p.redactURI(url)).Str("host", host)
 	if p.cfg.DebugBodies && in.GetBody != nil {
 		if rc, err := in.GetBody(); err == nil {
 			b, _ := io.ReadAll(io.LimitReader(rc, debugBodyBytes))
@@ -41,7 +54,7 @@ func (p *Proxy) debugReplay(role, url, host, method string, body []byte, h http.
 	if !ev.Enabled() {
 		return
 	}
-	ev = ev.Str("role", role).Str("method", method).Str("url", p.cfg.RedactURI(url)).Str("host", host)
+	ev = ev.Str("role", role).Str("method", method).Str("url", p.redactURI(url)).Str("host", host)
 	if p.cfg.DebugBodies {
 		ev = ev.Bytes("body", p.debugBody(body, h.Get("Content-Type")))
 	}
@@ -62,7 +75,7 @@ func (p *Proxy) debugResponses(rec *publish.Record) {
 		if sd.s == nil {
 			continue
 		}
-		ev := p.log.Debug().Str("id", rec.ID).Str("role", sd.role).Str("url", p.cfg.RedactURI(sd.s.URL))
+		ev := p.log.Debug().Str("id", rec.ID).Str("role", sd.role).Str("url", p.redactURI(sd.s.URL))
 		if sd.s.Err != nil {
 			ev = ev.Str("error_kind", publish.ErrorKind(sd.s.Err))
 		} else {

@@ -35,22 +35,25 @@ type Publisher interface {
 	Publish(r *publish.Record) bool
 }
 
-// Config tunes the proxy. Zero values take the defaults stated per field.
+// Config tunes the proxy. The config layer (internal/config) hands it
+// complete values, every default resolved from config.default.toml; a zero
+// here means what the field's comment says, nothing is filled in.
 type Config struct {
 	// ForwardedHeaders adds X-Forwarded-For, -Proto and -Host upstream.
 	ForwardedHeaders bool
-	// DialTimeout bounds connecting to an upstream. If zero, 5s.
-	DialTimeout time.Duration
+	// DialTimeout, MaxIdleConnsPerHost, UpstreamIdleTimeout and
+	// MaxResponseHeaderBytes are each upstream's (upstream.Config and
+	// upstream.TransportConfig, whose comments say what zero means): the
+	// time to connect, the keep-alive pool per host, how long an idle
+	// connection is kept, and the largest response head (a longer one
+	// fails the exchange: 502).
+	DialTimeout            time.Duration
+	MaxIdleConnsPerHost    int
+	UpstreamIdleTimeout    time.Duration
+	MaxResponseHeaderBytes int
 	// ReferenceTimeout bounds the wait for the reference's response
 	// headers; past it the client gets 504. If zero, no limit.
 	ReferenceTimeout time.Duration
-	// MaxIdleConnsPerHost is the keep-alive pool per upstream. If zero, 512.
-	MaxIdleConnsPerHost int
-	// UpstreamIdleTimeout closes idle upstream connections. If zero, 90s.
-	UpstreamIdleTimeout time.Duration
-	// MaxResponseHeaderBytes bounds an upstream's response head; a longer
-	// one fails the exchange (502). If zero, 1 MiB.
-	MaxResponseHeaderBytes int
 	// Sides says how each side's upstreams are reached (protocol, TLS),
 	// by role: "reference" (also for unrouted requests), "candidate",
 	// "secondary". A side left out: auto, the system's roots.
@@ -58,16 +61,18 @@ type Config struct {
 	// MaxRequestBodyBytes rejects larger request bodies with 413. If zero,
 	// no limit.
 	MaxRequestBodyBytes int64
-	// MaxBodyBytes is the largest request body that is replayed; larger
-	// requests are proxied but not shadowed. If zero, 1 MiB.
+	// MaxBodyBytes is the largest request body that is replayed (and kept
+	// for a canary retry, or a debug line); larger requests are proxied
+	// but not shadowed. If zero, only requests without a body are.
 	MaxBodyBytes int64
-	// MaxResponseBytes caps what is kept of each response for comparison.
-	// If zero, 4 MiB.
+	// MaxResponseBytes caps what is kept of each response for comparison;
+	// a longer answer is compared by its first bytes, marked truncated.
 	MaxResponseBytes int64
-	// Timeout bounds one replay to the candidate and secondary. If zero, 5s.
+	// Timeout bounds one replay to the candidate and secondary. It must be
+	// positive: at zero every replay times out at once.
 	Timeout time.Duration
 	// MaxInFlight and MaxInFlightBytes bound the replays in flight by count
-	// and by the bytes they hold. If zero, 10000 and 256 MiB.
+	// and by the bytes they hold. At zero nothing is replayed.
 	MaxInFlight      int
 	MaxInFlightBytes int64
 	// AccessLog logs one info line per client request.
@@ -77,7 +82,7 @@ type Config struct {
 	// Tally, if set, counts every request under test (see Tally).
 	Tally Tally
 	// ServedByHeader names the side that served a canary route's request on
-	// the response (reference or candidate). If empty, X-Miffy-Served-By.
+	// the response (reference or candidate). If empty, it is not named.
 	ServedByHeader string
 	// DebugRequests logs every request forwarded upstream at debug level
 	// (method, URL, role, Host); DebugBodies adds the request body (up to
@@ -107,45 +112,6 @@ type Config struct {
 	CompareQueue   int
 }
 
-func (c *Config) setDefaults() {
-	if c.DialTimeout == 0 {
-		c.DialTimeout = 5 * time.Second
-	}
-	if c.MaxIdleConnsPerHost == 0 {
-		c.MaxIdleConnsPerHost = 512
-	}
-	if c.UpstreamIdleTimeout == 0 {
-		c.UpstreamIdleTimeout = 90 * time.Second
-	}
-	if c.MaxResponseHeaderBytes == 0 {
-		c.MaxResponseHeaderBytes = 1 << 20
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 1 << 20
-	}
-	if c.MaxResponseBytes == 0 {
-		c.MaxResponseBytes = 4 << 20
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 5 * time.Second
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 10000
-	}
-	if c.MaxInFlightBytes == 0 {
-		c.MaxInFlightBytes = 256 << 20
-	}
-	if c.ServedByHeader == "" {
-		c.ServedByHeader = "X-Miffy-Served-By"
-	}
-	if c.RedactURI == nil {
-		c.RedactURI = func(s string) string { return s }
-	}
-	if c.RedactBody == nil {
-		c.RedactBody = func(b []byte, _ string) []byte { return b }
-	}
-}
-
 // Proxy is the client-facing handler. Make it with New.
 type Proxy struct {
 	cfg    Config
@@ -173,7 +139,6 @@ type Proxy struct {
 // New returns a proxy serving the given table. pub receives the records to
 // publish; judge classes differences as regressions or noise.
 func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zerolog.Logger, reg prometheus.Registerer) *Proxy {
-	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
 		cfg:    cfg,
@@ -370,7 +335,9 @@ func (p *Proxy) setServedBy(h http.Header, c *call) {
 	if c.dec == nil {
 		return
 	}
-	h.Set(p.cfg.ServedByHeader, c.role)
+	if p.cfg.ServedByHeader != "" {
+		h.Set(p.cfg.ServedByHeader, c.role)
+	}
 	if c.dec.Cookie != nil {
 		h.Add("Set-Cookie", c.dec.Cookie.String())
 	}
@@ -527,7 +494,7 @@ func (p *Proxy) accessLog(r *http.Request, c *call, start time.Time) {
 	if !p.cfg.AccessLog {
 		return
 	}
-	ev := p.log.Info().Str("method", r.Method).Str("uri", p.cfg.RedactURI(r.RequestURI)).Int("status", c.status).
+	ev := p.log.Info().Str("method", r.Method).Str("uri", p.redactURI(r.RequestURI)).Int("status", c.status).
 		Dur("duration", time.Since(start)).Str("role", c.role)
 	if c.route != nil {
 		ev = ev.Str("route", c.route.Name)

@@ -74,7 +74,7 @@ func TestSidesGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := Config{Sides: map[string]Side{"reference": {Protocol: upstream.ProtoH2C}, "candidate": {Protocol: upstream.ProtoH2C}}}
-	p := New(cfg, table, compare.NewJudge(compare.NoiseConfig{}, time.Now), newSink(), zerolog.Nop(), prometheus.NewRegistry())
+	p := New(testConfig(cfg), table, compare.NewJudge(compare.NoiseConfig{}, time.Now), newSink(), zerolog.Nop(), prometheus.NewRegistry())
 	front := httptest.NewUnstartedServer(p)
 	front.Config.Protocols = new(http.Protocols)
 	front.Config.Protocols.SetHTTP1(true)

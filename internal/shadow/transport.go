@@ -72,7 +72,7 @@ type transports struct {
 	ways map[wayKey]*ways // every side's, in every protocol asked for
 }
 
-// newTransports returns the transports of cfg (defaults set).
+// newTransports returns the transports of cfg.
 func newTransports(cfg Config) *transports {
 	t := &transports{cfg: cfg, base: map[string]*ways{}, ways: map[wayKey]*ways{}}
 	for _, role := range []string{"reference", "candidate", "secondary"} {

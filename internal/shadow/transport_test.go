@@ -50,12 +50,11 @@ func trusting(srv *httptest.Server) *tls.Config {
 func TestTransportsSides(t *testing.T) {
 	h2c := protoUpstream(t, "h2c")
 	secure := protoUpstream(t, "tls")
-	cfg := Config{Sides: map[string]Side{
+	cfg := testConfig(Config{Sides: map[string]Side{
 		"reference": {TLS: trusting(secure)},       // auto
 		"candidate": {Protocol: upstream.ProtoH2C}, // no TLS roots: the system's
 		"secondary": {Protocol: upstream.ProtoHTTP1, TLS: trusting(secure)},
-	}}
-	cfg.setDefaults()
+	}})
 	tr := newTransports(cfg)
 	t.Cleanup(tr.closeIdle)
 
@@ -122,9 +121,7 @@ func answer(resp *http.Response, err error) string {
 // 100), so that the client gets a 502.
 func TestTransportsStatusRange(t *testing.T) {
 	ref := rawUpstream(t, writeAnswer("HTTP/1.1 042 Low\r\nContent-Length: 2\r\n\r\nhi"))
-	cfg := Config{}
-	cfg.setDefaults()
-	tr := newTransports(cfg)
+	tr := newTransports(testConfig(Config{}))
 	t.Cleanup(tr.closeIdle)
 	r, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, ref.String()+"/", strings.NewReader("streamed"))
 	if got := answer(tr.RoundTrip(r)); !strings.Contains(got, "outside 100..599") {
@@ -137,9 +134,7 @@ func TestTransportsStatusRange(t *testing.T) {
 // connections.
 func TestTransportsRouteProtocol(t *testing.T) {
 	h2c := protoUpstream(t, "h2c")
-	cfg := Config{Sides: map[string]Side{"candidate": {Protocol: upstream.ProtoHTTP1}}}
-	cfg.setDefaults()
-	tr := newTransports(cfg)
+	tr := newTransports(testConfig(Config{Sides: map[string]Side{"candidate": {Protocol: upstream.ProtoHTTP1}}}))
 	t.Cleanup(tr.closeIdle)
 	grpcRoute := &Route{CandidateProtocol: upstream.ProtoH2C}
 	addr := h2c.Listener.Addr().String()
