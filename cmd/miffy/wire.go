@@ -18,10 +18,7 @@ import (
 	"github.com/miffy-proxy/miffy/internal/shadow"
 )
 
-var (
-	_ shadow.Publisher = (*publish.Kafka)(nil)
-	_ shadow.Publisher = (*publish.Console)(nil)
-)
+var _ shadow.Publisher = (*publish.Outlet)(nil)
 
 // loadConfig loads the embedded defaults, the user's file and the
 // environment. path "" means $MIFFY_CONFIG, else ./config.toml if present.

@@ -259,7 +259,7 @@ func TestCanaryWithShadow(t *testing.T) {
 	mod := canaryRoute(t, canary.Config{Weight: 30})
 	f := newFixture(t, Config{}, ref.url(), cand.url(), func(rt *Route) { mod(rt); rt.Shadow = true })
 	pub := &counter{}
-	f.proxy.pub = pub
+	f.proxy.pub = &publish.Outlet{Sink: pub}
 
 	served := map[string]int{}
 	for i := range 100 {

@@ -63,23 +63,23 @@ func (p *Proxy) debugReplay(role, url, host, method string, body []byte, h http.
 
 // debugResponses logs the answers of a compared request, each side's body
 // capped and redacted ([proxy] debug_bodies).
-func (p *Proxy) debugResponses(rec *publish.Record) {
+func (p *Proxy) debugResponses(c *publish.Comparison) {
 	if !p.cfg.DebugBodies || !p.log.Debug().Enabled() {
 		return
 	}
 	sides := []struct {
 		role string
-		s    *publish.Side
-	}{{"reference", &rec.Reference}, {"candidate", &rec.Candidate}, {"secondary", rec.Secondary}}
+		a    *publish.Answer
+	}{{"reference", &c.Reference}, {"candidate", &c.Candidate}, {"secondary", c.Secondary}}
 	for _, sd := range sides {
-		if sd.s == nil {
+		if sd.a == nil {
 			continue
 		}
-		ev := p.log.Debug().Str("id", rec.ID).Str("role", sd.role).Str("url", p.redactURI(sd.s.URL))
-		if sd.s.Err != nil {
-			ev = ev.Str("error_kind", publish.ErrorKind(sd.s.Err))
+		ev := p.log.Debug().Str("id", c.ID).Str("role", sd.role).Str("url", p.redactURI(sd.a.URL))
+		if sd.a.Err != nil {
+			ev = ev.Str("error_kind", publish.ErrorKind(sd.a.Err))
 		} else {
-			ev = ev.Int("status", sd.s.Status).Bytes("body", p.debugBody(sd.s.Body, sd.s.Header.Get("Content-Type")))
+			ev = ev.Int("status", sd.a.Status).Bytes("body", p.debugBody(sd.a.Body, sd.a.Header.Get("Content-Type")))
 		}
 		ev.Msg("response")
 	}

@@ -29,11 +29,14 @@ import (
 	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
-// Publisher takes the record of one compared request. It must not block;
-// it reports false when it dropped the record.
+// Publisher takes each compared request: publish.Outlet builds its record
+// and applies the route's publish mode. It must not block; it reports
+// false when it dropped the record.
 type Publisher interface {
-	Publish(r *publish.Record) bool
+	Publish(c *publish.Comparison) bool
 }
+
+var _ Publisher = (*publish.Outlet)(nil)
 
 // Config tunes the proxy. The config layer (internal/config) hands it
 // complete values, every default resolved from config.default.toml; a zero
@@ -77,8 +80,6 @@ type Config struct {
 	MaxInFlightBytes int64
 	// AccessLog logs one info line per client request.
 	AccessLog bool
-	// Console, if set, sees every compared request (equal or not).
-	Console Publisher
 	// Tally, if set, counts every request under test (see Tally).
 	Tally Tally
 	// ServedByHeader names the side that served a canary route's request on

@@ -353,92 +353,57 @@ func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role s
 	s.trailer = resp.Trailer
 }
 
+// compareAndPublish compares the candidate's answer (and the
+// secondary's) with the reference's, counts the outcome, and hands the
+// comparison to the publisher, which builds the record and applies the
+// route's publish mode.
 func (p *Proxy) compareAndPublish(x *exchange, cand, sec *side) {
 	rt := x.route
-	refResp, refBody, refCut := decoded(&x.ref, p.cfg.MaxResponseBytes)
-	rec := &publish.Record{
-		ID:       x.id,
-		Time:     x.start,
-		Key:      rt.recordKey(x.params),
-		Route:    rt.Name,
-		Endpoint: x.endpoint,
-		Request: publish.Request{
-			Method:          x.method,
-			URI:             x.uri,
-			Pattern:         rt.Pattern,
-			Params:          x.params.Map(),
-			Header:          x.recordHeader(),
-			Body:            x.body,
-			BodyContentType: x.header.Get("Content-Type"),
-		},
-		Reference: publishSide(&x.ref, refBody, refCut),
-	}
-
-	var diffs []compare.Diff
+	c := x.comparison()
+	refResp := p.answer(&x.ref, &c.Reference)
 	if cand.failed() {
 		rt.m.replay("candidate_error")
-		rec.Candidate = publishSide(cand, nil, false)
-		diffs = []compare.Diff{{Path: "error", Kind: compare.Changed, Candidate: publish.ErrorKind(cand.err), Class: compare.Regression}}
+		c.Candidate = answerOf(cand, nil, false)
+		c.Diffs = []compare.Diff{{Path: "error", Kind: compare.Changed, Candidate: publish.ErrorKind(cand.err), Class: compare.Regression}}
 	} else {
 		rt.m.replay("compared")
-		candResp, candBody, candCut := decoded(cand, p.cfg.MaxResponseBytes)
-		rec.Candidate = publishSide(cand, candBody, candCut)
-		diffs = append(rt.Comparer.Compare(refResp, candResp), trailerDiffs(&x.ref, cand)...)
+		candResp := p.answer(cand, &c.Candidate)
+		c.Diffs = append(rt.Comparer.Compare(refResp, candResp), trailerDiffs(&x.ref, cand)...)
 	}
-
 	var secDiffs []compare.Diff
 	hasSec := rt.Secondary != nil && !sec.failed()
 	if rt.Secondary != nil {
-		secResp, secBody, secCut := decoded(sec, p.cfg.MaxResponseBytes)
-		s := publishSide(sec, secBody, secCut)
-		rec.Secondary = &s
+		c.Secondary = &publish.Answer{}
+		secResp := p.answer(sec, c.Secondary)
 		if hasSec {
 			secDiffs = append(rt.Comparer.Compare(refResp, secResp), trailerDiffs(&x.ref, sec)...)
 		}
 	}
-
-	allNoise := false
-	if len(diffs) > 0 && p.judge != nil {
-		diffs, allNoise = p.judge.Classify(x.endpoint, diffs, secDiffs, hasSec)
+	p.classify(rt, c, secDiffs, hasSec)
+	p.debugResponses(c)
+	if p.pub != nil {
+		p.pub.Publish(c)
 	}
-	for i := range diffs {
-		if diffs[i].Class == "" {
-			diffs[i].Class = compare.Regression
+}
+
+// classify classes c's differences as regressions or noise (by the
+// secondary's, and the judge's statistics) and counts a mismatch.
+func (p *Proxy) classify(rt *Route, c *publish.Comparison, secDiffs []compare.Diff, hasSec bool) {
+	if len(c.Diffs) > 0 && p.judge != nil {
+		c.Diffs, c.AllNoise = p.judge.Classify(c.Endpoint, c.Diffs, secDiffs, hasSec)
+	}
+	for i := range c.Diffs {
+		if c.Diffs[i].Class == "" {
+			c.Diffs[i].Class = compare.Regression
 		}
 	}
-	rec.Diffs = diffs
-	rec.Equal = len(diffs) == 0
 	switch {
-	case rec.Equal:
-	case allNoise:
+	case len(c.Diffs) == 0:
+	case c.AllNoise:
 		rt.m.mismatch(compare.Noise)
 	default:
 		rt.m.mismatch(compare.Regression)
 	}
-
-	p.debugResponses(rec)
-	if p.cfg.Console != nil {
-		p.cfg.Console.Publish(rec)
-	}
-	if p.cfg.Tally != nil {
-		p.cfg.Tally.Compared(rec)
-	}
-	if p.pub == nil {
-		return
-	}
-	switch rt.Publish {
-	case PublishNone:
-		return
-	case PublishMismatches:
-		if rec.Equal || (allNoise && !rt.PublishNoise) {
-			return
-		}
-	case PublishAll:
-		if allNoise && !rt.PublishNoise {
-			return
-		}
-	}
-	p.pub.Publish(rec)
 }
 
 // grpcTrailers are the trailers compared: a gRPC call's outcome.
@@ -472,8 +437,16 @@ func decoded(s *side, limit int64) (compare.Response, []byte, bool) {
 	return compare.Response{Status: s.status, Header: h, Body: body}, body, cut
 }
 
-func publishSide(s *side, body []byte, cut bool) publish.Side {
-	return publish.Side{
+// answer fills a with s's answer, its body with any Content-Encoding
+// undone, and returns that answer for comparison.
+func (p *Proxy) answer(s *side, a *publish.Answer) compare.Response {
+	resp, body, cut := decoded(s, p.cfg.MaxResponseBytes)
+	*a = answerOf(s, body, cut)
+	return resp
+}
+
+func answerOf(s *side, body []byte, cut bool) publish.Answer {
+	return publish.Answer{
 		URL:       s.url,
 		Status:    s.status,
 		Header:    s.header,
@@ -491,6 +464,26 @@ func replayHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
 	httpsyntax.RemoveHopHeaders(h)
 	return h
+}
+
+// comparison is what the publisher is handed of x's request.
+func (x *exchange) comparison() *publish.Comparison {
+	rt := x.route
+	return &publish.Comparison{
+		ID:           x.id,
+		Time:         x.start,
+		Key:          rt.recordKey(x.params),
+		Route:        rt.Name,
+		Pattern:      rt.Pattern,
+		Endpoint:     x.endpoint,
+		Method:       x.method,
+		URI:          x.uri,
+		Params:       x.params.Map(),
+		Header:       x.recordHeader(),
+		Body:         x.body,
+		Mode:         rt.Publish,
+		PublishNoise: rt.PublishNoise,
+	}
 }
 
 // recordHeader is the request's header as the upstreams got it, for the
