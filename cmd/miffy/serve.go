@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/miffy-proxy/miffy"
+	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/control"
@@ -73,7 +74,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	if err != nil {
 		return fmt.Errorf("publish.%w", err)
 	}
-	lv := &live{}
+	lv := &live{canary: canary.NewMetrics(reg), log: log.With().Str("component", "canary").Logger()}
 	table, err := lv.builder(cfg)(nil, nil)
 	if err != nil {
 		return err

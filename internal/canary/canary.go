@@ -98,14 +98,14 @@ type Router struct {
 	decider  *decider
 	breaker  *Breaker
 	w        atomic.Pointer[weight]
-
-	// Set by Attach.
-	m   atomic.Pointer[routeMetrics]
-	log atomic.Pointer[zerolog.Logger]
+	m        *routeMetrics // nil: counts nothing
+	log      zerolog.Logger
 }
 
-// NewRouter returns the router of one canary route.
-func NewRouter(cfg Config) (*Router, error) {
+// NewRouter returns the router of one canary route, counting into m (nil:
+// nothing is counted; make m once per registry with NewMetrics and give it
+// to every router) and logging to log.
+func NewRouter(cfg Config, m *Metrics, log zerolog.Logger) (*Router, error) {
 	sk, err := ParseStickyKey(cfg.StickyKey)
 	if err != nil {
 		return nil, fmt.Errorf("sticky_key: %w", err)
@@ -122,6 +122,8 @@ func NewRouter(cfg Config) (*Router, error) {
 		override: http.CanonicalHeaderKey(cmpOr(cfg.OverrideHeader, "X-Canary")),
 		sticky:   sk,
 		cookie:   cfg.StickyCookie,
+		m:        m.forRoute(cfg.Name),
+		log:      log.With().Str("route", cfg.Name).Logger(),
 	}
 	if cfg.CanaryHeader != "" {
 		r.header = http.CanonicalHeaderKey(cfg.CanaryHeader)
@@ -142,8 +144,10 @@ func NewRouter(cfg Config) (*Router, error) {
 			r.decider.cache = &decisionCache{ttl: cfg.DecisionCacheTTL, now: cfg.Now, m: map[string]cached{}}
 		}
 	}
-	nop := zerolog.Nop()
-	r.log.Store(&nop)
+	if r.m != nil {
+		r.m.state.Set(float64(r.breaker.State()))
+		r.m.weight.Set(w.pct)
+	}
 	return r, nil
 }
 
@@ -152,20 +156,6 @@ func cmpOr(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// Attach makes the router count into m and log to log. Until it is
-// attached it counts nothing and logs nothing. The proxy attaches the
-// routers of every table it is given.
-func (r *Router) Attach(m *Metrics, log zerolog.Logger) {
-	rm := m.forRoute(r.name)
-	if rm != nil {
-		rm.state.Set(float64(r.breaker.State()))
-		rm.weight.Set(r.Weight())
-	}
-	r.m.Store(rm)
-	l := log.With().Str("route", r.name).Logger()
-	r.log.Store(&l)
 }
 
 // Name returns the route's name.
@@ -183,10 +173,10 @@ func (r *Router) SetWeight(pct float64) error {
 		return err
 	}
 	old := r.w.Swap(w)
-	if rm := r.m.Load(); rm != nil {
-		rm.weight.Set(pct)
+	if r.m != nil {
+		r.m.weight.Set(pct)
 	}
-	r.log.Load().Info().Float64("from", old.pct).Float64("to", pct).Msg("canary weight changed")
+	r.log.Info().Float64("from", old.pct).Float64("to", pct).Msg("canary weight changed")
 	return nil
 }
 
@@ -213,10 +203,10 @@ func (r *Router) Close() {
 }
 
 func (r *Router) transition(from, to State) {
-	r.m.Load().transition(from, to)
-	ev := r.log.Load().Warn()
+	r.m.transition(from, to)
+	ev := r.log.Warn()
 	if to == Closed {
-		ev = r.log.Load().Info()
+		ev = r.log.Info()
 	}
 	ev.Str("from", from.String()).Str("to", to.String()).Msg("canary circuit breaker changed state")
 }
@@ -237,7 +227,7 @@ type Decision struct {
 // with Report.
 func (r *Router) Decide(req *http.Request, params Params, fwdPath string) Decision {
 	d := r.decide(req, params, fwdPath, false)
-	r.m.Load().decision(d.Side, d.Rule)
+	r.m.decision(d.Side, d.Rule)
 	return d
 }
 
@@ -245,7 +235,7 @@ func (r *Router) Decide(req *http.Request, params Params, fwdPath string) Decisi
 // never reports back: a half-open breaker sends it no probes.
 func (r *Router) DecideExternal(req *http.Request, params Params, fwdPath string) Decision {
 	d := r.decide(req, params, fwdPath, true)
-	r.m.Load().decision(d.Side, d.Rule)
+	r.m.decision(d.Side, d.Rule)
 	return d
 }
 
@@ -285,7 +275,7 @@ func (r *Router) ask(req *http.Request, params Params, fwdPath string) Decision 
 	if c := r.decider.cache; c != nil {
 		if key = r.sticky.key(req, params); key != "" {
 			if s, ok := c.get(key); ok {
-				r.m.Load().asked("cached_" + s.String())
+				r.m.asked("cached_" + s.String())
 				return Decision{Side: s, Rule: RuleDecisionURL}
 			}
 		}
@@ -296,11 +286,11 @@ func (r *Router) ask(req *http.Request, params Params, fwdPath string) Decision 
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 			result = "timeout"
 		}
-		r.m.Load().asked(result)
-		r.log.Load().Debug().Err(err).Msg("decision service failed; the reference serves")
+		r.m.asked(result)
+		r.log.Debug().Err(err).Msg("decision service failed; the reference serves")
 		return Decision{Side: Reference, Rule: RuleFailsafe}
 	}
-	r.m.Load().asked(s.String())
+	r.m.asked(s.String())
 	if key != "" {
 		r.decider.cache.put(key, s)
 	}
@@ -375,7 +365,7 @@ func (o Outcome) failed() bool {
 func (r *Router) Report(d Decision, o Outcome) {
 	abandonedCall := errors.Is(o.Err, context.Canceled) || o.Status == 499
 	if !abandonedCall {
-		r.m.Load().served(o.Side, o.Status, o.failed(), o.Duration)
+		r.m.served(o.Side, o.Status, o.failed(), o.Duration)
 	}
 	if o.Side != Candidate {
 		return
@@ -393,8 +383,8 @@ func (r *Router) Report(d Decision, o Outcome) {
 // Fallback counts a request retried on the reference after the candidate
 // could not be reached.
 func (r *Router) Fallback() {
-	if rm := r.m.Load(); rm != nil {
-		rm.fallbacks.Inc()
+	if r.m != nil {
+		r.m.fallbacks.Inc()
 	}
 }
 
@@ -413,6 +403,6 @@ func (r *Router) Assign(stored string) (assignment float64, side Side, valid boo
 	if side == Candidate && r.breaker.State() != Closed {
 		side, rule = Reference, RuleBreaker
 	}
-	r.m.Load().decision(side, rule)
+	r.m.decision(side, rule)
 	return a, side, ok
 }

@@ -37,10 +37,16 @@ func (c *clock) add(d time.Duration) {
 
 func newRouter(t *testing.T, cfg Config) *Router {
 	t.Helper()
+	return newRouterIn(t, cfg, nil)
+}
+
+// newRouterIn is newRouter counting into m.
+func newRouterIn(t *testing.T, cfg Config, m *Metrics) *Router {
+	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = "r"
 	}
-	r, err := NewRouter(cfg)
+	r, err := NewRouter(cfg, m, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,8 +308,7 @@ func TestOverrideAndHeader(t *testing.T) {
 func TestDecisionMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	r := newRouter(t, Config{Name: "shop", Weight: 50})
-	r.Attach(m, zerolog.Nop())
+	r := newRouterIn(t, Config{Name: "shop", Weight: 50}, m)
 	for range 10 {
 		r.Decide(get(t), nil, "/x")
 	}

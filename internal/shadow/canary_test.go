@@ -13,7 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
 
 	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/publish"
@@ -24,13 +26,19 @@ func canaryRoute(t *testing.T, cfg canary.Config) func(*Route) {
 	if cfg.Name == "" {
 		cfg.Name = "/api/{value}"
 	}
-	r, err := canary.NewRouter(cfg)
+	reg := prometheus.NewRegistry()
+	r, err := canary.NewRouter(cfg, canary.NewMetrics(reg), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
+	canaryRegistries.Store(r, reg)
 	return func(rt *Route) { rt.Canary = r }
 }
+
+// canaryRegistries hold the canary metrics of each router canaryRoute
+// made, for gatherText.
+var canaryRegistries sync.Map // *canary.Router -> *prometheus.Registry
 
 // do sends one request through the proxy and returns the response with its
 // body read.
@@ -182,7 +190,13 @@ func TestCanaryBreakerAndOverride(t *testing.T) {
 // name{label="value",...} value (labels sorted by name).
 func gatherText(t *testing.T, f *fixture) string {
 	t.Helper()
-	mfs, err := f.reg.Gather()
+	gs := prometheus.Gatherers{f.reg}
+	for _, rt := range f.proxy.Table().Routes() {
+		if reg, ok := canaryRegistries.Load(rt.Canary); ok {
+			gs = append(gs, reg.(*prometheus.Registry))
+		}
+	}
+	mfs, err := gs.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,7 +126,6 @@ type Proxy struct {
 	pool   *comparePool
 	bufs   *bufPool
 	m      *metrics
-	cm     *canary.Metrics
 	ids    idGen
 
 	// Replays live as long as the proxy, not as long as the client request.
@@ -157,7 +156,6 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 	p.m = newMetrics(reg, p.budget)
 	p.m.tally = cfg.Tally
 	p.pool = newComparePool(ctx, cfg.CompareWorkers, cfg.CompareQueue)
-	p.cm = canary.NewMetrics(reg)
 	p.tr = newTransports(cfg)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -181,9 +179,6 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 func (p *Proxy) SetTable(t *Table) {
 	for _, r := range t.list {
 		r.m = p.m.forRoute(r.Name)
-		if r.Canary != nil {
-			r.Canary.Attach(p.cm, p.log)
-		}
 	}
 	p.table.Store(t)
 }
