@@ -222,11 +222,12 @@ type Decision struct {
 
 // Decide picks the side that serves r. params are the route's path
 // parameters (for a param: sticky key); fwdPath is the escaped path as the
-// upstreams get it (the decision service gets it too). The decision service
-// may read r's body: it is put back whole. Report the candidate's answer
-// with Report.
-func (r *Router) Decide(req *http.Request, params Params, fwdPath string) Decision {
-	d := r.decide(req, params, fwdPath, false)
+// upstreams get it (the decision service gets it too). body is the request
+// body as the decision service gets it: read by the caller up to
+// BodyLimit()+1 bytes (longer than BodyLimit: cut and marked), or all of
+// it; r's own body is not read. Report the candidate's answer with Report.
+func (r *Router) Decide(req *http.Request, params Params, fwdPath string, body []byte) Decision {
+	d := r.decide(req, params, fwdPath, body, false)
 	r.m.decision(d.Side, d.Rule)
 	return d
 }
@@ -234,12 +235,21 @@ func (r *Router) Decide(req *http.Request, params Params, fwdPath string) Decisi
 // DecideExternal is Decide for a proxy that serves the request itself and
 // never reports back: a half-open breaker sends it no probes.
 func (r *Router) DecideExternal(req *http.Request, params Params, fwdPath string) Decision {
-	d := r.decide(req, params, fwdPath, true)
+	d := r.decide(req, params, fwdPath, nil, true)
 	r.m.decision(d.Side, d.Rule)
 	return d
 }
 
-func (r *Router) decide(req *http.Request, params Params, fwdPath string, external bool) Decision {
+// BodyLimit is how much of a request's body Decide wants (the decision
+// service's cap), or 0: none.
+func (r *Router) BodyLimit() int64 {
+	if r.decider == nil {
+		return 0
+	}
+	return r.decider.maxBody
+}
+
+func (r *Router) decide(req *http.Request, params Params, fwdPath string, body []byte, external bool) Decision {
 	switch req.Header.Get(r.override) {
 	case "true":
 		return Decision{Side: Candidate, Rule: RuleOverride}
@@ -251,7 +261,7 @@ func (r *Router) decide(req *http.Request, params Params, fwdPath string, extern
 	case r.header != "" && len(req.Header.Values(r.header)) > 0:
 		d = Decision{Side: Candidate, Rule: RuleHeader}
 	case r.decider != nil:
-		d = r.ask(req, params, fwdPath)
+		d = r.ask(req, params, fwdPath, body)
 	default:
 		d = r.split(req, params)
 	}
@@ -270,7 +280,7 @@ func (r *Router) decide(req *http.Request, params Params, fwdPath string, extern
 }
 
 // ask puts the question to the decision service (or its cache).
-func (r *Router) ask(req *http.Request, params Params, fwdPath string) Decision {
+func (r *Router) ask(req *http.Request, params Params, fwdPath string, body []byte) Decision {
 	key := ""
 	if c := r.decider.cache; c != nil {
 		if key = r.sticky.key(req, params); key != "" {
@@ -280,7 +290,7 @@ func (r *Router) ask(req *http.Request, params Params, fwdPath string) Decision 
 			}
 		}
 	}
-	s, err := r.decider.decide(req, fwdPath)
+	s, err := r.decider.decide(req, fwdPath, body)
 	if err != nil {
 		result := "error"
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {

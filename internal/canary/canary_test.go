@@ -70,7 +70,7 @@ func TestWeightShare(t *testing.T) {
 			const n = 10000
 			cand := 0
 			for i := 1; i <= n; i++ {
-				d := r.Decide(get(t), nil, "/x")
+				d := r.Decide(get(t), nil, "/x", nil)
 				if d.Rule != RuleWeight {
 					t.Fatalf("rule %q, want weight", d.Rule)
 				}
@@ -99,7 +99,7 @@ func TestWeightMuleWindow(t *testing.T) {
 	r := newRouter(t, Config{Weight: 50})
 	sides := make([]Side, 1000)
 	for i := range sides {
-		sides[i] = r.Decide(get(t), nil, "/x").Side
+		sides[i] = r.Decide(get(t), nil, "/x", nil).Side
 	}
 	for start := 0; start+10 <= len(sides); start++ {
 		n := 0
@@ -124,7 +124,7 @@ func TestWeightConcurrent(t *testing.T) {
 		wg.Go(func() {
 			n := 0
 			for range 1000 {
-				if r.Decide(get(t), nil, "/x").Side == Candidate {
+				if r.Decide(get(t), nil, "/x", nil).Side == Candidate {
 					n++
 				}
 			}
@@ -152,7 +152,7 @@ func TestSetWeight(t *testing.T) {
 	}
 	cand := 0
 	for range 100 {
-		if r.Decide(get(t), nil, "/x").Side == Candidate {
+		if r.Decide(get(t), nil, "/x", nil).Side == Candidate {
 			cand++
 		}
 	}
@@ -177,11 +177,11 @@ func TestStickyMonotonic(t *testing.T) {
 		cand := 0
 		for k := range keys {
 			user := fmt.Sprintf("user-%d", k)
-			d := r.Decide(get(t, "X-User", user), nil, "/x")
+			d := r.Decide(get(t, "X-User", user), nil, "/x", nil)
 			if d.Rule != RuleSticky {
 				t.Fatalf("rule %q, want sticky", d.Rule)
 			}
-			if again := r.Decide(get(t, "X-User", user), nil, "/x"); again.Side != d.Side {
+			if again := r.Decide(get(t, "X-User", user), nil, "/x", nil); again.Side != d.Side {
 				t.Fatalf("weight %v: %s flipped between two requests", w, user)
 			}
 			if onCandidate[k] && d.Side != Candidate {
@@ -221,7 +221,7 @@ func TestStickyKeys(t *testing.T) {
 			want := sideOf(hashKey("u1") < 0.5)
 			for range 5 {
 				req, ps := tt.req()
-				if d := r.Decide(req, ps, "/x"); d.Side != want || d.Rule != RuleSticky {
+				if d := r.Decide(req, ps, "/x", nil); d.Side != want || d.Rule != RuleSticky {
 					t.Fatalf("Decide = %v/%s, want %v/sticky", d.Side, d.Rule, want)
 				}
 			}
@@ -229,7 +229,7 @@ func TestStickyKeys(t *testing.T) {
 			if tt.key == "client_ip" {
 				return // a request always has an address
 			}
-			if d := r.Decide(get(t), params{}, "/x"); d.Rule != RuleWeight {
+			if d := r.Decide(get(t), params{}, "/x", nil); d.Rule != RuleWeight {
 				t.Errorf("no key: rule %q, want weight", d.Rule)
 			}
 		})
@@ -239,7 +239,7 @@ func TestStickyKeys(t *testing.T) {
 func TestStickyCookie(t *testing.T) {
 	r := newRouter(t, Config{Weight: 30, StickyCookie: "miffy_canary"})
 	for i := range 200 {
-		d := r.Decide(get(t), nil, "/x")
+		d := r.Decide(get(t), nil, "/x", nil)
 		if d.Cookie == nil {
 			t.Fatal("no cookie set for a new client")
 		}
@@ -249,21 +249,21 @@ func TestStickyCookie(t *testing.T) {
 		}
 		// The browser comes back with it: same side, no new cookie.
 		for range 3 {
-			again := r.Decide(get(t, "Cookie", "miffy_canary="+d.Cookie.Value), nil, "/x")
+			again := r.Decide(get(t, "Cookie", "miffy_canary="+d.Cookie.Value), nil, "/x", nil)
 			if again.Side != d.Side || again.Rule != RuleSticky || again.Cookie != nil {
 				t.Fatalf("cookie %s: %v/%s cookie %v, want %v/sticky and no cookie", d.Cookie.Value, again.Side, again.Rule, again.Cookie, d.Side)
 			}
 		}
 	}
 	// Stored assignments as maxwells-daemon's: 0.25 < 30 %.
-	if d := r.Decide(get(t, "Cookie", "miffy_canary=0.25"), nil, "/x"); d.Side != Candidate {
+	if d := r.Decide(get(t, "Cookie", "miffy_canary=0.25"), nil, "/x", nil); d.Side != Candidate {
 		t.Errorf("cookie 0.25 at 30 %%: %v", d.Side)
 	}
-	if d := r.Decide(get(t, "Cookie", "miffy_canary=0.75"), nil, "/x"); d.Side != Reference {
+	if d := r.Decide(get(t, "Cookie", "miffy_canary=0.75"), nil, "/x", nil); d.Side != Reference {
 		t.Errorf("cookie 0.75 at 30 %%: %v", d.Side)
 	}
 	// An invalid cookie is replaced.
-	if d := r.Decide(get(t, "Cookie", "miffy_canary=1.5"), nil, "/x"); d.Rule != RuleWeight || d.Cookie == nil {
+	if d := r.Decide(get(t, "Cookie", "miffy_canary=1.5"), nil, "/x", nil); d.Rule != RuleWeight || d.Cookie == nil {
 		t.Errorf("invalid cookie: %s, cookie %v", d.Rule, d.Cookie)
 	}
 }
@@ -285,7 +285,7 @@ func TestOverrideAndHeader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := r.Decide(get(t, tt.header...), nil, "/x")
+			d := r.Decide(get(t, tt.header...), nil, "/x", nil)
 			if d.Side != tt.side || d.Rule != tt.rule {
 				t.Errorf("Decide = %v/%s, want %v/%s", d.Side, d.Rule, tt.side, tt.rule)
 			}
@@ -297,10 +297,10 @@ func TestOverrideAndHeader(t *testing.T) {
 	if s := r.Breaker().State(); s != Open {
 		t.Fatalf("breaker %v, want open", s)
 	}
-	if d := r.Decide(get(t, "X-Beta", "1"), nil, "/x"); d.Side != Reference || d.Rule != RuleBreaker {
+	if d := r.Decide(get(t, "X-Beta", "1"), nil, "/x", nil); d.Side != Reference || d.Rule != RuleBreaker {
 		t.Errorf("header with open breaker: %v/%s, want reference/breaker", d.Side, d.Rule)
 	}
-	if d := r.Decide(get(t, "X-Canary", "true"), nil, "/x"); d.Side != Candidate || d.Rule != RuleOverride {
+	if d := r.Decide(get(t, "X-Canary", "true"), nil, "/x", nil); d.Side != Candidate || d.Rule != RuleOverride {
 		t.Errorf("override with open breaker: %v/%s, want candidate/override", d.Side, d.Rule)
 	}
 }
@@ -310,9 +310,9 @@ func TestDecisionMetrics(t *testing.T) {
 	m := NewMetrics(reg)
 	r := newRouterIn(t, Config{Name: "shop", Weight: 50}, m)
 	for range 10 {
-		r.Decide(get(t), nil, "/x")
+		r.Decide(get(t), nil, "/x", nil)
 	}
-	r.Decide(get(t, "X-Canary", "true"), nil, "/x")
+	r.Decide(get(t, "X-Canary", "true"), nil, "/x", nil)
 	if got := testutil.ToFloat64(m.decisions.WithLabelValues("shop", "candidate", "weight")); got != 5 {
 		t.Errorf("decisions{candidate,weight} = %v, want 5", got)
 	}

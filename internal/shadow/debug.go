@@ -1,7 +1,6 @@
 package shadow
 
 import (
-	"io"
 	"net/http"
 
 	"github.com/miffy-proxy/miffy/internal/publish"
@@ -30,20 +29,16 @@ func (p *Proxy) redactURI(s string) string {
 }
 
 // debugRequest logs a request forwarded to the client-facing upstream
-// ([proxy] debug_requests, debug_bodies). Header values are not logged:
-// they may hold secrets.
-func (p *Proxy) debugRequest(role, method, url, host string, in *http.Request) {
+// ([proxy] debug_requests, debug_bodies), with its body when it is in
+// memory. Header values are not logged: they may hold secrets.
+func (p *Proxy) debugRequest(role, method, url, host string, c *call) {
 	ev := p.log.Debug()
 	if !ev.Enabled() {
 		return
 	}
 	ev = ev.Str("role", role).Str("method", method).Str("url", p.redactURI(url)).Str("host", host)
-	if p.cfg.DebugBodies && in.GetBody != nil {
-		if rc, err := in.GetBody(); err == nil {
-			b, _ := io.ReadAll(io.LimitReader(rc, debugBodyBytes))
-			rc.Close()
-			ev = ev.Bytes("body", p.debugBody(b, in.Header.Get("Content-Type")))
-		}
+	if b := c.body.bytes(); p.cfg.DebugBodies && b != nil {
+		ev = ev.Bytes("body", p.debugBody(b, c.r.Header.Get("Content-Type")))
 	}
 	ev.Msg("forwarding")
 }

@@ -308,7 +308,7 @@ func BenchmarkReplayHeader(b *testing.B) {
 			p := &Proxy{cfg: Config{ForwardedHeaders: forwarded}}
 			for b.Loop() {
 				replayHeader(r)
-				p.forwardFields(nil, r)
+				p.forwardFields(nil, r, "")
 			}
 		})
 	}

@@ -1,11 +1,9 @@
 package shadow
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -72,73 +70,80 @@ func safeMethod(m string) bool {
 }
 
 // prepare decides whether the request is shadowed and, if so, reads its
-// body once and starts the replay. A non-zero return is the status the
-// client must get instead (its body could not be read).
-func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start time.Time) int {
+// body into memory once (up to MaxBodyBytes) and starts the replay. An
+// error is the client's answer instead: its body could not be read.
+func (p *Proxy) prepare(c *call) error {
 	rt := c.route
-	switch {
-	case rt.Paused:
-		rt.m.skipped("paused")
-		return 0
-	case r.Header["Upgrade"] != nil:
-		// A tunnel after a 101 is the client's alone: proxied, not shadowed.
-		rt.m.skipped("upgrade")
-		return 0
-	case !rt.AllowSideEffects && !safeMethod(r.Method):
-		rt.m.skipped("method")
-		return 0
-	case rt.Sample < 1 && (rt.Sample <= 0 || rand.Float64() >= rt.Sample):
-		rt.m.skipped("sample")
-		return 0
-	case r.ContentLength > p.cfg.MaxBodyBytes:
-		rt.m.skipped("body_too_large")
-		return 0
+	if reason := p.skipReason(c); reason != "" {
+		rt.m.skipped(reason)
+		return nil
 	}
-
-	var body []byte
-	flows := r.Body != nil && r.Body != http.NoBody && isGRPC(r)
-	if r.Body != nil && r.Body != http.NoBody && !flows {
-		buf, err := io.ReadAll(io.LimitReader(r.Body, p.cfg.MaxBodyBytes+1))
+	flows := c.body.has() && isGRPC(c.r)
+	if !flows {
+		whole, err := c.body.fill(p.cfg.MaxBodyBytes)
 		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				return http.StatusRequestEntityTooLarge
-			}
-			return http.StatusBadRequest
+			return bodyError(err)
 		}
-		if int64(len(buf)) > p.cfg.MaxBodyBytes {
+		if !whole {
 			// Too big to keep: the reference gets what was read and the rest.
-			r.Body = struct {
-				io.Reader
-				io.Closer
-			}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
 			rt.m.skipped("body_too_large")
-			return 0
+			return nil
 		}
-		body = buf
-		c.body = buf
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		r.ContentLength = int64(len(body))
-		r.TransferEncoding = nil
 	}
-
+	body := c.body.bytes()
 	if !p.budget.start(int64(len(body))) {
 		rt.m.dropped("in_flight")
 		p.drops.log(p.log, "replay dropped: in-flight bound reached (shadow.max_in_flight, shadow.max_in_flight_bytes)")
-		return 0
+		return nil
 	}
+	c.x = p.newExchange(c, body)
+	if flows {
+		// A call's messages flow both ways before it ends: its body is
+		// kept as it is sent, and replayed once the call is over
+		// (startFlowed), if it was one message.
+		c.tee = c.body.teeStream(p.cfg.MaxBodyBytes)
+		return nil
+	}
+	p.wg.Add(1)
+	go p.replay(c.x)
+	return nil
+}
+
+// skipReason is why a request on a shadow route is not replayed (the
+// reason label of miffy_shadow_skipped_total), or "".
+func (p *Proxy) skipReason(c *call) string {
+	rt, r := c.route, c.r
+	switch {
+	case rt.Paused:
+		return "paused"
+	case r.Header["Upgrade"] != nil:
+		// A tunnel after a 101 is the client's alone: proxied, not shadowed.
+		return "upgrade"
+	case !rt.AllowSideEffects && !safeMethod(r.Method):
+		return "method"
+	case rt.Sample < 1 && (rt.Sample <= 0 || rand.Float64() >= rt.Sample):
+		return "sample"
+	case r.ContentLength > p.cfg.MaxBodyBytes:
+		return "body_too_large"
+	}
+	return ""
+}
+
+// newExchange is the shadowed request c, its body body, as the replay
+// sends it.
+func (p *Proxy) newExchange(c *call, body []byte) *exchange {
+	r, rt := c.r, c.route
 	x := &exchange{
 		id:       p.ids.next(),
-		start:    start,
+		start:    c.start,
 		route:    rt,
-		params:   params,
+		params:   c.params,
 		method:   r.Method,
 		uri:      r.RequestURI,
 		path:     c.path,
 		rawQuery: r.URL.RawQuery,
 		header:   replayHeader(r),
-		fields:   p.forwardFields(nil, r),
+		fields:   p.forwardFields(nil, r, c.reqID),
 		body:     body,
 		endpoint: rt.Name,
 		refDone:  make(chan struct{}),
@@ -147,27 +152,16 @@ func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start tim
 		x.endpoint = cr
 	}
 	x.ref.url = joinURL(rt.Reference, x.path, x.rawQuery)
-	c.x = x
-	if flows {
-		// A call's messages flow both ways before it ends: its body is
-		// kept as it is sent, and replayed once the call is over
-		// (startFlowed), if it was one message.
-		c.tee = &streamTee{rc: r.Body, limit: p.cfg.MaxBodyBytes}
-		r.Body = c.tee
-		return 0
-	}
-	p.wg.Add(1)
-	go p.replay(x)
-	return 0
+	return x
 }
 
 // referenceDone tells the replay that the reference's answer is complete
 // (on a canary route: the serving side's), and the canary router how the
 // side it chose did.
-func (p *Proxy) referenceDone(c *call, start time.Time) {
-	d := time.Since(start)
+func (p *Proxy) referenceDone(c *call) {
+	d := time.Since(c.start)
 	if c.route != nil {
-		c.route.m.duration(c.role, time.Since(c.start))
+		c.route.m.duration(c.role, time.Since(c.attempt))
 		c.route.m.status(c.status)
 	}
 	if c.dec != nil {
@@ -175,12 +169,12 @@ func (p *Proxy) referenceDone(c *call, start time.Time) {
 		if c.role == "candidate" {
 			side = canary.Candidate
 		}
-		c.route.Canary.Report(*c.dec, canary.Outcome{Side: side, Status: c.status, Err: c.err, Duration: time.Since(c.start)})
+		c.route.Canary.Report(*c.dec, canary.Outcome{Side: side, Status: c.status, Err: c.err, Duration: time.Since(c.attempt)})
 		if t := p.cfg.Tally; t != nil {
 			t.Served(c.route.Name, c.role, c.status, d)
 		}
 	}
-	p.canaryEvent(c, start)
+	p.canaryEvent(c)
 	if c.x != nil && !c.refHandedOver {
 		p.handOverRef(c, d)
 	}
