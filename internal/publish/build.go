@@ -52,6 +52,8 @@ type Comparison struct {
 
 	Mode         Mode
 	PublishNoise bool // publish requests whose differences are all noise
+
+	rec Record // Record's: one allocation for both
 }
 
 // Answer is one upstream's answer as the proxy captured it.
@@ -65,9 +67,10 @@ type Answer struct {
 	Duration  time.Duration
 }
 
-// Record builds the record of c.
+// Record builds the record of c, in c: it lives as long as c does.
 func (c *Comparison) Record() *Record {
-	r := &Record{
+	r := &c.rec
+	*r = Record{
 		ID:       c.ID,
 		Time:     c.Time,
 		Key:      c.Key,

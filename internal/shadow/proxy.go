@@ -198,8 +198,8 @@ type call struct {
 	status  int
 	err     error
 
-	req    upstream.Request // what is sent upstream
-	fields [7]upstream.Field
+	req    upstream.Request  // what is sent upstream
+	fields [6]upstream.Field // role, X-Request-Id, Via, X-Forwarded-For, -Host, -Proto
 }
 
 // ServeHTTP answers the client from the reference and, on routes under
