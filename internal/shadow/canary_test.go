@@ -309,11 +309,15 @@ type counter struct{ n atomic.Int64 }
 
 func (c *counter) Publish(*publish.Record) bool { c.n.Add(1); return true }
 
+// TestCanaryDecisionURLThroughProxy: the decision service gets the
+// forwarded path and the body (which the candidate then gets whole), and
+// the correlation id miffy made, as the candidate does.
 func TestCanaryDecisionURLThroughProxy(t *testing.T) {
-	var asked atomic.Value
+	var asked, askedID, candID atomic.Value
 	sidecar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		asked.Store(r.URL.Path + " " + string(b))
+		askedID.Store(r.Header.Get("X-Request-Id"))
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer sidecar.Close()
@@ -321,16 +325,20 @@ func TestCanaryDecisionURLThroughProxy(t *testing.T) {
 	ref := newUpstream(t, jsonHandler(`"ref"`))
 	cand := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		candID.Store(r.Header.Get("X-Request-Id"))
 		fmt.Fprintf(w, "cand %s %s", r.URL.Path, b)
 	})
 	mod := canaryRoute(t, canary.Config{DecisionURL: su})
-	f := newFixture(t, Config{}, ref.url(), cand.url(), func(rt *Route) { mod(rt); rt.TrimPrefix = "/api" })
+	f := newFixture(t, Config{CanaryEvents: func(canary.Event) {}}, ref.url(), cand.url(), func(rt *Route) { mod(rt); rt.TrimPrefix = "/api" })
 	resp, body := f.do(t, "POST", "/api/7", "the body")
 	if servedBy(resp) != "candidate" || body != "cand /7 the body" {
 		t.Errorf("served by %q: %q, want the candidate with the whole body", servedBy(resp), body)
 	}
 	if got := asked.Load(); got != "/sidecar/7 the body" {
 		t.Errorf("sidecar asked %q", got)
+	}
+	if a, c := askedID.Load(), candID.Load(); a == "" || a != c {
+		t.Errorf("X-Request-Id: the sidecar got %q, the candidate %q; want the same id", a, c)
 	}
 }
 

@@ -321,7 +321,7 @@ func (p *Proxy) decide(c *call) error {
 			return bodyError(err)
 		}
 	}
-	d := rt.Canary.Decide(c.r, c.params, c.path, c.body.buf)
+	d := rt.Canary.Decide(p.decisionView(c), c.params, c.path, c.body.buf)
 	c.dec = &d
 	if d.Side != canary.Candidate {
 		return nil
@@ -333,6 +333,19 @@ func (p *Proxy) decide(c *call) error {
 		}
 	}
 	return nil
+}
+
+// decisionView is the request as the decision service sees it: the
+// client's, with the correlation id miffy made for it (a copy of the
+// request then, the client's own is not written to).
+func (p *Proxy) decisionView(c *call) *http.Request {
+	if c.reqID == "" || c.route.Canary.BodyLimit() == 0 || c.r.Header.Get(requestIDHeader) != "" {
+		return c.r
+	}
+	view := c.r.WithContext(c.r.Context())
+	view.Header = c.r.Header.Clone()
+	view.Header.Set(requestIDHeader, c.reqID)
+	return view
 }
 
 // setServedBy names the serving side of a canary route on the response,
