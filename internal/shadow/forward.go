@@ -1,7 +1,6 @@
 package shadow
 
 import (
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httputil"
@@ -129,8 +128,8 @@ func (p *Proxy) respond(w http.ResponseWriter, c *call, resp *http.Response) {
 		abort(w)
 	case writeErr != nil:
 		// The client went away: what the reference sent is not all of it.
-		if c.x != nil && !c.refHandedOver && c.x.ref.err == nil {
-			c.x.ref.err = fmt.Errorf("writing to the client: %w", writeErr)
+		if c.x != nil {
+			c.x.clientGone(writeErr)
 		}
 		resp.Body.Close()
 		return
@@ -152,14 +151,8 @@ func (p *Proxy) respond(w http.ResponseWriter, c *call, resp *http.Response) {
 func (p *Proxy) onResponse(resp *http.Response, c *call) {
 	c.status = resp.StatusCode
 	p.setServedBy(resp.Header, c)
-	if x := c.x; x != nil {
-		x.ref.status = resp.StatusCode
-		x.ref.header = resp.Header.Clone()
-		x.ref.cap = capture{b: p.budget, limit: p.cfg.MaxResponseBytes}
-		if resp.Body != http.NoBody {
-			x.ref.cap.expect(resp.ContentLength)
-		}
-		resp.Body = &teeBody{rc: resp.Body, resp: resp, s: &x.ref}
+	if c.x != nil {
+		c.x.answered(resp, p.budget, p.cfg.MaxResponseBytes)
 	}
 }
 

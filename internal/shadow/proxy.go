@@ -188,10 +188,8 @@ type call struct {
 	reqID  string           // correlation id made here, with Config.CanaryEvents
 	body   reqBody
 
-	x *exchange // nil when not shadowed
-	// refHandedOver: x.ref is the replay's now (handOverRef).
-	refHandedOver bool
-	tee           *streamTee // a shadowed body that flows (gRPC)
+	x   *exchange  // nil when not shadowed
+	tee *streamTee // a shadowed body that flows (gRPC)
 
 	attempt time.Time // start of the current upstream attempt
 	retried bool      // the candidate failed and the reference was tried
@@ -463,30 +461,6 @@ func (p *Proxy) accessLog(c *call) {
 	}
 	ev.Msg("request")
 }
-
-// teeBody hands what the client is sent to the side's capture as well,
-// and its trailers once the body has ended.
-type teeBody struct {
-	rc   io.ReadCloser
-	resp *http.Response
-	s    *side
-}
-
-func (t *teeBody) Read(p []byte) (int, error) {
-	n, err := t.rc.Read(p)
-	if n > 0 {
-		t.s.cap.Write(p[:n])
-	}
-	switch {
-	case err == io.EOF:
-		t.s.trailer = t.resp.Trailer
-	case err != nil:
-		t.s.err = err
-	}
-	return n, err
-}
-
-func (t *teeBody) Close() error { return t.rc.Close() }
 
 // logWriter sends the reverse proxy's own log lines to zerolog.
 type logWriter struct{ log zerolog.Logger }

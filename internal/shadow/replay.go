@@ -2,67 +2,19 @@ package shadow
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"runtime/debug"
-	"sync/atomic"
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/httpsyntax"
 	"github.com/miffy-proxy/miffy/internal/publish"
-	"github.com/miffy-proxy/miffy/internal/route"
 	"github.com/miffy-proxy/miffy/internal/upstream"
 )
-
-// exchange is one shadowed request: what was asked, and the reference's
-// answer as the client got it. The handler fills ref and then closes
-// refDone; the replay reads ref only after that.
-type exchange struct {
-	id       string
-	start    time.Time
-	route    *Route
-	params   route.Params
-	method   string
-	uri      string
-	path     string
-	rawQuery string
-	header   http.Header      // the client's, hop-by-hop removed
-	fields   []upstream.Field // what miffy adds (forwardFields), as the reference got them
-	body     []byte
-	endpoint string
-
-	ref     side
-	refDone chan struct{}
-	// state says who owns ref once the replay has stopped waiting:
-	// refPending, then refComplete (the handler finished first: the replay
-	// reads ref) or refAbandoned (the replay gave up waiting: the handler
-	// gives back what ref's capture holds).
-	state atomic.Int32
-}
-
-const (
-	refPending = iota
-	refComplete
-	refAbandoned
-)
-
-// side is one upstream's answer as captured.
-type side struct {
-	url      string
-	status   int
-	header   http.Header
-	trailer  http.Header // gRPC's status is here
-	cap      capture
-	err      error
-	duration time.Duration
-}
-
-func (s *side) failed() bool { return s.err != nil || s.status == 0 }
 
 // safeMethods are replayed on every route; others need allow_side_effects.
 func safeMethod(m string) bool {
@@ -129,32 +81,6 @@ func (p *Proxy) skipReason(c *call) string {
 	return ""
 }
 
-// newExchange is the shadowed request c, its body body, as the replay
-// sends it.
-func (p *Proxy) newExchange(c *call, body []byte) *exchange {
-	r, rt := c.r, c.route
-	x := &exchange{
-		id:       p.ids.next(),
-		start:    c.start,
-		route:    rt,
-		params:   c.params,
-		method:   r.Method,
-		uri:      r.RequestURI,
-		path:     c.path,
-		rawQuery: r.URL.RawQuery,
-		header:   replayHeader(r),
-		fields:   p.forwardFields(nil, r, c.reqID),
-		body:     body,
-		endpoint: rt.Name,
-		refDone:  make(chan struct{}),
-	}
-	if cr := r.Header.Get("Canonical-Resource"); cr != "" {
-		x.endpoint = cr
-	}
-	x.ref.url = joinURL(rt.Reference, x.path, x.rawQuery)
-	return x
-}
-
 // referenceDone tells the replay that the reference's answer is complete
 // (on a canary route: the serving side's), and the canary router how the
 // side it chose did.
@@ -175,7 +101,7 @@ func (p *Proxy) referenceDone(c *call) {
 		}
 	}
 	p.canaryEvent(c)
-	if c.x != nil && !c.refHandedOver {
+	if c.x != nil && !c.x.handedOver {
 		p.handOverRef(c, d)
 	}
 	if c.x != nil && c.tee != nil {
@@ -203,26 +129,6 @@ func (p *Proxy) startFlowed(c *call) {
 	x.body = body
 	p.wg.Add(1)
 	go p.replay(x)
-}
-
-// handOverRef tells the replay that the reference's answer is complete:
-// from here on the handler writes nothing of c.x.ref. It is called once the
-// answer has been read from the reference (before it is written to the
-// client, when it was read whole first), or when the handler ends.
-func (p *Proxy) handOverRef(c *call, d time.Duration) {
-	x := c.x
-	c.refHandedOver = true
-	x.ref.duration = d
-	if c.err != nil {
-		x.ref.err = c.err
-	}
-	if x.ref.err == nil && c.status == 0 {
-		x.ref.err = errors.New("reference answer incomplete")
-	}
-	if !x.state.CompareAndSwap(refPending, refComplete) {
-		p.budget.release(x.ref.cap.held) // the replay gave up on it
-	}
-	close(x.refDone)
 }
 
 // replay calls the candidate (and the secondary), waits for the reference's
@@ -458,26 +364,6 @@ func replayHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
 	httpsyntax.RemoveHopHeaders(h)
 	return h
-}
-
-// comparison is what the publisher is handed of x's request.
-func (x *exchange) comparison() *publish.Comparison {
-	rt := x.route
-	return &publish.Comparison{
-		ID:           x.id,
-		Time:         x.start,
-		Key:          rt.recordKey(x.params),
-		Route:        rt.Name,
-		Pattern:      rt.Pattern,
-		Endpoint:     x.endpoint,
-		Method:       x.method,
-		URI:          x.uri,
-		Params:       x.params.Map(),
-		Header:       x.recordHeader(),
-		Body:         x.body,
-		Mode:         rt.Publish,
-		PublishNoise: rt.PublishNoise,
-	}
 }
 
 // recordHeader is the request's header as the upstreams got it, for the
