@@ -48,7 +48,9 @@ const (
 	RuleFailsafe    Rule = "failsafe"     // the decision service failed
 )
 
-// Config is one canary route.
+// Config is one canary route. The config layer hands it complete values
+// (config.default.toml's [canary] section under the route's own); a zero
+// means what the field's comment says.
 type Config struct {
 	// Name names the route in metrics and logs.
 	Name string
@@ -63,7 +65,7 @@ type Config struct {
 	StickyCookie string
 	// OverrideHeader forces a side: exactly "true" the candidate, exactly
 	// "false" the reference, whatever else the rules and limits say. If
-	// empty, X-Canary.
+	// empty, no header overrides the decision.
 	OverrideHeader string
 	// CanaryHeader, if set, sends every request that has this header (any
 	// value) to the candidate, as Mule's "by header" routing.
@@ -71,14 +73,15 @@ type Config struct {
 	// DecisionURL, if set, is asked where each request goes (200:
 	// candidate, 204: reference; anything else or no answer: reference).
 	DecisionURL *url.URL
-	// DecisionTimeout bounds one question to DecisionURL. If zero, 1s.
+	// DecisionTimeout bounds one question to DecisionURL. If zero, only
+	// the client's request bounds it.
 	DecisionTimeout time.Duration
 	// DecisionCacheTTL keeps answers of DecisionURL per sticky key for this
 	// long. Zero: no cache.
 	DecisionCacheTTL time.Duration
 	// DecisionMaxBodyBytes is how much of the request body DecisionURL
 	// gets (a longer body is cut and marked with X-Miffy-Body-Truncated).
-	// If zero, 64 KiB.
+	// If zero, it gets none.
 	DecisionMaxBodyBytes int64
 	// Breaker trips and limits the candidate's traffic.
 	Breaker BreakerConfig
@@ -118,12 +121,14 @@ func NewRouter(cfg Config, m *Metrics, log zerolog.Logger) (*Router, error) {
 		cfg.Now = time.Now
 	}
 	r := &Router{
-		name:     cfg.Name,
-		override: http.CanonicalHeaderKey(cmpOr(cfg.OverrideHeader, "X-Canary")),
-		sticky:   sk,
-		cookie:   cfg.StickyCookie,
-		m:        m.forRoute(cfg.Name),
-		log:      log.With().Str("route", cfg.Name).Logger(),
+		name:   cfg.Name,
+		sticky: sk,
+		cookie: cfg.StickyCookie,
+		m:      m.forRoute(cfg.Name),
+		log:    log.With().Str("route", cfg.Name).Logger(),
+	}
+	if cfg.OverrideHeader != "" {
+		r.override = http.CanonicalHeaderKey(cfg.OverrideHeader)
 	}
 	if cfg.CanaryHeader != "" {
 		r.header = http.CanonicalHeaderKey(cfg.CanaryHeader)
@@ -131,15 +136,12 @@ func NewRouter(cfg Config, m *Metrics, log zerolog.Logger) (*Router, error) {
 	r.w.Store(w)
 	r.breaker = NewBreaker(cfg.Breaker, cfg.Now, r.transition)
 	if cfg.DecisionURL != nil {
-		timeout := cfg.DecisionTimeout
-		if timeout <= 0 {
-			timeout = time.Second
+		r.decider = &decider{
+			base:    cfg.DecisionURL,
+			client:  newDecisionClient(cfg.DecisionTimeout),
+			timeout: cfg.DecisionTimeout,
+			maxBody: max(cfg.DecisionMaxBodyBytes, 0),
 		}
-		maxBody := cfg.DecisionMaxBodyBytes
-		if maxBody <= 0 {
-			maxBody = 64 << 10
-		}
-		r.decider = &decider{base: cfg.DecisionURL, client: newDecisionClient(timeout), timeout: timeout, maxBody: maxBody}
 		if cfg.DecisionCacheTTL > 0 && sk.kind != stickyNone {
 			r.decider.cache = &decisionCache{ttl: cfg.DecisionCacheTTL, now: cfg.Now, m: map[string]cached{}}
 		}
@@ -149,13 +151,6 @@ func NewRouter(cfg Config, m *Metrics, log zerolog.Logger) (*Router, error) {
 		r.m.weight.Set(w.pct)
 	}
 	return r, nil
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // Name returns the route's name.
@@ -250,11 +245,13 @@ func (r *Router) BodyLimit() int64 {
 }
 
 func (r *Router) decide(req *http.Request, params Params, fwdPath string, body []byte, external bool) Decision {
-	switch req.Header.Get(r.override) {
-	case "true":
-		return Decision{Side: Candidate, Rule: RuleOverride}
-	case "false":
-		return Decision{Side: Reference, Rule: RuleOverride}
+	if r.override != "" {
+		switch req.Header.Get(r.override) {
+		case "true":
+			return Decision{Side: Candidate, Rule: RuleOverride}
+		case "false":
+			return Decision{Side: Reference, Rule: RuleOverride}
+		}
 	}
 	var d Decision
 	switch {

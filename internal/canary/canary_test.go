@@ -5,7 +5,9 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -40,13 +42,28 @@ func newRouter(t *testing.T, cfg Config) *Router {
 	return newRouterIn(t, cfg, nil)
 }
 
+// testConfig is cfg completed as the config layer completes it: the
+// fields cfg leaves zero take config.default.toml's [canary] values.
+func testConfig(cfg Config) Config {
+	if cfg.OverrideHeader == "" {
+		cfg.OverrideHeader = "X-Canary"
+	}
+	if cfg.DecisionTimeout == 0 {
+		cfg.DecisionTimeout = time.Second
+	}
+	if cfg.DecisionMaxBodyBytes == 0 {
+		cfg.DecisionMaxBodyBytes = 64 << 10
+	}
+	return cfg
+}
+
 // newRouterIn is newRouter counting into m.
 func newRouterIn(t *testing.T, cfg Config, m *Metrics) *Router {
 	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = "r"
 	}
-	r, err := NewRouter(cfg, m, zerolog.Nop())
+	r, err := NewRouter(testConfig(cfg), m, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,5 +338,36 @@ func TestDecisionMetrics(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.weight.WithLabelValues("shop")); got != 50 {
 		t.Errorf("weight gauge = %v, want 50", got)
+	}
+}
+
+// TestZeroConfig: the router invents no defaults. Without an override
+// header no header overrides; without a body cap the decision service
+// gets no body.
+func TestZeroConfig(t *testing.T) {
+	r, err := NewRouter(Config{Name: "z"}, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if d := r.Decide(get(t, "X-Canary", "true"), nil, "/x", nil); d.Side != Reference || d.Rule != RuleWeight {
+		t.Errorf("X-Canary with no override_header: %v/%s, want reference/weight", d.Side, d.Rule)
+	}
+	if n := r.BodyLimit(); n != 0 {
+		t.Errorf("BodyLimit without a decision service = %d", n)
+	}
+	sc := newSidecar(t)
+	base, _ := url.Parse(sc.URL)
+	r2, err := NewRouter(Config{Name: "z", DecisionURL: base}, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r2.Close)
+	if n := r2.BodyLimit(); n != 0 {
+		t.Errorf("BodyLimit with decision_max_body_bytes = 0: %d", n)
+	}
+	r2.Decide(httptest.NewRequest(http.MethodPost, "/ok", strings.NewReader("body")), nil, "/ok", nil)
+	if got := sc.calls()[0]; got.body != "" {
+		t.Errorf("sidecar got body %q, want none", got.body)
 	}
 }

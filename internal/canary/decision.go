@@ -44,8 +44,12 @@ func (d *decider) decide(r *http.Request, fwdPath string, body []byte) (Side, er
 	if cut {
 		body = body[:d.maxBody]
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), d.timeout)
-	defer cancel()
+	ctx := r.Context()
+	if d.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.timeout)
+		defer cancel()
+	}
 	u := *d.base
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + strings.TrimPrefix(unescape(fwdPath), "/")
 	u.RawPath = ""

@@ -1,6 +1,7 @@
 package shadow
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -26,6 +28,10 @@ func canaryRoute(t *testing.T, cfg canary.Config) func(*Route) {
 	if cfg.Name == "" {
 		cfg.Name = "/api/{value}"
 	}
+	// As the config layer completes it (config.default.toml's [canary]).
+	cfg.OverrideHeader = cmp.Or(cfg.OverrideHeader, "X-Canary")
+	cfg.DecisionTimeout = cmp.Or(cfg.DecisionTimeout, time.Second)
+	cfg.DecisionMaxBodyBytes = cmp.Or(cfg.DecisionMaxBodyBytes, 64<<10)
 	reg := prometheus.NewRegistry()
 	r, err := canary.NewRouter(cfg, canary.NewMetrics(reg), zerolog.Nop())
 	if err != nil {
