@@ -185,7 +185,7 @@ type call struct {
 	params route.Params
 	path   string           // escaped path sent upstream (trim_prefix applied)
 	dec    *canary.Decision // nil unless the route is a canary route
-	reqID  string           // correlation id made here, with Config.CanaryEvents
+	reqID  string           // correlation id (the client's or made here), with Config.CanaryEvents
 	body   reqBody
 
 	x   *exchange  // nil when not shadowed
@@ -462,7 +462,7 @@ func (p *Proxy) accessLog(c *call) {
 	ev.Msg("request")
 }
 
-// logWriter sends the reverse proxy's own log lines to zerolog.
+// logWriter sends the upgrade proxy's own log lines to zerolog.
 type logWriter struct{ log zerolog.Logger }
 
 func (l logWriter) Write(p []byte) (int, error) {
