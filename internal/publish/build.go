@@ -52,8 +52,6 @@ type Comparison struct {
 
 	Mode         Mode
 	PublishNoise bool // publish requests whose differences are all noise
-
-	rec Record // Record's: one allocation for both
 }
 
 // Answer is one upstream's answer as the proxy captured it.
@@ -67,10 +65,9 @@ type Answer struct {
 	Duration  time.Duration
 }
 
-// Record builds the record of c, in c: it lives as long as c does.
+// Record builds the record of c.
 func (c *Comparison) Record() *Record {
-	r := &c.rec
-	*r = Record{
+	r := &Record{
 		ID:       c.ID,
 		Time:     c.Time,
 		Key:      c.Key,
@@ -134,6 +131,10 @@ type Outlet struct {
 // Publish builds c's record and hands it on. It reports false when Sink
 // dropped it.
 func (o *Outlet) Publish(c *Comparison) bool {
+	toSink := o.Sink != nil && c.Published()
+	if !toSink && o.Console == nil && o.Compared == nil {
+		return true // no reader: no record built
+	}
 	r := c.Record()
 	if o.Console != nil {
 		o.Console.Publish(r)
@@ -141,7 +142,7 @@ func (o *Outlet) Publish(c *Comparison) bool {
 	if o.Compared != nil {
 		o.Compared(r)
 	}
-	if o.Sink == nil || !c.Published() {
+	if !toSink {
 		return true
 	}
 	return o.Sink.Publish(r)
