@@ -46,7 +46,7 @@ func startCanaryStack(t *testing.T, file string) *canaryStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	table, err := buildTable(cfg)
+	table, err := buildTable(cfg, nil, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/rs/zerolog"
+
 	"github.com/miffy-proxy/miffy"
 )
 
@@ -21,7 +23,7 @@ func checkConfig(args []string, environ []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := buildTable(cfg); err != nil {
+	if _, err := buildTable(cfg, nil, zerolog.Nop()); err != nil {
 		return err
 	}
 	fmt.Fprint(stdout, cfg.Masked())

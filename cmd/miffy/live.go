@@ -4,6 +4,9 @@ import (
 	"reflect"
 	"slices"
 
+	"github.com/rs/zerolog"
+
+	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/control"
 	"github.com/miffy-proxy/miffy/internal/shadow"
@@ -13,7 +16,9 @@ import (
 // runtime overrides on top, carrying over the live state (weight counter,
 // breaker) of canary routes whose settings did not change.
 type live struct {
-	last map[string]config.Route // routes as last built, overrides applied
+	last   map[string]config.Route // routes as last built, overrides applied
+	canary *canary.Metrics         // every canary router's (nil: none)
+	log    zerolog.Logger          // the canary routers'
 }
 
 // builder returns the control.Builder for one config (a new one on reload).
@@ -33,7 +38,7 @@ func (l *live) builder(cfg *config.Config) control.Builder {
 				c.Routes[i].Secondary = *o.Secondary
 			}
 		}
-		t, err := buildTable(&c)
+		t, err := buildTable(&c, l.canary, l.log)
 		if err != nil {
 			return nil, err
 		}

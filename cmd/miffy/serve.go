@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/miffy-proxy/miffy"
+	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/control"
@@ -73,7 +74,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	if err != nil {
 		return fmt.Errorf("publish.%w", err)
 	}
-	lv := &live{}
+	lv := &live{canary: canary.NewMetrics(reg), log: log.With().Str("component", "canary").Logger()}
 	table, err := lv.builder(cfg)(nil, nil)
 	if err != nil {
 		return err
@@ -112,15 +113,16 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 		scfg.CanaryEvents = events.Add
 	}
 	scfg.Tally = tallies
+	outlet := &publish.Outlet{Sink: kafka, Compared: tallies.Compared}
 	if cfg.Publish.Console {
-		scfg.Console = publish.NewConsole(stdout, enc)
+		outlet.Console = publish.NewConsole(stdout, enc)
 	}
 	judge := compare.NewJudge(compare.NoiseConfig{
 		Relative: cfg.Noise.Relative,
 		Absolute: cfg.Noise.Absolute,
 		Window:   cfg.Noise.Window,
 	}, time.Now)
-	proxy := shadow.New(scfg, table, judge, kafka, log, reg)
+	proxy := shadow.New(scfg, table, judge, outlet, log, reg)
 	manager := control.NewManager(lv.builder(cfg), proxy, log.With().Str("component", "control").Logger(), reg, reg)
 	manager.Started(float64(time.Now().Unix()))
 

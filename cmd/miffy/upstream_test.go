@@ -4,6 +4,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 // TestInsecureUpstreamShown: tls_insecure_skip_verify is shown by
@@ -45,7 +47,7 @@ func TestRouteProtocolWired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	table, err := buildTable(cfg)
+	table, err := buildTable(cfg, nil, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

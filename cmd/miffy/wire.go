@@ -18,10 +18,7 @@ import (
 	"github.com/miffy-proxy/miffy/internal/shadow"
 )
 
-var (
-	_ shadow.Publisher = (*publish.Kafka)(nil)
-	_ shadow.Publisher = (*publish.Console)(nil)
-)
+var _ shadow.Publisher = (*publish.Outlet)(nil)
 
 // loadConfig loads the embedded defaults, the user's file and the
 // environment. path "" means $MIFFY_CONFIG, else ./config.toml if present.
@@ -86,8 +83,9 @@ func shadowConfig(cfg *config.Config) shadow.Config {
 	}
 }
 
-// buildTable turns the configured routes into a routing table.
-func buildTable(cfg *config.Config) (*shadow.Table, error) {
+// buildTable turns the configured routes into a routing table; canary
+// routers count into cm (nil: nowhere) and log to log.
+func buildTable(cfg *config.Config, cm *canary.Metrics, log zerolog.Logger) (*shadow.Table, error) {
 	upstream, err := parseURL("reference", cfg.Reference)
 	if err != nil {
 		return nil, err
@@ -141,7 +139,7 @@ func buildTable(cfg *config.Config) (*shadow.Table, error) {
 			}
 		}
 		if rc.Mode == config.ModeCanary {
-			if r.Canary, err = canaryRouter(cfg, rc); err != nil {
+			if r.Canary, err = canaryRouter(cfg, rc, cm, log); err != nil {
 				return nil, fmt.Errorf("%s.%w", key, err)
 			}
 			r.Shadow = rc.Shadow
@@ -153,7 +151,7 @@ func buildTable(cfg *config.Config) (*shadow.Table, error) {
 
 // canaryRouter builds the router of a canary route; a zero route value
 // takes the [canary] default.
-func canaryRouter(cfg *config.Config, rc config.Route) (*canary.Router, error) {
+func canaryRouter(cfg *config.Config, rc config.Route, cm *canary.Metrics, log zerolog.Logger) (*canary.Router, error) {
 	d := cfg.Canary
 	cc := canary.Config{
 		Name:                 rc.Name,
@@ -183,7 +181,7 @@ func canaryRouter(cfg *config.Config, rc config.Route) (*canary.Router, error) {
 		}
 		cc.DecisionURL = u
 	}
-	return canary.NewRouter(cc)
+	return canary.NewRouter(cc, cm, log)
 }
 
 // orDefault is v, or def when v is the zero value.

@@ -161,25 +161,25 @@ func TestRouterBreaker(t *testing.T) {
 	clk := newClock()
 	r := newRouter(t, Config{Weight: 100, Now: clk.now, Breaker: BreakerConfig{MaxErrors: 2, Cooldown: time.Minute, Probes: 1, MaxRequests: 1000}})
 	for range 2 {
-		d := r.Decide(get(t), nil, "/x")
+		d := r.Decide(get(t), nil, "/x", nil)
 		r.Report(d, Outcome{Side: Candidate, Err: errors.New("connection refused")})
 	}
-	if d := r.Decide(get(t), nil, "/x"); d.Side != Reference || d.Rule != RuleBreaker {
+	if d := r.Decide(get(t), nil, "/x", nil); d.Side != Reference || d.Rule != RuleBreaker {
 		t.Fatalf("tripped: %v/%s, want reference/breaker", d.Side, d.Rule)
 	}
 	clk.add(time.Minute)
-	probe := r.Decide(get(t), nil, "/x")
+	probe := r.Decide(get(t), nil, "/x", nil)
 	if probe.Side != Candidate || !probe.probe {
 		t.Fatalf("half-open: %+v, want a probe to the candidate", probe)
 	}
-	if d := r.Decide(get(t), nil, "/x"); d.Rule != RuleBreaker {
+	if d := r.Decide(get(t), nil, "/x", nil); d.Rule != RuleBreaker {
 		t.Fatalf("second request while probing: %s, want breaker", d.Rule)
 	}
 	r.Report(probe, Outcome{Side: Candidate, Status: 204})
 	if s := r.Breaker().State(); s != Closed {
 		t.Fatalf("probe succeeded: %v", s)
 	}
-	if d := r.Decide(get(t), nil, "/x"); d.Side != Candidate || d.Rule != RuleWeight {
+	if d := r.Decide(get(t), nil, "/x", nil); d.Side != Candidate || d.Rule != RuleWeight {
 		t.Fatalf("recovered: %v/%s", d.Side, d.Rule)
 	}
 }

@@ -48,7 +48,9 @@ const (
 	RuleFailsafe    Rule = "failsafe"     // the decision service failed
 )
 
-// Config is one canary route.
+// Config is one canary route. The config layer hands it complete values
+// (config.default.toml's [canary] section under the route's own); a zero
+// means what the field's comment says.
 type Config struct {
 	// Name names the route in metrics and logs.
 	Name string
@@ -63,7 +65,7 @@ type Config struct {
 	StickyCookie string
 	// OverrideHeader forces a side: exactly "true" the candidate, exactly
 	// "false" the reference, whatever else the rules and limits say. If
-	// empty, X-Canary.
+	// empty, no header overrides the decision.
 	OverrideHeader string
 	// CanaryHeader, if set, sends every request that has this header (any
 	// value) to the candidate, as Mule's "by header" routing.
@@ -71,14 +73,15 @@ type Config struct {
 	// DecisionURL, if set, is asked where each request goes (200:
 	// candidate, 204: reference; anything else or no answer: reference).
 	DecisionURL *url.URL
-	// DecisionTimeout bounds one question to DecisionURL. If zero, 1s.
+	// DecisionTimeout bounds one question to DecisionURL. If zero, only
+	// the client's request bounds it.
 	DecisionTimeout time.Duration
 	// DecisionCacheTTL keeps answers of DecisionURL per sticky key for this
 	// long. Zero: no cache.
 	DecisionCacheTTL time.Duration
 	// DecisionMaxBodyBytes is how much of the request body DecisionURL
 	// gets (a longer body is cut and marked with X-Miffy-Body-Truncated).
-	// If zero, 64 KiB.
+	// If zero, it gets none.
 	DecisionMaxBodyBytes int64
 	// Breaker trips and limits the candidate's traffic.
 	Breaker BreakerConfig
@@ -98,14 +101,14 @@ type Router struct {
 	decider  *decider
 	breaker  *Breaker
 	w        atomic.Pointer[weight]
-
-	// Set by Attach.
-	m   atomic.Pointer[routeMetrics]
-	log atomic.Pointer[zerolog.Logger]
+	m        *routeMetrics // nil: counts nothing
+	log      zerolog.Logger
 }
 
-// NewRouter returns the router of one canary route.
-func NewRouter(cfg Config) (*Router, error) {
+// NewRouter returns the router of one canary route, counting into m (nil:
+// nothing is counted; make m once per registry with NewMetrics and give it
+// to every router) and logging to log.
+func NewRouter(cfg Config, m *Metrics, log zerolog.Logger) (*Router, error) {
 	sk, err := ParseStickyKey(cfg.StickyKey)
 	if err != nil {
 		return nil, fmt.Errorf("sticky_key: %w", err)
@@ -118,10 +121,14 @@ func NewRouter(cfg Config) (*Router, error) {
 		cfg.Now = time.Now
 	}
 	r := &Router{
-		name:     cfg.Name,
-		override: http.CanonicalHeaderKey(cmpOr(cfg.OverrideHeader, "X-Canary")),
-		sticky:   sk,
-		cookie:   cfg.StickyCookie,
+		name:   cfg.Name,
+		sticky: sk,
+		cookie: cfg.StickyCookie,
+		m:      m.forRoute(cfg.Name),
+		log:    log.With().Str("route", cfg.Name).Logger(),
+	}
+	if cfg.OverrideHeader != "" {
+		r.override = http.CanonicalHeaderKey(cfg.OverrideHeader)
 	}
 	if cfg.CanaryHeader != "" {
 		r.header = http.CanonicalHeaderKey(cfg.CanaryHeader)
@@ -129,43 +136,21 @@ func NewRouter(cfg Config) (*Router, error) {
 	r.w.Store(w)
 	r.breaker = NewBreaker(cfg.Breaker, cfg.Now, r.transition)
 	if cfg.DecisionURL != nil {
-		timeout := cfg.DecisionTimeout
-		if timeout <= 0 {
-			timeout = time.Second
+		r.decider = &decider{
+			base:    cfg.DecisionURL,
+			client:  newDecisionClient(cfg.DecisionTimeout),
+			timeout: cfg.DecisionTimeout,
+			maxBody: max(cfg.DecisionMaxBodyBytes, 0),
 		}
-		maxBody := cfg.DecisionMaxBodyBytes
-		if maxBody <= 0 {
-			maxBody = 64 << 10
-		}
-		r.decider = &decider{base: cfg.DecisionURL, client: newDecisionClient(timeout), timeout: timeout, maxBody: maxBody}
 		if cfg.DecisionCacheTTL > 0 && sk.kind != stickyNone {
 			r.decider.cache = &decisionCache{ttl: cfg.DecisionCacheTTL, now: cfg.Now, m: map[string]cached{}}
 		}
 	}
-	nop := zerolog.Nop()
-	r.log.Store(&nop)
+	if r.m != nil {
+		r.m.state.Set(float64(r.breaker.State()))
+		r.m.weight.Set(w.pct)
+	}
 	return r, nil
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-// Attach makes the router count into m and log to log. Until it is
-// attached it counts nothing and logs nothing. The proxy attaches the
-// routers of every table it is given.
-func (r *Router) Attach(m *Metrics, log zerolog.Logger) {
-	rm := m.forRoute(r.name)
-	if rm != nil {
-		rm.state.Set(float64(r.breaker.State()))
-		rm.weight.Set(r.Weight())
-	}
-	r.m.Store(rm)
-	l := log.With().Str("route", r.name).Logger()
-	r.log.Store(&l)
 }
 
 // Name returns the route's name.
@@ -183,10 +168,10 @@ func (r *Router) SetWeight(pct float64) error {
 		return err
 	}
 	old := r.w.Swap(w)
-	if rm := r.m.Load(); rm != nil {
-		rm.weight.Set(pct)
+	if r.m != nil {
+		r.m.weight.Set(pct)
 	}
-	r.log.Load().Info().Float64("from", old.pct).Float64("to", pct).Msg("canary weight changed")
+	r.log.Info().Float64("from", old.pct).Float64("to", pct).Msg("canary weight changed")
 	return nil
 }
 
@@ -213,10 +198,10 @@ func (r *Router) Close() {
 }
 
 func (r *Router) transition(from, to State) {
-	r.m.Load().transition(from, to)
-	ev := r.log.Load().Warn()
+	r.m.transition(from, to)
+	ev := r.log.Warn()
 	if to == Closed {
-		ev = r.log.Load().Info()
+		ev = r.log.Info()
 	}
 	ev.Str("from", from.String()).Str("to", to.String()).Msg("canary circuit breaker changed state")
 }
@@ -232,36 +217,48 @@ type Decision struct {
 
 // Decide picks the side that serves r. params are the route's path
 // parameters (for a param: sticky key); fwdPath is the escaped path as the
-// upstreams get it (the decision service gets it too). The decision service
-// may read r's body: it is put back whole. Report the candidate's answer
-// with Report.
-func (r *Router) Decide(req *http.Request, params Params, fwdPath string) Decision {
-	d := r.decide(req, params, fwdPath, false)
-	r.m.Load().decision(d.Side, d.Rule)
+// upstreams get it (the decision service gets it too). body is the request
+// body as the decision service gets it: read by the caller up to
+// BodyLimit()+1 bytes (longer than BodyLimit: cut and marked), or all of
+// it; r's own body is not read. Report the candidate's answer with Report.
+func (r *Router) Decide(req *http.Request, params Params, fwdPath string, body []byte) Decision {
+	d := r.decide(req, params, fwdPath, body, false)
+	r.m.decision(d.Side, d.Rule)
 	return d
 }
 
 // DecideExternal is Decide for a proxy that serves the request itself and
 // never reports back: a half-open breaker sends it no probes.
 func (r *Router) DecideExternal(req *http.Request, params Params, fwdPath string) Decision {
-	d := r.decide(req, params, fwdPath, true)
-	r.m.Load().decision(d.Side, d.Rule)
+	d := r.decide(req, params, fwdPath, nil, true)
+	r.m.decision(d.Side, d.Rule)
 	return d
 }
 
-func (r *Router) decide(req *http.Request, params Params, fwdPath string, external bool) Decision {
-	switch req.Header.Get(r.override) {
-	case "true":
-		return Decision{Side: Candidate, Rule: RuleOverride}
-	case "false":
-		return Decision{Side: Reference, Rule: RuleOverride}
+// BodyLimit is how much of a request's body Decide wants (the decision
+// service's cap), or 0: none.
+func (r *Router) BodyLimit() int64 {
+	if r.decider == nil {
+		return 0
+	}
+	return r.decider.maxBody
+}
+
+func (r *Router) decide(req *http.Request, params Params, fwdPath string, body []byte, external bool) Decision {
+	if r.override != "" {
+		switch req.Header.Get(r.override) {
+		case "true":
+			return Decision{Side: Candidate, Rule: RuleOverride}
+		case "false":
+			return Decision{Side: Reference, Rule: RuleOverride}
+		}
 	}
 	var d Decision
 	switch {
 	case r.header != "" && len(req.Header.Values(r.header)) > 0:
 		d = Decision{Side: Candidate, Rule: RuleHeader}
 	case r.decider != nil:
-		d = r.ask(req, params, fwdPath)
+		d = r.ask(req, params, fwdPath, body)
 	default:
 		d = r.split(req, params)
 	}
@@ -280,27 +277,27 @@ func (r *Router) decide(req *http.Request, params Params, fwdPath string, extern
 }
 
 // ask puts the question to the decision service (or its cache).
-func (r *Router) ask(req *http.Request, params Params, fwdPath string) Decision {
+func (r *Router) ask(req *http.Request, params Params, fwdPath string, body []byte) Decision {
 	key := ""
 	if c := r.decider.cache; c != nil {
 		if key = r.sticky.key(req, params); key != "" {
 			if s, ok := c.get(key); ok {
-				r.m.Load().asked("cached_" + s.String())
+				r.m.asked("cached_" + s.String())
 				return Decision{Side: s, Rule: RuleDecisionURL}
 			}
 		}
 	}
-	s, err := r.decider.decide(req, fwdPath)
+	s, err := r.decider.decide(req, fwdPath, body)
 	if err != nil {
 		result := "error"
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 			result = "timeout"
 		}
-		r.m.Load().asked(result)
-		r.log.Load().Debug().Err(err).Msg("decision service failed; the reference serves")
+		r.m.asked(result)
+		r.log.Debug().Err(err).Msg("decision service failed; the reference serves")
 		return Decision{Side: Reference, Rule: RuleFailsafe}
 	}
-	r.m.Load().asked(s.String())
+	r.m.asked(s.String())
 	if key != "" {
 		r.decider.cache.put(key, s)
 	}
@@ -375,7 +372,7 @@ func (o Outcome) failed() bool {
 func (r *Router) Report(d Decision, o Outcome) {
 	abandonedCall := errors.Is(o.Err, context.Canceled) || o.Status == 499
 	if !abandonedCall {
-		r.m.Load().served(o.Side, o.Status, o.failed(), o.Duration)
+		r.m.served(o.Side, o.Status, o.failed(), o.Duration)
 	}
 	if o.Side != Candidate {
 		return
@@ -393,8 +390,8 @@ func (r *Router) Report(d Decision, o Outcome) {
 // Fallback counts a request retried on the reference after the candidate
 // could not be reached.
 func (r *Router) Fallback() {
-	if rm := r.m.Load(); rm != nil {
-		rm.fallbacks.Inc()
+	if r.m != nil {
+		r.m.fallbacks.Inc()
 	}
 }
 
@@ -413,6 +410,6 @@ func (r *Router) Assign(stored string) (assignment float64, side Side, valid boo
 	if side == Candidate && r.breaker.State() != Closed {
 		side, rule = Reference, RuleBreaker
 	}
-	r.m.Load().decision(side, rule)
+	r.m.decision(side, rule)
 	return a, side, ok
 }

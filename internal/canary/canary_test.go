@@ -5,7 +5,9 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,10 +39,31 @@ func (c *clock) add(d time.Duration) {
 
 func newRouter(t *testing.T, cfg Config) *Router {
 	t.Helper()
+	return newRouterIn(t, cfg, nil)
+}
+
+// testConfig is cfg completed as the config layer completes it: the
+// fields cfg leaves zero take config.default.toml's [canary] values.
+func testConfig(cfg Config) Config {
+	if cfg.OverrideHeader == "" {
+		cfg.OverrideHeader = "X-Canary"
+	}
+	if cfg.DecisionTimeout == 0 {
+		cfg.DecisionTimeout = time.Second
+	}
+	if cfg.DecisionMaxBodyBytes == 0 {
+		cfg.DecisionMaxBodyBytes = 64 << 10
+	}
+	return cfg
+}
+
+// newRouterIn is newRouter counting into m.
+func newRouterIn(t *testing.T, cfg Config, m *Metrics) *Router {
+	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = "r"
 	}
-	r, err := NewRouter(cfg)
+	r, err := NewRouter(testConfig(cfg), m, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +87,7 @@ func TestWeightShare(t *testing.T) {
 			const n = 10000
 			cand := 0
 			for i := 1; i <= n; i++ {
-				d := r.Decide(get(t), nil, "/x")
+				d := r.Decide(get(t), nil, "/x", nil)
 				if d.Rule != RuleWeight {
 					t.Fatalf("rule %q, want weight", d.Rule)
 				}
@@ -93,7 +116,7 @@ func TestWeightMuleWindow(t *testing.T) {
 	r := newRouter(t, Config{Weight: 50})
 	sides := make([]Side, 1000)
 	for i := range sides {
-		sides[i] = r.Decide(get(t), nil, "/x").Side
+		sides[i] = r.Decide(get(t), nil, "/x", nil).Side
 	}
 	for start := 0; start+10 <= len(sides); start++ {
 		n := 0
@@ -118,7 +141,7 @@ func TestWeightConcurrent(t *testing.T) {
 		wg.Go(func() {
 			n := 0
 			for range 1000 {
-				if r.Decide(get(t), nil, "/x").Side == Candidate {
+				if r.Decide(get(t), nil, "/x", nil).Side == Candidate {
 					n++
 				}
 			}
@@ -146,7 +169,7 @@ func TestSetWeight(t *testing.T) {
 	}
 	cand := 0
 	for range 100 {
-		if r.Decide(get(t), nil, "/x").Side == Candidate {
+		if r.Decide(get(t), nil, "/x", nil).Side == Candidate {
 			cand++
 		}
 	}
@@ -171,11 +194,11 @@ func TestStickyMonotonic(t *testing.T) {
 		cand := 0
 		for k := range keys {
 			user := fmt.Sprintf("user-%d", k)
-			d := r.Decide(get(t, "X-User", user), nil, "/x")
+			d := r.Decide(get(t, "X-User", user), nil, "/x", nil)
 			if d.Rule != RuleSticky {
 				t.Fatalf("rule %q, want sticky", d.Rule)
 			}
-			if again := r.Decide(get(t, "X-User", user), nil, "/x"); again.Side != d.Side {
+			if again := r.Decide(get(t, "X-User", user), nil, "/x", nil); again.Side != d.Side {
 				t.Fatalf("weight %v: %s flipped between two requests", w, user)
 			}
 			if onCandidate[k] && d.Side != Candidate {
@@ -215,7 +238,7 @@ func TestStickyKeys(t *testing.T) {
 			want := sideOf(hashKey("u1") < 0.5)
 			for range 5 {
 				req, ps := tt.req()
-				if d := r.Decide(req, ps, "/x"); d.Side != want || d.Rule != RuleSticky {
+				if d := r.Decide(req, ps, "/x", nil); d.Side != want || d.Rule != RuleSticky {
 					t.Fatalf("Decide = %v/%s, want %v/sticky", d.Side, d.Rule, want)
 				}
 			}
@@ -223,7 +246,7 @@ func TestStickyKeys(t *testing.T) {
 			if tt.key == "client_ip" {
 				return // a request always has an address
 			}
-			if d := r.Decide(get(t), params{}, "/x"); d.Rule != RuleWeight {
+			if d := r.Decide(get(t), params{}, "/x", nil); d.Rule != RuleWeight {
 				t.Errorf("no key: rule %q, want weight", d.Rule)
 			}
 		})
@@ -233,7 +256,7 @@ func TestStickyKeys(t *testing.T) {
 func TestStickyCookie(t *testing.T) {
 	r := newRouter(t, Config{Weight: 30, StickyCookie: "miffy_canary"})
 	for i := range 200 {
-		d := r.Decide(get(t), nil, "/x")
+		d := r.Decide(get(t), nil, "/x", nil)
 		if d.Cookie == nil {
 			t.Fatal("no cookie set for a new client")
 		}
@@ -243,21 +266,21 @@ func TestStickyCookie(t *testing.T) {
 		}
 		// The browser comes back with it: same side, no new cookie.
 		for range 3 {
-			again := r.Decide(get(t, "Cookie", "miffy_canary="+d.Cookie.Value), nil, "/x")
+			again := r.Decide(get(t, "Cookie", "miffy_canary="+d.Cookie.Value), nil, "/x", nil)
 			if again.Side != d.Side || again.Rule != RuleSticky || again.Cookie != nil {
 				t.Fatalf("cookie %s: %v/%s cookie %v, want %v/sticky and no cookie", d.Cookie.Value, again.Side, again.Rule, again.Cookie, d.Side)
 			}
 		}
 	}
 	// Stored assignments as maxwells-daemon's: 0.25 < 30 %.
-	if d := r.Decide(get(t, "Cookie", "miffy_canary=0.25"), nil, "/x"); d.Side != Candidate {
+	if d := r.Decide(get(t, "Cookie", "miffy_canary=0.25"), nil, "/x", nil); d.Side != Candidate {
 		t.Errorf("cookie 0.25 at 30 %%: %v", d.Side)
 	}
-	if d := r.Decide(get(t, "Cookie", "miffy_canary=0.75"), nil, "/x"); d.Side != Reference {
+	if d := r.Decide(get(t, "Cookie", "miffy_canary=0.75"), nil, "/x", nil); d.Side != Reference {
 		t.Errorf("cookie 0.75 at 30 %%: %v", d.Side)
 	}
 	// An invalid cookie is replaced.
-	if d := r.Decide(get(t, "Cookie", "miffy_canary=1.5"), nil, "/x"); d.Rule != RuleWeight || d.Cookie == nil {
+	if d := r.Decide(get(t, "Cookie", "miffy_canary=1.5"), nil, "/x", nil); d.Rule != RuleWeight || d.Cookie == nil {
 		t.Errorf("invalid cookie: %s, cookie %v", d.Rule, d.Cookie)
 	}
 }
@@ -279,7 +302,7 @@ func TestOverrideAndHeader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := r.Decide(get(t, tt.header...), nil, "/x")
+			d := r.Decide(get(t, tt.header...), nil, "/x", nil)
 			if d.Side != tt.side || d.Rule != tt.rule {
 				t.Errorf("Decide = %v/%s, want %v/%s", d.Side, d.Rule, tt.side, tt.rule)
 			}
@@ -291,10 +314,10 @@ func TestOverrideAndHeader(t *testing.T) {
 	if s := r.Breaker().State(); s != Open {
 		t.Fatalf("breaker %v, want open", s)
 	}
-	if d := r.Decide(get(t, "X-Beta", "1"), nil, "/x"); d.Side != Reference || d.Rule != RuleBreaker {
+	if d := r.Decide(get(t, "X-Beta", "1"), nil, "/x", nil); d.Side != Reference || d.Rule != RuleBreaker {
 		t.Errorf("header with open breaker: %v/%s, want reference/breaker", d.Side, d.Rule)
 	}
-	if d := r.Decide(get(t, "X-Canary", "true"), nil, "/x"); d.Side != Candidate || d.Rule != RuleOverride {
+	if d := r.Decide(get(t, "X-Canary", "true"), nil, "/x", nil); d.Side != Candidate || d.Rule != RuleOverride {
 		t.Errorf("override with open breaker: %v/%s, want candidate/override", d.Side, d.Rule)
 	}
 }
@@ -302,12 +325,11 @@ func TestOverrideAndHeader(t *testing.T) {
 func TestDecisionMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	r := newRouter(t, Config{Name: "shop", Weight: 50})
-	r.Attach(m, zerolog.Nop())
+	r := newRouterIn(t, Config{Name: "shop", Weight: 50}, m)
 	for range 10 {
-		r.Decide(get(t), nil, "/x")
+		r.Decide(get(t), nil, "/x", nil)
 	}
-	r.Decide(get(t, "X-Canary", "true"), nil, "/x")
+	r.Decide(get(t, "X-Canary", "true"), nil, "/x", nil)
 	if got := testutil.ToFloat64(m.decisions.WithLabelValues("shop", "candidate", "weight")); got != 5 {
 		t.Errorf("decisions{candidate,weight} = %v, want 5", got)
 	}
@@ -316,5 +338,36 @@ func TestDecisionMetrics(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.weight.WithLabelValues("shop")); got != 50 {
 		t.Errorf("weight gauge = %v, want 50", got)
+	}
+}
+
+// TestZeroConfig: the router invents no defaults. Without an override
+// header no header overrides; without a body cap the decision service
+// gets no body.
+func TestZeroConfig(t *testing.T) {
+	r, err := NewRouter(Config{Name: "z"}, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if d := r.Decide(get(t, "X-Canary", "true"), nil, "/x", nil); d.Side != Reference || d.Rule != RuleWeight {
+		t.Errorf("X-Canary with no override_header: %v/%s, want reference/weight", d.Side, d.Rule)
+	}
+	if n := r.BodyLimit(); n != 0 {
+		t.Errorf("BodyLimit without a decision service = %d", n)
+	}
+	sc := newSidecar(t)
+	base, _ := url.Parse(sc.URL)
+	r2, err := NewRouter(Config{Name: "z", DecisionURL: base}, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r2.Close)
+	if n := r2.BodyLimit(); n != 0 {
+		t.Errorf("BodyLimit with decision_max_body_bytes = 0: %d", n)
+	}
+	r2.Decide(httptest.NewRequest(http.MethodPost, "/ok", strings.NewReader("body")), nil, "/ok", nil)
+	if got := sc.calls()[0]; got.body != "" {
+		t.Errorf("sidecar got body %q, want none", got.body)
 	}
 }

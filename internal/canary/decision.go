@@ -8,11 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/miffy-proxy/miffy/internal/httpsyntax"
 )
 
 // ErrUndecided is returned when the decision service answers something
@@ -36,15 +37,19 @@ type decider struct {
 }
 
 // decide asks for a decision on r. fwdPath is the escaped path as the
-// upstreams see it. r's body is read up to the cap and put back, whole, for
-// the real upstream.
-func (d *decider) decide(r *http.Request, fwdPath string) (Side, error) {
-	body, cut, err := bufferBody(r, d.maxBody)
-	if err != nil {
-		return Reference, fmt.Errorf("reading the request body: %w", err)
+// upstreams see it; body is r's body as far as the caller read it (see
+// Router.BodyLimit): more than maxBody bytes of it are cut there.
+func (d *decider) decide(r *http.Request, fwdPath string, body []byte) (Side, error) {
+	cut := int64(len(body)) > d.maxBody
+	if cut {
+		body = body[:d.maxBody]
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), d.timeout)
-	defer cancel()
+	ctx := r.Context()
+	if d.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.timeout)
+		defer cancel()
+	}
 	u := *d.base
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/" + strings.TrimPrefix(unescape(fwdPath), "/")
 	u.RawPath = ""
@@ -54,7 +59,7 @@ func (d *decider) decide(r *http.Request, fwdPath string) (Side, error) {
 		return Reference, fmt.Errorf("building the decision request: %w", err)
 	}
 	req.Header = r.Header.Clone()
-	removeHopHeaders(req.Header)
+	httpsyntax.RemoveHopHeaders(req.Header)
 	if cut {
 		req.Header.Set(TruncatedHeader, "true")
 	}
@@ -78,73 +83,6 @@ func unescape(p string) string {
 		return u
 	}
 	return p
-}
-
-// bufferBody reads r's body up to limit bytes and puts it back for the
-// next reader: whole (and replayable through GetBody) when it fits, else
-// what was read followed by the rest. cut reports a body over the limit.
-func bufferBody(r *http.Request, limit int64) (body []byte, cut bool, err error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, false, nil
-	}
-	if r.GetBody != nil { // already buffered
-		rc, err := r.GetBody()
-		if err == nil {
-			defer rc.Close()
-			buf, err := io.ReadAll(io.LimitReader(rc, limit+1))
-			if err == nil && int64(len(buf)) <= limit {
-				return buf, false, nil
-			}
-			if err == nil {
-				return buf[:limit], true, nil
-			}
-		}
-	}
-	buf, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil || int64(len(buf)) > limit {
-		rest := r.Body
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(buf), rest), rest}
-		if err != nil {
-			return nil, false, err
-		}
-		return buf[:limit], true, nil
-	}
-	r.Body = io.NopCloser(bytes.NewReader(buf))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
-	r.ContentLength = int64(len(buf))
-	r.TransferEncoding = nil
-	return buf, false, nil
-}
-
-// BufferBody reads r's body into memory when it is at most limit bytes and
-// sets r.GetBody so that it can be sent again (for a retry); a larger body
-// is left to stream (ok is false). An error is the client's: its body could
-// not be read.
-func BufferBody(r *http.Request, limit int64) (ok bool, err error) {
-	_, cut, err := bufferBody(r, limit)
-	return err == nil && !cut, err
-}
-
-// hopHeaders are not forwarded to the decision service.
-var hopHeaders = [...]string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
-func removeHopHeaders(h http.Header) {
-	for _, v := range h["Connection"] {
-		for tok := range strings.SplitSeq(v, ",") {
-			if tok = textproto.TrimString(tok); tok != "" {
-				h.Del(tok)
-			}
-		}
-	}
-	for _, name := range hopHeaders {
-		h.Del(name)
-	}
 }
 
 func newDecisionClient(timeout time.Duration) *http.Client {

@@ -74,11 +74,11 @@ func TestDecisionURL(t *testing.T) {
 			body := "payload for " + tt.path
 			req := httptest.NewRequest(http.MethodPost, tt.path+"?a=1&b=2", strings.NewReader(body))
 			req.Header.Set("X-User", "u7")
-			d := r.Decide(req, nil, tt.path)
+			d := r.Decide(req, nil, tt.path, []byte(body))
 			if d.Side != tt.side || d.Rule != tt.rule {
 				t.Errorf("Decide = %v/%s, want %v/%s", d.Side, d.Rule, tt.side, tt.rule)
 			}
-			// The body is there, whole, for the real upstream.
+			// The request's own body is left unread, for the real upstream.
 			if b, _ := io.ReadAll(req.Body); string(b) != body {
 				t.Errorf("body after the decision: %q, want %q", b, body)
 			}
@@ -97,7 +97,7 @@ func TestDecisionURLDown(t *testing.T) {
 	base, _ := url.Parse(sc.URL)
 	sc.Close() // connection refused
 	r := newRouter(t, Config{Weight: 100, DecisionURL: base})
-	if d := r.Decide(get(t), nil, "/ok"); d.Side != Reference || d.Rule != RuleFailsafe {
+	if d := r.Decide(get(t), nil, "/ok", nil); d.Side != Reference || d.Rule != RuleFailsafe {
 		t.Errorf("decision service down: %v/%s, want reference/failsafe", d.Side, d.Rule)
 	}
 }
@@ -107,7 +107,7 @@ func TestDecisionBodyCap(t *testing.T) {
 	base, _ := url.Parse(sc.URL)
 	r := newRouter(t, Config{DecisionURL: base, DecisionMaxBodyBytes: 4})
 	req := httptest.NewRequest(http.MethodPut, "/ok", strings.NewReader("0123456789"))
-	if d := r.Decide(req, nil, "/ok"); d.Side != Candidate {
+	if d := r.Decide(req, nil, "/ok", []byte("0123456789")); d.Side != Candidate {
 		t.Errorf("side %v", d.Side)
 	}
 	if b, _ := io.ReadAll(req.Body); string(b) != "0123456789" {
@@ -124,7 +124,7 @@ func TestDecisionCache(t *testing.T) {
 	base, _ := url.Parse(sc.URL)
 	r := newRouter(t, Config{DecisionURL: base, StickyKey: "header:X-User", DecisionCacheTTL: time.Minute, Now: clk.now})
 	ask := func(path, user string) Side {
-		return r.Decide(get(t, "X-User", user), nil, path).Side
+		return r.Decide(get(t, "X-User", user), nil, path, nil).Side
 	}
 	if ask("/ok", "u1") != Candidate || ask("/no", "u1") != Candidate {
 		t.Error("second question for u1 was not answered from the cache")

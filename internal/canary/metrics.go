@@ -9,7 +9,7 @@ import (
 )
 
 // Metrics are the canary metrics of every route. Make them once per
-// registry with NewMetrics and Attach each Router to them.
+// registry with NewMetrics and give them to each NewRouter.
 type Metrics struct {
 	decisions   *prometheus.CounterVec
 	state       *prometheus.GaugeVec

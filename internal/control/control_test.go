@@ -55,7 +55,7 @@ func newFixture(t *testing.T) *fixture {
 			return r
 		}
 		search, shop := mk("search", "/s/{q}"), mk("shop", "/shop/{*rest}")
-		router, err := canary.NewRouter(canary.Config{Name: "shop", Weight: 10})
+		router, err := canary.NewRouter(canary.Config{Name: "shop", Weight: 10}, nil, zerolog.Nop())
 		if err != nil {
 			return nil, err
 		}

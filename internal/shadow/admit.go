@@ -14,17 +14,17 @@ const viaName = "miffy"
 
 // admit checks what the framing guard leaves to the handler. It returns
 // the request to serve (a shallow copy with its own header map when a
-// header had to go), or the status and message the client gets instead.
-func (p *Proxy) admit(r *http.Request) (*http.Request, int, string) {
+// header had to go), or the refusal the client gets instead.
+func (p *Proxy) admit(r *http.Request) (*http.Request, error) {
 	switch {
 	case r.Method == http.MethodConnect:
-		return r, http.StatusMethodNotAllowed, "miffy: CONNECT is not supported"
+		return r, refusal{status: http.StatusMethodNotAllowed, msg: "miffy: CONNECT is not supported"}
 	case r.RequestURI == "*" || r.Method == "PRI":
-		return r, http.StatusBadRequest, "miffy: asterisk-form requests are not forwarded"
+		return r, refusal{http.StatusBadRequest, "miffy: asterisk-form requests are not forwarded", true}
 	case hasDotSegment(r.URL.EscapedPath()):
-		return r, http.StatusBadRequest, "miffy: dot segments in the request path"
+		return r, refusal{http.StatusBadRequest, "miffy: dot segments in the request path", true}
 	case viaLoop(r.Header["Via"]):
-		return r, http.StatusLoopDetected, "miffy: this request came through miffy already (Via); the upstream points back at miffy"
+		return r, refusal{status: http.StatusLoopDetected, msg: "miffy: this request came through miffy already (Via); the upstream points back at miffy"}
 	}
 	underscores := 0
 	for name := range r.Header {
@@ -34,7 +34,7 @@ func (p *Proxy) admit(r *http.Request) (*http.Request, int, string) {
 	}
 	badUpgrade := r.Header["Upgrade"] != nil && !p.upgradeAllowed(r.Header["Upgrade"])
 	if underscores == 0 && !badUpgrade {
-		return r, 0, ""
+		return r, nil
 	}
 	// Names with "_" are dropped, as nginx does: CGI, WSGI and PHP
 	// upstreams fold them into the dashed names (X_Forwarded_For would
@@ -51,7 +51,7 @@ func (p *Proxy) admit(r *http.Request) (*http.Request, int, string) {
 		delete(r2.Header, "Upgrade")
 		p.m.droppedHeaders.WithLabelValues("upgrade").Inc()
 	}
-	return r2, 0, ""
+	return r2, nil
 }
 
 // upgradeAllowed reports whether every protocol an Upgrade header offers
@@ -94,8 +94,14 @@ func viaLoop(values []string) bool {
 // upstream (reference, candidate and secondary alike, so that all three
 // get the same request): Via always; X-Forwarded-For (after any the
 // client sent, all its lines joined), -Host and -Proto when
-// ForwardedHeaders is on. They replace the client's fields of those names.
-func (p *Proxy) forwardFields(fields []upstream.Field, r *http.Request) []upstream.Field {
+// ForwardedHeaders is on; X-Request-Id when miffy made the correlation id
+// (reqID) because the client sent none. They replace the client's fields
+// of those names. The one builder of these fields: every way upstream
+// (miffy's client, net/http's Transport, the upgrade proxy) sends them.
+func (p *Proxy) forwardFields(fields []upstream.Field, r *http.Request, reqID string) []upstream.Field {
+	if reqID != "" && r.Header.Get(requestIDHeader) == "" {
+		fields = append(fields, upstream.Field{Name: requestIDHeader, Value: reqID})
+	}
 	via := "1.1 " + viaName // constants: no allocation per request
 	switch {
 	case r.ProtoMajor == 2:

@@ -6,7 +6,7 @@ import (
 )
 
 // copyBufSize is the size of the buffers that carry response bodies: to the
-// client through the reverse proxy, and from the candidate and secondary
+// client (respond, and the upgrade proxy), and from the candidate and secondary
 // into their captures.
 const copyBufSize = 32 << 10
 

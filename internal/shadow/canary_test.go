@@ -1,6 +1,7 @@
 package shadow
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -12,8 +13,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
 
 	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/publish"
@@ -24,13 +28,23 @@ func canaryRoute(t *testing.T, cfg canary.Config) func(*Route) {
 	if cfg.Name == "" {
 		cfg.Name = "/api/{value}"
 	}
-	r, err := canary.NewRouter(cfg)
+	// As the config layer completes it (config.default.toml's [canary]).
+	cfg.OverrideHeader = cmp.Or(cfg.OverrideHeader, "X-Canary")
+	cfg.DecisionTimeout = cmp.Or(cfg.DecisionTimeout, time.Second)
+	cfg.DecisionMaxBodyBytes = cmp.Or(cfg.DecisionMaxBodyBytes, 64<<10)
+	reg := prometheus.NewRegistry()
+	r, err := canary.NewRouter(cfg, canary.NewMetrics(reg), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
+	canaryRegistries.Store(r, reg)
 	return func(rt *Route) { rt.Canary = r }
 }
+
+// canaryRegistries hold the canary metrics of each router canaryRoute
+// made, for gatherText.
+var canaryRegistries sync.Map // *canary.Router -> *prometheus.Registry
 
 // do sends one request through the proxy and returns the response with its
 // body read.
@@ -182,7 +196,13 @@ func TestCanaryBreakerAndOverride(t *testing.T) {
 // name{label="value",...} value (labels sorted by name).
 func gatherText(t *testing.T, f *fixture) string {
 	t.Helper()
-	mfs, err := f.reg.Gather()
+	gs := prometheus.Gatherers{f.reg}
+	for _, rt := range f.proxy.Table().Routes() {
+		if reg, ok := canaryRegistries.Load(rt.Canary); ok {
+			gs = append(gs, reg.(*prometheus.Registry))
+		}
+	}
+	mfs, err := gs.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +279,7 @@ func TestCanaryWithShadow(t *testing.T) {
 	mod := canaryRoute(t, canary.Config{Weight: 30})
 	f := newFixture(t, Config{}, ref.url(), cand.url(), func(rt *Route) { mod(rt); rt.Shadow = true })
 	pub := &counter{}
-	f.proxy.pub = pub
+	f.proxy.pub = &publish.Outlet{Sink: pub}
 
 	served := map[string]int{}
 	for i := range 100 {
@@ -295,11 +315,15 @@ type counter struct{ n atomic.Int64 }
 
 func (c *counter) Publish(*publish.Record) bool { c.n.Add(1); return true }
 
+// TestCanaryDecisionURLThroughProxy: the decision service gets the
+// forwarded path and the body (which the candidate then gets whole), and
+// the correlation id miffy made, as the candidate does.
 func TestCanaryDecisionURLThroughProxy(t *testing.T) {
-	var asked atomic.Value
+	var asked, askedID, candID atomic.Value
 	sidecar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		asked.Store(r.URL.Path + " " + string(b))
+		askedID.Store(r.Header.Get("X-Request-Id"))
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer sidecar.Close()
@@ -307,16 +331,20 @@ func TestCanaryDecisionURLThroughProxy(t *testing.T) {
 	ref := newUpstream(t, jsonHandler(`"ref"`))
 	cand := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		candID.Store(r.Header.Get("X-Request-Id"))
 		fmt.Fprintf(w, "cand %s %s", r.URL.Path, b)
 	})
 	mod := canaryRoute(t, canary.Config{DecisionURL: su})
-	f := newFixture(t, Config{}, ref.url(), cand.url(), func(rt *Route) { mod(rt); rt.TrimPrefix = "/api" })
+	f := newFixture(t, Config{CanaryEvents: func(canary.Event) {}}, ref.url(), cand.url(), func(rt *Route) { mod(rt); rt.TrimPrefix = "/api" })
 	resp, body := f.do(t, "POST", "/api/7", "the body")
 	if servedBy(resp) != "candidate" || body != "cand /7 the body" {
 		t.Errorf("served by %q: %q, want the candidate with the whole body", servedBy(resp), body)
 	}
 	if got := asked.Load(); got != "/sidecar/7 the body" {
 		t.Errorf("sidecar asked %q", got)
+	}
+	if a, c := askedID.Load(), candID.Load(); a == "" || a != c {
+		t.Errorf("X-Request-Id: the sidecar got %q, the candidate %q; want the same id", a, c)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/miffy-proxy/miffy/internal/compare"
+	"github.com/miffy-proxy/miffy/internal/publish"
 )
 
 // sizedJSON is a JSON document of about size bytes: an array of items.
@@ -73,7 +74,7 @@ func BenchmarkReplayCompare(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				p := New(Config{}, table, compare.NewJudge(compare.NoiseConfig{}, time.Now), &discard{}, zerolog.Nop(), prometheus.NewRegistry())
+				p := New(testConfig(Config{}), table, compare.NewJudge(compare.NoiseConfig{}, time.Now), &publish.Outlet{Sink: &discard{}}, zerolog.Nop(), prometheus.NewRegistry())
 				_, params, _, _ := table.routes.Match("GET", "/api/7")
 				h := http.Header{"Content-Type": {"application/json"}}
 				x := &exchange{

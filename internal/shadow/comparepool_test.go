@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/miffy-proxy/miffy/internal/compare"
+	"github.com/miffy-proxy/miffy/internal/publish"
 )
 
 // blockWorkers occupies every worker of cp with a job that waits for the
@@ -94,7 +95,7 @@ func TestCompareBacklogDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := &discard{}
-	p := New(Config{CompareWorkers: 1, CompareQueue: 2}, table, nil, pub, zerolog.Nop(), prometheus.NewRegistry())
+	p := New(testConfig(Config{CompareWorkers: 1, CompareQueue: 2}), table, nil, &publish.Outlet{Sink: pub}, zerolog.Nop(), prometheus.NewRegistry())
 	unblock := blockWorkers(t, p.pool, 1)
 
 	body := []byte(`{"a":1}`)

@@ -1,7 +1,6 @@
 package shadow
 
 import (
-	"io"
 	"net/http"
 
 	"github.com/miffy-proxy/miffy/internal/publish"
@@ -13,24 +12,33 @@ const debugBodyBytes = 64 << 10
 // debugBody is a body as a debug line shows it: capped, then redacted by
 // its content type (see Config.RedactBody).
 func (p *Proxy) debugBody(b []byte, contentType string) []byte {
-	return p.cfg.RedactBody(b[:min(len(b), debugBodyBytes)], contentType)
+	b = b[:min(len(b), debugBodyBytes)]
+	if p.cfg.RedactBody == nil {
+		return b
+	}
+	return p.cfg.RedactBody(b, contentType)
+}
+
+// redactURI is a URI as the access log and debug lines show it (see
+// Config.RedactURI).
+func (p *Proxy) redactURI(s string) string {
+	if p.cfg.RedactURI == nil {
+		return s
+	}
+	return p.cfg.RedactURI(s)
 }
 
 // debugRequest logs a request forwarded to the client-facing upstream
-// ([proxy] debug_requests, debug_bodies). Header values are not logged:
-// they may hold secrets.
-func (p *Proxy) debugRequest(role, method, url, host string, in *http.Request) {
+// ([proxy] debug_requests, debug_bodies), with its body when it is in
+// memory. Header values are not logged: they may hold secrets.
+func (p *Proxy) debugRequest(role, method, url, host string, c *call) {
 	ev := p.log.Debug()
 	if !ev.Enabled() {
 		return
 	}
-	ev = ev.Str("role", role).Str("method", method).Str("url", p.cfg.RedactURI(url)).Str("host", host)
-	if p.cfg.DebugBodies && in.GetBody != nil {
-		if rc, err := in.GetBody(); err == nil {
-			b, _ := io.ReadAll(io.LimitReader(rc, debugBodyBytes))
-			rc.Close()
-			ev = ev.Bytes("body", p.debugBody(b, in.Header.Get("Content-Type")))
-		}
+	ev = ev.Str("role", role).Str("method", method).Str("url", p.redactURI(url)).Str("host", host)
+	if b := c.body.bytes(); p.cfg.DebugBodies && b != nil {
+		ev = ev.Bytes("body", p.debugBody(b, c.r.Header.Get("Content-Type")))
 	}
 	ev.Msg("forwarding")
 }
@@ -41,7 +49,7 @@ func (p *Proxy) debugReplay(role, url, host, method string, body []byte, h http.
 	if !ev.Enabled() {
 		return
 	}
-	ev = ev.Str("role", role).Str("method", method).Str("url", p.cfg.RedactURI(url)).Str("host", host)
+	ev = ev.Str("role", role).Str("method", method).Str("url", p.redactURI(url)).Str("host", host)
 	if p.cfg.DebugBodies {
 		ev = ev.Bytes("body", p.debugBody(body, h.Get("Content-Type")))
 	}
@@ -50,23 +58,23 @@ func (p *Proxy) debugReplay(role, url, host, method string, body []byte, h http.
 
 // debugResponses logs the answers of a compared request, each side's body
 // capped and redacted ([proxy] debug_bodies).
-func (p *Proxy) debugResponses(rec *publish.Record) {
+func (p *Proxy) debugResponses(c *publish.Comparison) {
 	if !p.cfg.DebugBodies || !p.log.Debug().Enabled() {
 		return
 	}
 	sides := []struct {
 		role string
-		s    *publish.Side
-	}{{"reference", &rec.Reference}, {"candidate", &rec.Candidate}, {"secondary", rec.Secondary}}
+		a    *publish.Answer
+	}{{"reference", &c.Reference}, {"candidate", &c.Candidate}, {"secondary", c.Secondary}}
 	for _, sd := range sides {
-		if sd.s == nil {
+		if sd.a == nil {
 			continue
 		}
-		ev := p.log.Debug().Str("id", rec.ID).Str("role", sd.role).Str("url", p.cfg.RedactURI(sd.s.URL))
-		if sd.s.Err != nil {
-			ev = ev.Str("error_kind", publish.ErrorKind(sd.s.Err))
+		ev := p.log.Debug().Str("id", c.ID).Str("role", sd.role).Str("url", p.redactURI(sd.a.URL))
+		if sd.a.Err != nil {
+			ev = ev.Str("error_kind", publish.ErrorKind(sd.a.Err))
 		} else {
-			ev = ev.Int("status", sd.s.Status).Bytes("body", p.debugBody(sd.s.Body, sd.s.Header.Get("Content-Type")))
+			ev = ev.Int("status", sd.a.Status).Bytes("body", p.debugBody(sd.a.Body, sd.a.Header.Get("Content-Type")))
 		}
 		ev.Msg("response")
 	}

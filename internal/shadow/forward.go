@@ -1,31 +1,66 @@
 package shadow
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/miffy-proxy/miffy/internal/httpsyntax"
+	"github.com/miffy-proxy/miffy/internal/server"
 	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
-// forward sends the client's request to c.target and answers the client
-// with what comes back. Requests whose body is in memory (or absent) take
-// miffy's own upstream client; streamed uploads and protocol upgrades take
-// net/http's reverse proxy.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, c *call) {
-	hasBody := r.Body != nil && r.Body != http.NoBody
-	if (hasBody && c.body == nil) || r.Header["Upgrade"] != nil {
-		p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
-		return
+// forward sends the call's request to c.target and answers the client
+// with what comes back. An error means nothing reached the client: the
+// request could not be sent, or no answer came (ServeHTTP decides what
+// follows: a retry on the reference, or fail).
+func (p *Proxy) forward(w http.ResponseWriter, c *call) error {
+	c.attempt = time.Now()
+	if c.r.Header["Upgrade"] != nil {
+		return p.upgrade(w, c)
 	}
-	p.forwardFast(w, r, c)
+	resp, err := p.roundTrip(c)
+	if err != nil {
+		return err
+	}
+	p.respond(w, c, resp)
+	return nil
 }
 
-func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
+// roundTrip sends the call's request upstream and reads the answer's head.
+// A body in memory (or none) takes miffy's own client (or the side's
+// HTTP/2 Transport); a streamed one net/http's Transport.
+func (p *Proxy) roundTrip(c *call) (*http.Response, error) {
+	req := p.outRequest(c)
+	var resp *http.Response
+	var err error
+	if c.body.whole {
+		resp, err = p.tr.sender(c.route, c.role).Do(c.r.Context(), req)
+	} else {
+		req.Stream, req.StreamLength = c.body.stream(), c.r.ContentLength
+		// The Transport's own ResponseHeaderTimeout bounds the wait once
+		// the upload is done (newWays), not HeaderTimeout, which would
+		// count the upload too.
+		req.HeaderTimeout = 0
+		resp, err = p.tr.streamer(c.route, c.role, c.target.Scheme).Do(c.r.Context(), req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkStatus(resp.StatusCode); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp, nil
+}
+
+// outRequest builds the request sent to c.target, in the call (one
+// allocation for both).
+func (p *Proxy) outRequest(c *call) *upstream.Request {
+	r := c.r
 	path := c.path
 	if path == "" {
 		path = r.URL.EscapedPath()
@@ -36,71 +71,51 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 		Addr:          c.target.Host,
 		Target:        joinTarget(c.target, path, r.URL.RawQuery),
 		Header:        r.Header,
-		Body:          c.body,
+		Body:          c.body.bytes(),
 		HeaderTimeout: p.cfg.ReferenceTimeout,
 	}
-	req := &c.req // in the call: one allocation for both
+	req := &c.req
 	if r.Header["Connection"] != nil {
 		h := r.Header.Clone()
-		removeHopHeaders(h)
+		httpsyntax.RemoveHopHeaders(h)
 		req.Header = h
 	}
 	if c.route != nil {
 		req.Host = c.route.hostHeader(c.role)
 	}
-	req.Fields = p.forwardFields(append(c.fields[:0], upstream.Field{Name: RoleHeader, Value: c.role}), r)
+	req.Fields = p.forwardFields(append(c.fields[:0], upstream.Field{Name: RoleHeader, Value: c.role}), r, c.reqID)
 	if p.cfg.DebugRequests || p.cfg.DebugBodies {
 		host := req.Host
 		if host == "" {
 			host = req.Addr
 		}
-		p.debugRequest(c.role, r.Method, c.target.Scheme+"://"+c.target.Host+req.Target, host, r)
+		p.debugRequest(c.role, r.Method, c.target.Scheme+"://"+c.target.Host+req.Target, host, c)
 	}
+	return req
+}
 
-	resp, err := p.tr.sender(c.route, c.role).Do(r.Context(), req)
-	if err == nil {
-		if err = checkStatus(resp.StatusCode); err != nil {
-			resp.Body.Close()
-		}
-	}
-	if err != nil {
-		p.fail(w, r, c, err)
-		return
+// respond answers the client with resp, the serving side's answer, which
+// the replay captures as it goes when the request is shadowed.
+func (p *Proxy) respond(w http.ResponseWriter, c *call, resp *http.Response) {
+	if resp.Body == http.NoBody && resp.ContentLength < 0 {
+		// Ended with its head (HTTP/2 END_STREAM): not a stream to flush
+		// as it goes, so an answer with no body at all leaves as one
+		// frame (gRPC's trailers-only answers must).
+		resp.ContentLength = 0
 	}
 	p.onResponse(resp, c)
-
-	// The upstream's fields become the answer's: handed over whole where
-	// the writer takes them (miffy's own server), else copied.
-	var dst http.Header
-	if hs, ok := w.(headerSetter); ok && hs.SetHeader(resp.Header) {
-		dst = resp.Header
-	} else {
-		dst = w.Header()
-		for name, values := range resp.Header {
-			dst[name] = values
-		}
-	}
-	if hasHopHeaders(dst) {
-		removeHopHeaders(dst)
-	}
-	if len(resp.Trailer) > 0 {
-		names := make([]string, 0, len(resp.Trailer))
-		for name := range resp.Trailer {
-			names = append(names, name)
-		}
-		dst["Trailer"] = []string{strings.Join(names, ", ")}
-	}
+	announced := len(resp.Trailer)
+	dst := p.answerHeader(w, resp)
 	if p.readWhole(w, c, resp) {
 		// The answer is in the capture: the replay compares it now, however
 		// slowly the client takes it.
 		resp.Body.Close()
-		p.handOverRef(c, time.Since(c.start))
+		p.handOverRef(c, time.Since(c.attempt))
 		w.WriteHeader(resp.StatusCode)
 		w.Write(c.x.ref.cap.buf)
 		return
 	}
 	w.WriteHeader(resp.StatusCode)
-
 	readErr, writeErr := p.copyBody(w, resp.Body, resp.ContentLength == -1)
 	switch {
 	case readErr != nil:
@@ -110,22 +125,144 @@ func (p *Proxy) forwardFast(w http.ResponseWriter, r *http.Request, c *call) {
 		// connection on this panic, which is how it is meant to be used.
 		// What came is sent first, so the client sees where it broke.
 		resp.Body.Close()
-		if fl, ok := w.(http.Flusher); ok {
-			fl.Flush()
-		}
-		panic(http.ErrAbortHandler)
+		abort(w)
 	case writeErr != nil:
 		// The client went away: what the reference sent is not all of it.
-		if c.x != nil && !c.refHandedOver && c.x.ref.err == nil {
-			c.x.ref.err = fmt.Errorf("writing to the client: %w", writeErr)
+		if c.x != nil {
+			c.x.clientGone(writeErr)
 		}
 		resp.Body.Close()
 		return
 	}
+	// Trailers not announced in the head (HTTP/2's, gRPC's status) go
+	// out under net/http's prefix for them.
+	prefix := ""
+	if len(resp.Trailer) != announced {
+		prefix = http.TrailerPrefix
+	}
 	for name, values := range resp.Trailer {
-		dst[name] = values
+		dst[prefix+name] = values
 	}
 	resp.Body.Close()
+}
+
+// onResponse notes the serving side's answer and, when shadowed, starts
+// capturing its body as the client is sent it.
+func (p *Proxy) onResponse(resp *http.Response, c *call) {
+	c.status = resp.StatusCode
+	p.setServedBy(resp.Header, c)
+	if c.x != nil {
+		c.x.answered(resp, p.budget, p.cfg.MaxResponseBytes)
+	}
+}
+
+// answerHeader makes the upstream's fields the answer's, less hop-by-hop
+// fields, with its trailers announced: handed over whole where the writer
+// takes them (miffy's own server), else copied. It returns the header the
+// trailers go into.
+func (p *Proxy) answerHeader(w http.ResponseWriter, resp *http.Response) http.Header {
+	var dst http.Header
+	if hs, ok := w.(headerSetter); ok && hs.SetHeader(resp.Header) {
+		dst = resp.Header
+	} else {
+		dst = w.Header()
+		for name, values := range resp.Header {
+			dst[name] = values
+		}
+	}
+	if httpsyntax.HasHopHeaders(dst) {
+		httpsyntax.RemoveHopHeaders(dst)
+	}
+	if len(resp.Trailer) > 0 {
+		names := make([]string, 0, len(resp.Trailer))
+		for name := range resp.Trailer {
+			names = append(names, name)
+		}
+		dst["Trailer"] = []string{strings.Join(names, ", ")}
+	}
+	return dst
+}
+
+// abort sends what was written so far and breaks the client's connection
+// off: the upstream's answer broke off mid-body.
+func abort(w http.ResponseWriter) {
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// upgrade passes a protocol upgrade (WebSocket and the like, the tokens
+// AllowUpgrades lets through) to c.target with net/http's reverse proxy,
+// which alone carries the tunnel after a 101. It is made per request, its
+// callbacks bound to c; upgrades are never shadowed.
+func (p *Proxy) upgrade(w http.ResponseWriter, c *call) error {
+	var failed error
+	rp := &httputil.ReverseProxy{
+		Rewrite:   func(pr *httputil.ProxyRequest) { p.rewrite(pr, c) },
+		Transport: checkedTransport{p.tr.roundTripper(c.route, c.role, c.target.Scheme, true)},
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode == http.StatusSwitchingProtocols {
+				// The request passed every check; what follows on the
+				// client's connection is the upgraded protocol's.
+				server.Tunnel(resp.Request.Context())
+			}
+			p.onResponse(resp, c)
+			return nil
+		},
+		ErrorHandler: func(_ http.ResponseWriter, _ *http.Request, err error) { failed = err },
+		ErrorLog:     p.rpLog,
+		BufferPool:   rpPool{p.bufs},
+	}
+	rp.ServeHTTP(w, c.r)
+	return failed
+}
+
+// rewrite makes the upgrade proxy's request what outRequest makes of the
+// others: c.target, the route's path and Host, miffy's fields; the
+// client's X-Forwarded-* pass on as sent when ForwardedHeaders is off.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest, c *call) {
+	if c.path != "" && c.path != pr.In.URL.EscapedPath() {
+		pr.Out.URL.RawPath = c.path
+		pr.Out.URL.Path = unescapePath(c.path)
+	}
+	pr.SetURL(c.target)
+	if c.route != nil {
+		if h := c.route.hostHeader(c.role); h != "" {
+			pr.Out.Host = h
+		}
+	}
+	for _, name := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"} {
+		if v := pr.In.Header[name]; v != nil {
+			pr.Out.Header[name] = v
+		}
+	}
+	for _, f := range p.forwardFields(c.fields[:0], pr.In, c.reqID) {
+		pr.Out.Header.Set(f.Name, f.Value)
+	}
+	pr.Out.Header.Set(RoleHeader, c.role)
+	if c.body.has() {
+		pr.Out.Body = c.body.stream()
+	}
+	if p.cfg.DebugRequests || p.cfg.DebugBodies {
+		p.debugRequest(c.role, pr.Out.Method, pr.Out.URL.String(), pr.Out.Host, c)
+	}
+}
+
+// checkedTransport refuses, as a failed exchange, an answer whose status
+// is outside 100..599 (upstream.CheckStatus): net/http's server would
+// panic on one below 100.
+type checkedTransport struct{ http.RoundTripper }
+
+func (t checkedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.RoundTripper.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := upstream.CheckStatus(resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // readWhole reads a shadowed answer of announced length, within the
@@ -144,14 +281,11 @@ func (p *Proxy) readWhole(w http.ResponseWriter, c *call, resp *http.Response) b
 	}
 	if err != nil {
 		// Broken off: the client gets what came, then a reset, as when
-		// streamed (copyBody's caller).
+		// streamed (respond).
 		resp.Body.Close()
 		w.WriteHeader(resp.StatusCode)
 		w.Write(x.ref.cap.buf)
-		if fl, ok := w.(http.Flusher); ok {
-			fl.Flush()
-		}
-		panic(http.ErrAbortHandler)
+		abort(w)
 	}
 	return true
 }

@@ -12,7 +12,6 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -25,32 +24,37 @@ import (
 	"github.com/miffy-proxy/miffy/internal/compare"
 	"github.com/miffy-proxy/miffy/internal/publish"
 	"github.com/miffy-proxy/miffy/internal/route"
-	"github.com/miffy-proxy/miffy/internal/server"
 	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
-// Publisher takes the record of one compared request. It must not block;
-// it reports false when it dropped the record.
+// Publisher takes each compared request: publish.Outlet builds its record
+// and applies the route's publish mode. It must not block; it reports
+// false when it dropped the record.
 type Publisher interface {
-	Publish(r *publish.Record) bool
+	Publish(c *publish.Comparison) bool
 }
 
-// Config tunes the proxy. Zero values take the defaults stated per field.
+var _ Publisher = (*publish.Outlet)(nil)
+
+// Config tunes the proxy. The config layer (internal/config) hands it
+// complete values, every default resolved from config.default.toml; a zero
+// here means what the field's comment says, nothing is filled in.
 type Config struct {
 	// ForwardedHeaders adds X-Forwarded-For, -Proto and -Host upstream.
 	ForwardedHeaders bool
-	// DialTimeout bounds connecting to an upstream. If zero, 5s.
-	DialTimeout time.Duration
+	// DialTimeout, MaxIdleConnsPerHost, UpstreamIdleTimeout and
+	// MaxResponseHeaderBytes are each upstream's (upstream.Config and
+	// upstream.TransportConfig, whose comments say what zero means): the
+	// time to connect, the keep-alive pool per host, how long an idle
+	// connection is kept, and the largest response head (a longer one
+	// fails the exchange: 502).
+	DialTimeout            time.Duration
+	MaxIdleConnsPerHost    int
+	UpstreamIdleTimeout    time.Duration
+	MaxResponseHeaderBytes int
 	// ReferenceTimeout bounds the wait for the reference's response
 	// headers; past it the client gets 504. If zero, no limit.
 	ReferenceTimeout time.Duration
-	// MaxIdleConnsPerHost is the keep-alive pool per upstream. If zero, 512.
-	MaxIdleConnsPerHost int
-	// UpstreamIdleTimeout closes idle upstream connections. If zero, 90s.
-	UpstreamIdleTimeout time.Duration
-	// MaxResponseHeaderBytes bounds an upstream's response head; a longer
-	// one fails the exchange (502). If zero, 1 MiB.
-	MaxResponseHeaderBytes int
 	// Sides says how each side's upstreams are reached (protocol, TLS),
 	// by role: "reference" (also for unrouted requests), "candidate",
 	// "secondary". A side left out: auto, the system's roots.
@@ -58,26 +62,26 @@ type Config struct {
 	// MaxRequestBodyBytes rejects larger request bodies with 413. If zero,
 	// no limit.
 	MaxRequestBodyBytes int64
-	// MaxBodyBytes is the largest request body that is replayed; larger
-	// requests are proxied but not shadowed. If zero, 1 MiB.
+	// MaxBodyBytes is the largest request body that is replayed (and kept
+	// for a canary retry, or a debug line); larger requests are proxied
+	// but not shadowed. If zero, only requests without a body are.
 	MaxBodyBytes int64
-	// MaxResponseBytes caps what is kept of each response for comparison.
-	// If zero, 4 MiB.
+	// MaxResponseBytes caps what is kept of each response for comparison;
+	// a longer answer is compared by its first bytes, marked truncated.
 	MaxResponseBytes int64
-	// Timeout bounds one replay to the candidate and secondary. If zero, 5s.
+	// Timeout bounds one replay to the candidate and secondary. It must be
+	// positive: at zero every replay times out at once.
 	Timeout time.Duration
 	// MaxInFlight and MaxInFlightBytes bound the replays in flight by count
-	// and by the bytes they hold. If zero, 10000 and 256 MiB.
+	// and by the bytes they hold. At zero nothing is replayed.
 	MaxInFlight      int
 	MaxInFlightBytes int64
 	// AccessLog logs one info line per client request.
 	AccessLog bool
-	// Console, if set, sees every compared request (equal or not).
-	Console Publisher
 	// Tally, if set, counts every request under test (see Tally).
 	Tally Tally
 	// ServedByHeader names the side that served a canary route's request on
-	// the response (reference or candidate). If empty, X-Miffy-Served-By.
+	// the response (reference or candidate). If empty, it is not named.
 	ServedByHeader string
 	// DebugRequests logs every request forwarded upstream at debug level
 	// (method, URL, role, Host); DebugBodies adds the request body (up to
@@ -107,45 +111,6 @@ type Config struct {
 	CompareQueue   int
 }
 
-func (c *Config) setDefaults() {
-	if c.DialTimeout == 0 {
-		c.DialTimeout = 5 * time.Second
-	}
-	if c.MaxIdleConnsPerHost == 0 {
-		c.MaxIdleConnsPerHost = 512
-	}
-	if c.UpstreamIdleTimeout == 0 {
-		c.UpstreamIdleTimeout = 90 * time.Second
-	}
-	if c.MaxResponseHeaderBytes == 0 {
-		c.MaxResponseHeaderBytes = 1 << 20
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 1 << 20
-	}
-	if c.MaxResponseBytes == 0 {
-		c.MaxResponseBytes = 4 << 20
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 5 * time.Second
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 10000
-	}
-	if c.MaxInFlightBytes == 0 {
-		c.MaxInFlightBytes = 256 << 20
-	}
-	if c.ServedByHeader == "" {
-		c.ServedByHeader = "X-Miffy-Served-By"
-	}
-	if c.RedactURI == nil {
-		c.RedactURI = func(s string) string { return s }
-	}
-	if c.RedactBody == nil {
-		c.RedactBody = func(b []byte, _ string) []byte { return b }
-	}
-}
-
 // Proxy is the client-facing handler. Make it with New.
 type Proxy struct {
 	cfg    Config
@@ -153,13 +118,12 @@ type Proxy struct {
 	pub    Publisher
 	judge  *compare.Judge
 	table  atomic.Pointer[Table]
-	rp     *httputil.ReverseProxy
-	tr     *transports // every side's clients and Transports
+	rpLog  *stdlog.Logger // the upgrade proxy's (logWriter)
+	tr     *transports    // every side's clients and Transports
 	budget *budget
 	pool   *comparePool
 	bufs   *bufPool
 	m      *metrics
-	cm     *canary.Metrics
 	ids    idGen
 
 	// Replays live as long as the proxy, not as long as the client request.
@@ -173,7 +137,6 @@ type Proxy struct {
 // New returns a proxy serving the given table. pub receives the records to
 // publish; judge classes differences as regressions or noise.
 func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zerolog.Logger, reg prometheus.Registerer) *Proxy {
-	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
 		cfg:    cfg,
@@ -191,21 +154,8 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 	p.m = newMetrics(reg, p.budget)
 	p.m.tally = cfg.Tally
 	p.pool = newComparePool(ctx, cfg.CompareWorkers, cfg.CompareQueue)
-	p.cm = canary.NewMetrics(reg)
 	p.tr = newTransports(cfg)
-	p.rp = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
-		Transport:      p.tr,
-		ModifyResponse: p.modifyResponse,
-		ErrorHandler:   p.errorHandler,
-		ErrorLog:       stdlog.New(logWriter{log}, "", 0),
-		// Streams (no Content-Length, or server-sent events) are flushed
-		// write by write all the same (ReverseProxy's own rule); others at
-		// their end, so an answer with no body at all leaves as one frame:
-		// gRPC's trailers-only answers (an error status) must.
-		FlushInterval: 0,
-		BufferPool:    rpPool{p.bufs},
-	}
+	p.rpLog = stdlog.New(logWriter{log}, "", 0)
 	p.SetTable(table)
 	return p
 }
@@ -215,9 +165,6 @@ func New(cfg Config, table *Table, judge *compare.Judge, pub Publisher, log zero
 func (p *Proxy) SetTable(t *Table) {
 	for _, r := range t.list {
 		r.m = p.m.forRoute(r.Name)
-		if r.Canary != nil {
-			r.Canary.Attach(p.cm, p.log)
-		}
 	}
 	p.table.Store(t)
 }
@@ -225,104 +172,135 @@ func (p *Proxy) SetTable(t *Table) {
 // Table returns the routing table in use.
 func (p *Proxy) Table() *Table { return p.table.Load() }
 
-// call is what one client request carries through the reverse proxy.
+// call is one client request on its way through the proxy. ServeHTTP
+// builds it once (begin) and hands it on; each stage writes its own part:
+// begin the route and the side, decide the canary decision, prepare the
+// replay (x), forward the attempt and the answer (status, err).
 type call struct {
-	target  *url.URL
-	role    string
-	route   *Route
-	path    string           // escaped path sent upstream (trim_prefix applied)
-	dec     *canary.Decision // nil unless the route is a canary route
-	start   time.Time        // of the current upstream attempt
-	retried bool             // the candidate failed and the reference was tried
-	reqID   string           // correlation id, with Config.CanaryEvents
-	x       *exchange        // nil when not shadowed
-	// refHandedOver: x.ref is the replay's now (handOverRef).
-	refHandedOver bool
-	tee           *streamTee // a shadowed body that flows (gRPC)
-	body          []byte     // the request body, when read into memory
-	status        int
-	err           error
+	r      *http.Request // as admitted; never written to
+	start  time.Time
+	target *url.URL
+	role   string
+	route  *Route
+	params route.Params
+	path   string           // escaped path sent upstream (trim_prefix applied)
+	dec    *canary.Decision // nil unless the route is a canary route
+	reqID  string           // correlation id (the client's or made here), with Config.CanaryEvents
+	body   reqBody
 
-	req    upstream.Request // what forwardFast sends
-	fields [6]upstream.Field
+	x   *exchange  // nil when not shadowed
+	tee *streamTee // a shadowed body that flows (gRPC)
+
+	attempt time.Time // start of the current upstream attempt
+	retried bool      // the candidate failed and the reference was tried
+	status  int
+	err     error
+
+	req    upstream.Request  // what is sent upstream
+	fields [6]upstream.Field // role, X-Request-Id, Via, X-Forwarded-For, -Host, -Proto
 }
-
-type callKey struct{}
 
 // ServeHTTP answers the client from the reference and, on routes under
 // test, starts a replay that does not hold up the answer.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	r, status, msg := p.admit(r)
-	if status != 0 {
-		if status == http.StatusBadRequest {
-			w.Header().Set("Connection", "close")
-		}
-		http.Error(w, msg, status)
+	c := &call{start: time.Now()}
+	if err := p.begin(w, r, c); err != nil {
+		p.refuse(w, c, err)
 		return
 	}
-	if max := p.cfg.MaxRequestBodyBytes; max > 0 {
-		if r.ContentLength > max {
-			http.Error(w, "miffy: request body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, max)
-	}
-
-	t := p.table.Load()
-	c := &call{target: t.upstream, role: "upstream", start: start}
-	rt, params, _, ok := t.routes.Match(r.Method, r.URL.EscapedPath())
-	if ok {
-		c.route, c.target, c.role = rt, rt.Reference, "reference"
-		c.path = rt.forwardPath(r.URL.EscapedPath())
-		rt.m.requests.Inc()
-		status := 0
-		if rt.Canary != nil {
-			status = p.decide(c, r, params)
-		}
-		if status == 0 && (rt.Canary == nil || rt.Shadow && c.role == "reference") {
-			status = p.prepare(c, r, params, start)
-		}
-		if status == 0 && p.cfg.DebugBodies {
-			if _, err := canary.BufferBody(r, p.cfg.MaxBodyBytes); err != nil {
-				status = bodyStatus(err)
-			}
-		}
-		if status != 0 {
-			msg := "miffy: bad request body"
-			if status == http.StatusRequestEntityTooLarge {
-				msg = "miffy: request body too large"
-			}
-			p.setServedBy(w.Header(), c)
-			http.Error(w, msg, status)
-			c.status = status
-			p.accessLog(r, c, start)
-			return
-		}
-	} else {
-		p.m.unrouted.Inc()
-		if p.cfg.DebugBodies {
-			if _, err := canary.BufferBody(r, p.cfg.MaxBodyBytes); err != nil {
-				status := bodyStatus(err)
-				http.Error(w, http.StatusText(status), status)
-				c.status = status
-				p.accessLog(r, c, start)
-				return
-			}
-		}
-	}
-
 	func() {
 		// The handler is aborted with a panic when the reference fails
 		// mid-body; the replay must hear of it all the same.
-		defer p.referenceDone(c, start)
-		p.forward(w, r, c)
+		defer p.referenceDone(c)
+		for {
+			err := p.forward(w, c)
+			if err == nil {
+				return
+			}
+			if !p.fallBack(c, err) {
+				p.fail(w, c, err)
+				return
+			}
+		}
 	}()
-	p.accessLog(r, c, start)
+	p.accessLog(c)
 	if c.status == statusClientGone {
 		// Nothing was written: net/http must not send its implicit 200,
 		// an answer the reference never gave. The connection is closed.
 		panic(http.ErrAbortHandler)
+	}
+}
+
+// begin admits r and builds its call: the route, the side that serves it,
+// the replay. An error is the client's answer instead (a refusal).
+func (p *Proxy) begin(w http.ResponseWriter, r *http.Request, c *call) error {
+	r, err := p.admit(r)
+	c.r = r
+	if err != nil {
+		return err
+	}
+	if c.body, err = newReqBody(w, r, p.cfg.MaxRequestBodyBytes); err != nil {
+		return bodyError(err)
+	}
+	t := p.table.Load()
+	c.target, c.role = t.upstream, "upstream"
+	rt, params, _, ok := t.routes.Match(r.Method, r.URL.EscapedPath())
+	if !ok {
+		p.m.unrouted.Inc()
+		return p.debugFill(c)
+	}
+	c.route, c.params, c.target, c.role = rt, params, rt.Reference, "reference"
+	c.path = rt.forwardPath(r.URL.EscapedPath())
+	rt.m.requests.Inc()
+	if rt.Canary != nil {
+		if err := p.decide(c); err != nil {
+			return err
+		}
+	}
+	if rt.Canary == nil || rt.Shadow && c.role == "reference" {
+		if err := p.prepare(c); err != nil {
+			return err
+		}
+	}
+	return p.debugFill(c)
+}
+
+// debugFill reads the body into memory for the debug line
+// ([proxy] debug_bodies), up to MaxBodyBytes.
+func (p *Proxy) debugFill(c *call) error {
+	if !p.cfg.DebugBodies {
+		return nil
+	}
+	if _, err := c.body.fill(p.cfg.MaxBodyBytes); err != nil {
+		return bodyError(err)
+	}
+	return nil
+}
+
+// refusal is an answer miffy gives the client itself, without asking an
+// upstream: a request it does not forward, or whose body it could not read.
+type refusal struct {
+	status int
+	msg    string
+	close  bool // the framing is in doubt: close the connection
+}
+
+func (e refusal) Error() string { return e.msg }
+
+// refuse answers the client with err, a refusal.
+func (p *Proxy) refuse(w http.ResponseWriter, c *call, err error) {
+	var rf refusal
+	if !errors.As(err, &rf) {
+		rf = refusal{status: http.StatusBadRequest, msg: "miffy: bad request"}
+	}
+	if rf.close {
+		w.Header().Set("Connection", "close")
+	}
+	p.setServedBy(w.Header(), c)
+	http.Error(w, rf.msg, rf.status)
+	c.status = rf.status
+	if c.target != nil {
+		p.accessLog(c)
 	}
 }
 
@@ -332,36 +310,40 @@ const statusClientGone = 499
 
 // decide picks the side of a canary route that serves the request. For
 // the candidate, an idempotent request's body is kept (up to
-// MaxBodyBytes) so that it can be retried on the reference. A non-zero
-// return is the status the client gets instead.
-func (p *Proxy) decide(c *call, r *http.Request, params route.Params) int {
-	p.correlate(c, r)
-	d := c.route.Canary.Decide(r, params, c.path)
-	c.dec = &d
-	if d.Side != canary.Candidate {
-		return 0
-	}
-	c.target, c.role = c.route.Candidate, "candidate"
-	if upstream.Idempotent(r.Method) && r.ContentLength <= p.cfg.MaxBodyBytes {
-		if _, err := canary.BufferBody(r, p.cfg.MaxBodyBytes); err != nil {
-			return bodyStatus(err)
+// MaxBodyBytes) so that it can be retried on the reference.
+func (p *Proxy) decide(c *call) error {
+	p.correlate(c)
+	rt := c.route
+	if n := rt.Canary.BodyLimit(); n > 0 {
+		if _, err := c.body.fill(n); err != nil {
+			return bodyError(err)
 		}
 	}
-	return 0
-}
-
-// bodyStatus is the client's status when its body could not be read.
-func bodyStatus(err error) int {
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return http.StatusRequestEntityTooLarge
+	d := rt.Canary.Decide(p.decisionView(c), c.params, c.path, c.body.buf)
+	c.dec = &d
+	if d.Side != canary.Candidate {
+		return nil
 	}
-	return http.StatusBadRequest
+	c.target, c.role = rt.Candidate, "candidate"
+	if upstream.Idempotent(c.r.Method) && c.r.ContentLength <= p.cfg.MaxBodyBytes {
+		if _, err := c.body.fill(p.cfg.MaxBodyBytes); err != nil {
+			return bodyError(err)
+		}
+	}
+	return nil
 }
 
-// replayable reports whether r's body can be sent again.
-func replayable(r *http.Request) bool {
-	return r.Body == nil || r.Body == http.NoBody || r.GetBody != nil
+// decisionView is the request as the decision service sees it: the
+// client's, with the correlation id miffy made for it (a copy of the
+// request then, the client's own is not written to).
+func (p *Proxy) decisionView(c *call) *http.Request {
+	if c.reqID == "" || c.route.Canary.BodyLimit() == 0 || c.r.Header.Get(requestIDHeader) != "" {
+		return c.r
+	}
+	view := c.r.WithContext(c.r.Context())
+	view.Header = c.r.Header.Clone()
+	view.Header.Set(requestIDHeader, c.reqID)
+	return view
 }
 
 // setServedBy names the serving side of a canary route on the response,
@@ -370,49 +352,12 @@ func (p *Proxy) setServedBy(h http.Header, c *call) {
 	if c.dec == nil {
 		return
 	}
-	h.Set(p.cfg.ServedByHeader, c.role)
+	if p.cfg.ServedByHeader != "" {
+		h.Set(p.cfg.ServedByHeader, c.role)
+	}
 	if c.dec.Cookie != nil {
 		h.Add("Set-Cookie", c.dec.Cookie.String())
 	}
-}
-
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	c := pr.In.Context().Value(callKey{}).(*call)
-	if c.path != "" && c.path != pr.In.URL.EscapedPath() {
-		pr.Out.URL.RawPath = c.path
-		pr.Out.URL.Path = unescapePath(c.path)
-	}
-	pr.SetURL(c.target)
-	if c.route != nil {
-		if h := c.route.hostHeader(c.role); h != "" {
-			pr.Out.Host = h
-		}
-	}
-	for _, f := range p.forwardFields(c.fields[:0], pr.In) {
-		pr.Out.Header.Set(f.Name, f.Value)
-	}
-	pr.Out.Header.Set(RoleHeader, c.role)
-	if p.cfg.DebugRequests || p.cfg.DebugBodies {
-		p.debugRequest(c.role, pr.Out.Method, pr.Out.URL.String(), pr.Out.Host, pr.In)
-	}
-}
-
-func (p *Proxy) modifyResponse(resp *http.Response) error {
-	if err := checkStatus(resp.StatusCode); err != nil {
-		return err
-	}
-	if resp.Body == http.NoBody && resp.ContentLength < 0 {
-		// Ended with its head (HTTP/2 END_STREAM): not a stream to flush
-		// as it goes (see FlushInterval).
-		resp.ContentLength = 0
-	}
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		// The request passed every check; what follows on the client's
-		// connection is the upgraded protocol's, not HTTP/1 requests.
-		server.Tunnel(resp.Request.Context())
-	}
-	p.onResponse(resp, resp.Request.Context().Value(callKey{}).(*call))
-	return nil
 }
 
 // ErrBadStatus is an upstream status outside 100..599.
@@ -425,48 +370,34 @@ func checkStatus(code int) error {
 	return nil
 }
 
-// onResponse notes the serving side's answer and, when shadowed, starts
-// capturing its body as the client is sent it.
-func (p *Proxy) onResponse(resp *http.Response, c *call) {
-	c.status = resp.StatusCode
-	p.setServedBy(resp.Header, c)
-	if x := c.x; x != nil {
-		x.ref.status = resp.StatusCode
-		x.ref.header = resp.Header.Clone()
-		x.ref.cap = capture{b: p.budget, limit: p.cfg.MaxResponseBytes}
-		if resp.Body != http.NoBody {
-			x.ref.cap.expect(resp.ContentLength)
-		}
-		resp.Body = &teeBody{rc: resp.Body, resp: resp, s: &x.ref}
+// statusOf is the status for an exchange with the upstream that failed
+// with err (Caddy's statusError): 413 for a client body over the limit,
+// 499 (logged; nothing is sent) for a client that went away, 504 for an
+// upstream too slow, else 502: it could not be reached, or answered
+// something that is not HTTP.
+func statusOf(r *http.Request, err error) int {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
+	case r.Context().Err() != nil:
+		return statusClientGone
+	case isTimeout(err):
+		return http.StatusGatewayTimeout
 	}
-}
-
-// errorHandler answers when the reference could not: 502 when it cannot be
-// reached, 504 when it is too slow, 413 when the client's body is too big.
-func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	p.fail(w, r, r.Context().Value(callKey{}).(*call), err)
+	return http.StatusBadGateway
 }
 
 // fail answers the client for an upstream that could not.
-func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, c *call, err error) {
-	c.err = err
-	var tooBig *http.MaxBytesError
-	if p.fallBack(w, r, c, err) {
-		return
-	}
+func (p *Proxy) fail(w http.ResponseWriter, c *call, err error) {
+	c.err, c.status = err, statusOf(c.r, err)
 	p.setServedBy(w.Header(), c)
-	switch {
-	case errors.As(err, &tooBig):
-		c.status = http.StatusRequestEntityTooLarge
+	switch c.status {
+	case statusClientGone:
+		return
+	case http.StatusRequestEntityTooLarge:
 		http.Error(w, "miffy: request body too large", c.status)
 		return
-	case r.Context().Err() != nil:
-		c.status = statusClientGone
-		return
-	case isTimeout(err):
-		c.status = http.StatusGatewayTimeout
-	default:
-		c.status = http.StatusBadGateway
 	}
 	route := "unrouted"
 	if c.route != nil {
@@ -486,32 +417,25 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, c *call, err error)
 	}
 }
 
-// fallBack retries a canary request on the reference when the candidate
-// could not be reached or did not answer in time: nothing has been sent to
-// the client yet, the method is idempotent and the body can be sent again.
-// The candidate's failure counts against its breaker. It reports whether
-// it took over the answer.
-func (p *Proxy) fallBack(w http.ResponseWriter, r *http.Request, c *call, err error) bool {
-	var tooBig *http.MaxBytesError
-	if c.role != "candidate" || c.retried || r.Context().Err() != nil || errors.As(err, &tooBig) ||
-		!upstream.Idempotent(r.Method) || !replayable(r) {
+// fallBack readies a canary request for a retry on the reference when the
+// candidate could not be reached or did not answer in time: nothing has
+// been sent to the client yet, the method is idempotent and the body is in
+// memory. The candidate's failure counts against its breaker. It reports
+// whether the request is to be sent again.
+func (p *Proxy) fallBack(c *call, err error) bool {
+	if c.role != "candidate" || c.retried || !upstream.Idempotent(c.r.Method) || !c.body.whole {
+		return false
+	}
+	if s := statusOf(c.r, err); s != http.StatusBadGateway && s != http.StatusGatewayTimeout {
 		return false
 	}
 	rt := c.route
-	rt.Canary.Report(*c.dec, canary.Outcome{Side: canary.Candidate, Err: err, Duration: time.Since(c.start)})
+	rt.Canary.Report(*c.dec, canary.Outcome{Side: canary.Candidate, Err: err, Duration: time.Since(c.attempt)})
 	rt.Canary.Fallback()
 	rt.m.upstreamError(p.m, "candidate", publish.ErrorKind(err))
 	p.log.Warn().Err(err).Str("route", rt.Name).Str("target", c.target.Host).Msg("candidate failed; retrying on the reference")
-	if r.GetBody != nil {
-		body, gerr := r.GetBody()
-		if gerr != nil {
-			return false
-		}
-		r.Body = body
-	}
 	c.retried, c.err, c.status = true, nil, 0
-	c.target, c.role, c.start = rt.Reference, "reference", time.Now()
-	p.forward(w, r, c)
+	c.target, c.role = rt.Reference, "reference"
 	return true
 }
 
@@ -523,12 +447,12 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-func (p *Proxy) accessLog(r *http.Request, c *call, start time.Time) {
+func (p *Proxy) accessLog(c *call) {
 	if !p.cfg.AccessLog {
 		return
 	}
-	ev := p.log.Info().Str("method", r.Method).Str("uri", p.cfg.RedactURI(r.RequestURI)).Int("status", c.status).
-		Dur("duration", time.Since(start)).Str("role", c.role)
+	ev := p.log.Info().Str("method", c.r.Method).Str("uri", p.redactURI(c.r.RequestURI)).Int("status", c.status).
+		Dur("duration", time.Since(c.start)).Str("role", c.role)
 	if c.route != nil {
 		ev = ev.Str("route", c.route.Name)
 	}
@@ -538,31 +462,7 @@ func (p *Proxy) accessLog(r *http.Request, c *call, start time.Time) {
 	ev.Msg("request")
 }
 
-// teeBody hands what the client is sent to the side's capture as well,
-// and its trailers once the body has ended.
-type teeBody struct {
-	rc   io.ReadCloser
-	resp *http.Response
-	s    *side
-}
-
-func (t *teeBody) Read(p []byte) (int, error) {
-	n, err := t.rc.Read(p)
-	if n > 0 {
-		t.s.cap.Write(p[:n])
-	}
-	switch {
-	case err == io.EOF:
-		t.s.trailer = t.resp.Trailer
-	case err != nil:
-		t.s.err = err
-	}
-	return n, err
-}
-
-func (t *teeBody) Close() error { return t.rc.Close() }
-
-// logWriter sends the reverse proxy's own log lines to zerolog.
+// logWriter sends the upgrade proxy's own log lines to zerolog.
 type logWriter struct{ log zerolog.Logger }
 
 func (l logWriter) Write(p []byte) (int, error) {

@@ -179,7 +179,7 @@ func benchProxy(b *testing.B, ref, cand *url.URL) (*Proxy, *discard, string) {
 		b.Fatal(err)
 	}
 	pub := &discard{}
-	p := New(Config{ForwardedHeaders: true}, table, compare.NewJudge(compare.NoiseConfig{}, time.Now), pub, zerolog.Nop(), prometheus.NewRegistry())
+	p := New(testConfig(Config{ForwardedHeaders: true}), table, compare.NewJudge(compare.NoiseConfig{}, time.Now), &publish.Outlet{Sink: pub}, zerolog.Nop(), prometheus.NewRegistry())
 	addr := strings.TrimPrefix(serveFront(b, p), "http://")
 	b.Cleanup(func() { p.Close(context.Background()) })
 	return p, pub, addr
@@ -263,7 +263,7 @@ func BenchmarkCompareAndPublish(b *testing.B) {
 				b.Fatal(err)
 			}
 			pub := &discard{}
-			p := New(Config{}, table, compare.NewJudge(compare.NoiseConfig{}, time.Now), pub, zerolog.Nop(), prometheus.NewRegistry())
+			p := New(testConfig(Config{}), table, compare.NewJudge(compare.NoiseConfig{}, time.Now), &publish.Outlet{Sink: pub}, zerolog.Nop(), prometheus.NewRegistry())
 			_, params, _, _ := table.routes.Match("GET", "/api/7")
 			h := http.Header{"Content-Type": {"application/json"}, "Content-Length": {strconv.Itoa(len(benchRefBody))}}
 			x := &exchange{
@@ -308,7 +308,7 @@ func BenchmarkReplayHeader(b *testing.B) {
 			p := &Proxy{cfg: Config{ForwardedHeaders: forwarded}}
 			for b.Loop() {
 				replayHeader(r)
-				p.forwardFields(nil, r)
+				p.forwardFields(nil, r, "")
 			}
 		})
 	}

@@ -113,7 +113,7 @@ func newFixture(t *testing.T, cfg Config, ref, cand *url.URL, mod func(*Route)) 
 		t.Fatal(err)
 	}
 	f := &fixture{sink: newSink(), reg: prometheus.NewRegistry()}
-	f.proxy = New(cfg, table, compare.NewJudge(compare.NoiseConfig{}, time.Now), f.sink, zerolog.Nop(), f.reg)
+	f.proxy = New(testConfig(cfg), table, compare.NewJudge(compare.NoiseConfig{}, time.Now), &publish.Outlet{Sink: f.sink}, zerolog.Nop(), f.reg)
 	f.front = httptest.NewServer(f.proxy)
 	t.Cleanup(func() {
 		f.front.Close()

@@ -1,69 +1,20 @@
 package shadow
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"runtime/debug"
-	"sync/atomic"
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/compare"
+	"github.com/miffy-proxy/miffy/internal/httpsyntax"
 	"github.com/miffy-proxy/miffy/internal/publish"
-	"github.com/miffy-proxy/miffy/internal/route"
 	"github.com/miffy-proxy/miffy/internal/upstream"
 )
-
-// exchange is one shadowed request: what was asked, and the reference's
-// answer as the client got it. The handler fills ref and then closes
-// refDone; the replay reads ref only after that.
-type exchange struct {
-	id       string
-	start    time.Time
-	route    *Route
-	params   route.Params
-	method   string
-	uri      string
-	path     string
-	rawQuery string
-	header   http.Header      // the client's, hop-by-hop removed
-	fields   []upstream.Field // what miffy adds (forwardFields), as the reference got them
-	body     []byte
-	endpoint string
-
-	ref     side
-	refDone chan struct{}
-	// state says who owns ref once the replay has stopped waiting:
-	// refPending, then refComplete (the handler finished first: the replay
-	// reads ref) or refAbandoned (the replay gave up waiting: the handler
-	// gives back what ref's capture holds).
-	state atomic.Int32
-}
-
-const (
-	refPending = iota
-	refComplete
-	refAbandoned
-)
-
-// side is one upstream's answer as captured.
-type side struct {
-	url      string
-	status   int
-	header   http.Header
-	trailer  http.Header // gRPC's status is here
-	cap      capture
-	err      error
-	duration time.Duration
-}
-
-func (s *side) failed() bool { return s.err != nil || s.status == 0 }
 
 // safeMethods are replayed on every route; others need allow_side_effects.
 func safeMethod(m string) bool {
@@ -71,102 +22,72 @@ func safeMethod(m string) bool {
 }
 
 // prepare decides whether the request is shadowed and, if so, reads its
-// body once and starts the replay. A non-zero return is the status the
-// client must get instead (its body could not be read).
-func (p *Proxy) prepare(c *call, r *http.Request, params route.Params, start time.Time) int {
+// body into memory once (up to MaxBodyBytes) and starts the replay. An
+// error is the client's answer instead: its body could not be read.
+func (p *Proxy) prepare(c *call) error {
 	rt := c.route
-	switch {
-	case rt.Paused:
-		rt.m.skipped("paused")
-		return 0
-	case r.Header["Upgrade"] != nil:
-		// A tunnel after a 101 is the client's alone: proxied, not shadowed.
-		rt.m.skipped("upgrade")
-		return 0
-	case !rt.AllowSideEffects && !safeMethod(r.Method):
-		rt.m.skipped("method")
-		return 0
-	case rt.Sample < 1 && (rt.Sample <= 0 || rand.Float64() >= rt.Sample):
-		rt.m.skipped("sample")
-		return 0
-	case r.ContentLength > p.cfg.MaxBodyBytes:
-		rt.m.skipped("body_too_large")
-		return 0
+	if reason := p.skipReason(c); reason != "" {
+		rt.m.skipped(reason)
+		return nil
 	}
-
-	var body []byte
-	flows := r.Body != nil && r.Body != http.NoBody && isGRPC(r)
-	if r.Body != nil && r.Body != http.NoBody && !flows {
-		buf, err := io.ReadAll(io.LimitReader(r.Body, p.cfg.MaxBodyBytes+1))
+	flows := c.body.has() && isGRPC(c.r)
+	if !flows {
+		whole, err := c.body.fill(p.cfg.MaxBodyBytes)
 		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				return http.StatusRequestEntityTooLarge
-			}
-			return http.StatusBadRequest
+			return bodyError(err)
 		}
-		if int64(len(buf)) > p.cfg.MaxBodyBytes {
+		if !whole {
 			// Too big to keep: the reference gets what was read and the rest.
-			r.Body = struct {
-				io.Reader
-				io.Closer
-			}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
 			rt.m.skipped("body_too_large")
-			return 0
+			return nil
 		}
-		body = buf
-		c.body = buf
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		r.ContentLength = int64(len(body))
-		r.TransferEncoding = nil
 	}
-
+	body := c.body.bytes()
 	if !p.budget.start(int64(len(body))) {
 		rt.m.dropped("in_flight")
 		p.drops.log(p.log, "replay dropped: in-flight bound reached (shadow.max_in_flight, shadow.max_in_flight_bytes)")
-		return 0
+		return nil
 	}
-	x := &exchange{
-		id:       p.ids.next(),
-		start:    start,
-		route:    rt,
-		params:   params,
-		method:   r.Method,
-		uri:      r.RequestURI,
-		path:     c.path,
-		rawQuery: r.URL.RawQuery,
-		header:   replayHeader(r),
-		fields:   p.forwardFields(nil, r),
-		body:     body,
-		endpoint: rt.Name,
-		refDone:  make(chan struct{}),
-	}
-	if cr := r.Header.Get("Canonical-Resource"); cr != "" {
-		x.endpoint = cr
-	}
-	x.ref.url = joinURL(rt.Reference, x.path, x.rawQuery)
-	c.x = x
+	c.x = p.newExchange(c, body)
 	if flows {
 		// A call's messages flow both ways before it ends: its body is
 		// kept as it is sent, and replayed once the call is over
 		// (startFlowed), if it was one message.
-		c.tee = &streamTee{rc: r.Body, limit: p.cfg.MaxBodyBytes}
-		r.Body = c.tee
-		return 0
+		c.tee = c.body.teeStream(p.cfg.MaxBodyBytes)
+		return nil
 	}
 	p.wg.Add(1)
-	go p.replay(x)
-	return 0
+	go p.replay(c.x)
+	return nil
+}
+
+// skipReason is why a request on a shadow route is not replayed (the
+// reason label of miffy_shadow_skipped_total), or "".
+func (p *Proxy) skipReason(c *call) string {
+	rt, r := c.route, c.r
+	switch {
+	case rt.Paused:
+		return "paused"
+	case r.Header["Upgrade"] != nil:
+		// A tunnel after a 101 is the client's alone: proxied, not shadowed.
+		return "upgrade"
+	case !rt.AllowSideEffects && !safeMethod(r.Method):
+		return "method"
+	case rt.Sample < 1 && (rt.Sample <= 0 || rand.Float64() >= rt.Sample):
+		return "sample"
+	case r.ContentLength > p.cfg.MaxBodyBytes:
+		return "body_too_large"
+	}
+	return ""
 }
 
 // referenceDone tells the replay that the reference's answer is complete
 // (on a canary route: the serving side's), and the canary router how the
 // side it chose did.
-func (p *Proxy) referenceDone(c *call, start time.Time) {
-	d := time.Since(start)
+func (p *Proxy) referenceDone(c *call) {
+	d := time.Since(c.start)
 	if c.route != nil {
-		c.route.m.duration(c.role, time.Since(c.start))
+		c.route.m.duration(c.role, time.Since(c.attempt))
 		c.route.m.status(c.status)
 	}
 	if c.dec != nil {
@@ -174,13 +95,13 @@ func (p *Proxy) referenceDone(c *call, start time.Time) {
 		if c.role == "candidate" {
 			side = canary.Candidate
 		}
-		c.route.Canary.Report(*c.dec, canary.Outcome{Side: side, Status: c.status, Err: c.err, Duration: time.Since(c.start)})
+		c.route.Canary.Report(*c.dec, canary.Outcome{Side: side, Status: c.status, Err: c.err, Duration: time.Since(c.attempt)})
 		if t := p.cfg.Tally; t != nil {
 			t.Served(c.route.Name, c.role, c.status, d)
 		}
 	}
-	p.canaryEvent(c, start)
-	if c.x != nil && !c.refHandedOver {
+	p.canaryEvent(c)
+	if c.x != nil && !c.x.handedOver {
 		p.handOverRef(c, d)
 	}
 	if c.x != nil && c.tee != nil {
@@ -208,26 +129,6 @@ func (p *Proxy) startFlowed(c *call) {
 	x.body = body
 	p.wg.Add(1)
 	go p.replay(x)
-}
-
-// handOverRef tells the replay that the reference's answer is complete:
-// from here on the handler writes nothing of c.x.ref. It is called once the
-// answer has been read from the reference (before it is written to the
-// client, when it was read whole first), or when the handler ends.
-func (p *Proxy) handOverRef(c *call, d time.Duration) {
-	x := c.x
-	c.refHandedOver = true
-	x.ref.duration = d
-	if c.err != nil {
-		x.ref.err = c.err
-	}
-	if x.ref.err == nil && c.status == 0 {
-		x.ref.err = errors.New("reference answer incomplete")
-	}
-	if !x.state.CompareAndSwap(refPending, refComplete) {
-		p.budget.release(x.ref.cap.held) // the replay gave up on it
-	}
-	close(x.refDone)
 }
 
 // replay calls the candidate (and the secondary), waits for the reference's
@@ -352,92 +253,57 @@ func (p *Proxy) callSide(ctx context.Context, x *exchange, base *url.URL, role s
 	s.trailer = resp.Trailer
 }
 
+// compareAndPublish compares the candidate's answer (and the
+// secondary's) with the reference's, counts the outcome, and hands the
+// comparison to the publisher, which builds the record and applies the
+// route's publish mode.
 func (p *Proxy) compareAndPublish(x *exchange, cand, sec *side) {
 	rt := x.route
-	refResp, refBody, refCut := decoded(&x.ref, p.cfg.MaxResponseBytes)
-	rec := &publish.Record{
-		ID:       x.id,
-		Time:     x.start,
-		Key:      rt.recordKey(x.params),
-		Route:    rt.Name,
-		Endpoint: x.endpoint,
-		Request: publish.Request{
-			Method:          x.method,
-			URI:             x.uri,
-			Pattern:         rt.Pattern,
-			Params:          x.params.Map(),
-			Header:          x.recordHeader(),
-			Body:            x.body,
-			BodyContentType: x.header.Get("Content-Type"),
-		},
-		Reference: publishSide(&x.ref, refBody, refCut),
-	}
-
-	var diffs []compare.Diff
+	c := x.comparison()
+	refResp := p.answer(&x.ref, &c.Reference)
 	if cand.failed() {
 		rt.m.replay("candidate_error")
-		rec.Candidate = publishSide(cand, nil, false)
-		diffs = []compare.Diff{{Path: "error", Kind: compare.Changed, Candidate: publish.ErrorKind(cand.err), Class: compare.Regression}}
+		c.Candidate = answerOf(cand, nil, false)
+		c.Diffs = []compare.Diff{{Path: "error", Kind: compare.Changed, Candidate: publish.ErrorKind(cand.err), Class: compare.Regression}}
 	} else {
 		rt.m.replay("compared")
-		candResp, candBody, candCut := decoded(cand, p.cfg.MaxResponseBytes)
-		rec.Candidate = publishSide(cand, candBody, candCut)
-		diffs = append(rt.Comparer.Compare(refResp, candResp), trailerDiffs(&x.ref, cand)...)
+		candResp := p.answer(cand, &c.Candidate)
+		c.Diffs = append(rt.Comparer.Compare(refResp, candResp), trailerDiffs(&x.ref, cand)...)
 	}
-
 	var secDiffs []compare.Diff
 	hasSec := rt.Secondary != nil && !sec.failed()
 	if rt.Secondary != nil {
-		secResp, secBody, secCut := decoded(sec, p.cfg.MaxResponseBytes)
-		s := publishSide(sec, secBody, secCut)
-		rec.Secondary = &s
+		c.Secondary = &publish.Answer{}
+		secResp := p.answer(sec, c.Secondary)
 		if hasSec {
 			secDiffs = append(rt.Comparer.Compare(refResp, secResp), trailerDiffs(&x.ref, sec)...)
 		}
 	}
-
-	allNoise := false
-	if len(diffs) > 0 && p.judge != nil {
-		diffs, allNoise = p.judge.Classify(x.endpoint, diffs, secDiffs, hasSec)
+	p.classify(rt, c, secDiffs, hasSec)
+	p.debugResponses(c)
+	if p.pub != nil {
+		p.pub.Publish(c)
 	}
-	for i := range diffs {
-		if diffs[i].Class == "" {
-			diffs[i].Class = compare.Regression
+}
+
+// classify classes c's differences as regressions or noise (by the
+// secondary's, and the judge's statistics) and counts a mismatch.
+func (p *Proxy) classify(rt *Route, c *publish.Comparison, secDiffs []compare.Diff, hasSec bool) {
+	if len(c.Diffs) > 0 && p.judge != nil {
+		c.Diffs, c.AllNoise = p.judge.Classify(c.Endpoint, c.Diffs, secDiffs, hasSec)
+	}
+	for i := range c.Diffs {
+		if c.Diffs[i].Class == "" {
+			c.Diffs[i].Class = compare.Regression
 		}
 	}
-	rec.Diffs = diffs
-	rec.Equal = len(diffs) == 0
 	switch {
-	case rec.Equal:
-	case allNoise:
+	case len(c.Diffs) == 0:
+	case c.AllNoise:
 		rt.m.mismatch(compare.Noise)
 	default:
 		rt.m.mismatch(compare.Regression)
 	}
-
-	p.debugResponses(rec)
-	if p.cfg.Console != nil {
-		p.cfg.Console.Publish(rec)
-	}
-	if p.cfg.Tally != nil {
-		p.cfg.Tally.Compared(rec)
-	}
-	if p.pub == nil {
-		return
-	}
-	switch rt.Publish {
-	case PublishNone:
-		return
-	case PublishMismatches:
-		if rec.Equal || (allNoise && !rt.PublishNoise) {
-			return
-		}
-	case PublishAll:
-		if allNoise && !rt.PublishNoise {
-			return
-		}
-	}
-	p.pub.Publish(rec)
 }
 
 // grpcTrailers are the trailers compared: a gRPC call's outcome.
@@ -471,8 +337,16 @@ func decoded(s *side, limit int64) (compare.Response, []byte, bool) {
 	return compare.Response{Status: s.status, Header: h, Body: body}, body, cut
 }
 
-func publishSide(s *side, body []byte, cut bool) publish.Side {
-	return publish.Side{
+// answer fills a with s's answer, its body with any Content-Encoding
+// undone, and returns that answer for comparison.
+func (p *Proxy) answer(s *side, a *publish.Answer) compare.Response {
+	resp, body, cut := decoded(s, p.cfg.MaxResponseBytes)
+	*a = answerOf(s, body, cut)
+	return resp
+}
+
+func answerOf(s *side, body []byte, cut bool) publish.Answer {
+	return publish.Answer{
 		URL:       s.url,
 		Status:    s.status,
 		Header:    s.header,
@@ -488,7 +362,7 @@ func publishSide(s *side, body []byte, cut bool) publish.Side {
 // (exchange.fields), so that every side gets the same request.
 func replayHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
-	removeHopHeaders(h)
+	httpsyntax.RemoveHopHeaders(h)
 	return h
 }
 

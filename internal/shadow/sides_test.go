@@ -17,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/miffy-proxy/miffy/internal/compare"
+	"github.com/miffy-proxy/miffy/internal/publish"
 	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
@@ -74,7 +75,7 @@ func TestSidesGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := Config{Sides: map[string]Side{"reference": {Protocol: upstream.ProtoH2C}, "candidate": {Protocol: upstream.ProtoH2C}}}
-	p := New(cfg, table, compare.NewJudge(compare.NoiseConfig{}, time.Now), newSink(), zerolog.Nop(), prometheus.NewRegistry())
+	p := New(testConfig(cfg), table, compare.NewJudge(compare.NoiseConfig{}, time.Now), &publish.Outlet{Sink: newSink()}, zerolog.Nop(), prometheus.NewRegistry())
 	front := httptest.NewUnstartedServer(p)
 	front.Config.Protocols = new(http.Protocols)
 	front.Config.Protocols.SetHTTP1(true)

@@ -7,16 +7,18 @@ import (
 
 	"github.com/miffy-proxy/miffy/internal/canary"
 	"github.com/miffy-proxy/miffy/internal/compare"
+	"github.com/miffy-proxy/miffy/internal/publish"
 	"github.com/miffy-proxy/miffy/internal/route"
 )
 
-// PublishMode says which compared requests become records.
-type PublishMode string
+// PublishMode says which compared requests become records: publish's
+// policy, named here for routes.
+type PublishMode = publish.Mode
 
 const (
-	PublishMismatches PublishMode = "mismatches"
-	PublishAll        PublishMode = "all"
-	PublishNone       PublishMode = "none"
+	PublishMismatches = publish.ModeMismatches
+	PublishAll        = publish.ModeAll
+	PublishNone       = publish.ModeNone
 )
 
 // Route is one route under test, ready to serve. It is not changed once it
@@ -34,8 +36,8 @@ type Route struct {
 	Secondary *url.URL // nil without a secondary
 
 	AllowSideEffects bool
-	Sample           float64 // share of requests replayed, 0..1
-	Publish          PublishMode
+	Sample           float64     // share of requests replayed, 0..1
+	Publish          PublishMode // zero: mismatches
 	PublishNoise     bool
 	Comparer         *compare.Comparer
 
@@ -100,9 +102,6 @@ func NewTable(upstream *url.URL, routes []*Route) (*Table, error) {
 		}
 		if r.Name == "" {
 			r.Name = r.Pattern
-		}
-		if r.Publish == "" {
-			r.Publish = PublishMismatches
 		}
 	}
 	return t, nil

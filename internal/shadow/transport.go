@@ -72,7 +72,7 @@ type transports struct {
 	ways map[wayKey]*ways // every side's, in every protocol asked for
 }
 
-// newTransports returns the transports of cfg (defaults set).
+// newTransports returns the transports of cfg.
 func newTransports(cfg Config) *transports {
 	t := &transports{cfg: cfg, base: map[string]*ways{}, ways: map[wayKey]*ways{}}
 	for _, role := range []string{"reference", "candidate", "secondary"} {
@@ -170,22 +170,11 @@ func (t *transports) roundTripper(rt *Route, role, scheme string, upgrade bool) 
 	return w.http1
 }
 
-// RoundTrip sends a request of the reverse proxy (streamed uploads and
-// upgrades) by its call's route and role (the request's context holds the
-// call). A status outside 100..599 is an error (upstream.CheckStatus).
-func (t *transports) RoundTrip(r *http.Request) (*http.Response, error) {
-	role, rt := "reference", (*Route)(nil)
-	if c, ok := r.Context().Value(callKey{}).(*call); ok {
-		role, rt = c.role, c.route
-	}
-	resp, err := t.roundTripper(rt, role, r.URL.Scheme, r.Header.Get("Upgrade") != "").RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	if err := upstream.CheckStatus(resp); err != nil {
-		return nil, err
-	}
-	return resp, nil
+// streamer returns what sends a request whose body streams to role's
+// upstream on route rt at a URL of scheme: net/http's Transport, as
+// roundTripper picks it.
+func (t *transports) streamer(rt *Route, role, scheme string) upstream.RoundTripper {
+	return upstream.RoundTripper{RoundTripper: t.roundTripper(rt, role, scheme, false)}
 }
 
 // closeIdle closes every side's idle connections.

@@ -1,7 +1,6 @@
 package shadow
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -50,12 +49,11 @@ func trusting(srv *httptest.Server) *tls.Config {
 func TestTransportsSides(t *testing.T) {
 	h2c := protoUpstream(t, "h2c")
 	secure := protoUpstream(t, "tls")
-	cfg := Config{Sides: map[string]Side{
+	cfg := testConfig(Config{Sides: map[string]Side{
 		"reference": {TLS: trusting(secure)},       // auto
 		"candidate": {Protocol: upstream.ProtoH2C}, // no TLS roots: the system's
 		"secondary": {Protocol: upstream.ProtoHTTP1, TLS: trusting(secure)},
-	}}
-	cfg.setDefaults()
+	}})
 	tr := newTransports(cfg)
 	t.Cleanup(tr.closeIdle)
 
@@ -76,10 +74,10 @@ func TestTransportsSides(t *testing.T) {
 			addr := tt.srv.Listener.Addr().String()
 			req := &upstream.Request{Method: http.MethodGet, Scheme: tt.scheme, Addr: addr, Target: "/", Fields: []upstream.Field{{Name: RoleHeader, Value: tt.role}}}
 			got := answer(tr.sender(nil, tt.role).Do(t.Context(), req))
-			// The same through the reverse proxy's Transport.
-			r, _ := http.NewRequestWithContext(context.WithValue(t.Context(), callKey{}, &call{role: tt.role}), http.MethodGet, tt.scheme+"://"+addr+"/", nil)
-			r.Header.Set(RoleHeader, tt.role)
-			streamed := answer(tr.RoundTrip(r))
+			// The same with a streamed body, through net/http's Transport.
+			sreq := *req
+			sreq.Stream, sreq.StreamLength = io.NopCloser(strings.NewReader("")), -1
+			streamed := answer(tr.streamer(nil, tt.role, tt.scheme).Do(t.Context(), &sreq))
 			for _, g := range []string{got, streamed} {
 				if tt.want == "error" {
 					if !strings.HasPrefix(g, "error") {
@@ -117,18 +115,22 @@ func answer(resp *http.Response, err error) string {
 	return string(b)
 }
 
-// TestTransportsStatusRange: the reverse proxy's Transport refuses a
-// status outside 100..599 (net/http's server would panic on one below
-// 100), so that the client gets a 502.
+// TestTransportsStatusRange: the streamed path and the upgrade proxy's
+// Transport refuse a status outside 100..599 (net/http's server would
+// panic on one below 100), so that the client gets a 502.
 func TestTransportsStatusRange(t *testing.T) {
 	ref := rawUpstream(t, writeAnswer("HTTP/1.1 042 Low\r\nContent-Length: 2\r\n\r\nhi"))
-	cfg := Config{}
-	cfg.setDefaults()
-	tr := newTransports(cfg)
+	tr := newTransports(testConfig(Config{}))
 	t.Cleanup(tr.closeIdle)
-	r, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, ref.String()+"/", strings.NewReader("streamed"))
-	if got := answer(tr.RoundTrip(r)); !strings.Contains(got, "outside 100..599") {
-		t.Errorf("got %q, want an error naming the status", got)
+	req := &upstream.Request{Method: http.MethodPost, Scheme: "http", Addr: ref.Host, Target: "/",
+		Stream: io.NopCloser(strings.NewReader("streamed")), StreamLength: -1}
+	if got := answer(tr.streamer(nil, "reference", "http").Do(t.Context(), req)); !strings.Contains(got, "outside 100..599") {
+		t.Errorf("streamed: got %q, want an error naming the status", got)
+	}
+	r, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ref.String()+"/", nil)
+	rt := checkedTransport{tr.roundTripper(nil, "reference", "http", true)}
+	if got := answer(rt.RoundTrip(r)); !strings.Contains(got, "outside 100..599") {
+		t.Errorf("upgrade: got %q, want an error naming the status", got)
 	}
 }
 
@@ -137,9 +139,7 @@ func TestTransportsStatusRange(t *testing.T) {
 // connections.
 func TestTransportsRouteProtocol(t *testing.T) {
 	h2c := protoUpstream(t, "h2c")
-	cfg := Config{Sides: map[string]Side{"candidate": {Protocol: upstream.ProtoHTTP1}}}
-	cfg.setDefaults()
-	tr := newTransports(cfg)
+	tr := newTransports(testConfig(Config{Sides: map[string]Side{"candidate": {Protocol: upstream.ProtoHTTP1}}}))
 	t.Cleanup(tr.closeIdle)
 	grpcRoute := &Route{CandidateProtocol: upstream.ProtoH2C}
 	addr := h2c.Listener.Addr().String()

@@ -156,7 +156,7 @@ func TestTransportHeadBound(t *testing.T) {
 	ref := rawUpstream(t, endlessHead)
 	f := newFixture(t, Config{MaxResponseHeaderBytes: 64 << 10}, ref, ref, nil)
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, ref.String()+"/", nil)
-	resp, err := f.proxy.tr.RoundTrip(req)
+	resp, err := f.proxy.tr.roundTripper(nil, "reference", "http", true).RoundTrip(req)
 	if err == nil {
 		resp.Body.Close()
 	}

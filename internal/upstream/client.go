@@ -111,10 +111,18 @@ type Request struct {
 	// Body is sent with a Content-Length. Nil sends none, except where
 	// the method expects one (POST, PUT, PATCH: "Content-Length: 0").
 	Body []byte
+	// Stream, if not nil, is sent instead of Body as it is read,
+	// StreamLength bytes of it (-1: unknown, chunked). RoundTripper alone
+	// sends it; the Client refuses such a request.
+	Stream       io.ReadCloser
+	StreamLength int64
 	// HeaderTimeout bounds the wait for the response's head after the
 	// request is written. If zero, only ctx bounds it.
 	HeaderTimeout time.Duration
 }
+
+// ErrStream is returned by the Client for a Request with a Stream.
+var ErrStream = errors.New("upstream client: streamed bodies go through RoundTripper")
 
 // ErrUpgrade is returned for a 101 answer: upgrades are not handled here.
 var ErrUpgrade = errors.New("upstream switched protocols")
@@ -129,6 +137,9 @@ var ErrHTTP2 = errors.New("upstream negotiated HTTP/2")
 func (c *Client) Do(ctx context.Context, req *Request) (*http.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
+	}
+	if req.Stream != nil {
+		return nil, ErrStream
 	}
 	p := c.pool(req.Scheme, req.Addr)
 	for attempt := 0; ; attempt++ {
@@ -511,11 +522,10 @@ func Idempotent(m string) bool {
 // which the client writes itself.
 func skipHeader(name string) bool {
 	switch name {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length", "Expect":
+	case "Host", "Content-Length", "Expect":
 		return true
 	}
-	return false
+	return httpsyntax.IsHopHeader(name)
 }
 
 // reqBufs lends the buffers requests are written from: a connection needs

@@ -135,7 +135,9 @@ func (req *Request) httpRequest(ctx context.Context) (*http.Request, error) {
 		Header:     h,
 		Host:       req.Host,
 	}
-	if len(req.Body) > 0 || bodyExpected(req.Method) {
+	if req.Stream != nil {
+		hr.Body, hr.ContentLength = req.Stream, req.StreamLength
+	} else if len(req.Body) > 0 || bodyExpected(req.Method) {
 		body := req.Body
 		hr.ContentLength = int64(len(body))
 		hr.Body = http.NoBody
