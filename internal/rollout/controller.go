@@ -48,9 +48,9 @@ type Controller struct {
 	progress chan struct{} // closed and replaced as rollout and control records are read
 	// controlRead is the offset of the latest control record read.
 	controlRead int64
-	maxGen   int32
-	desired  map[string]desiredRecord
-	evidence map[string]*routeEvidence
+	maxGen      int32
+	desired     map[string]desiredRecord
+	evidence    map[string]*routeEvidence
 
 	// actMu is held while the controller acts; the lease callbacks take it
 	// so that a controller losing its lease has stopped acting when they
