@@ -195,6 +195,12 @@ func (c *Controller) Run(ctx context.Context) error {
 		// lease up before any gets it; sticky: a new member does not
 		// take it from the one acting.
 		kgo.Balancers(kgo.StickyBalancer()), kgo.DisableAutoCommit(),
+		// A controller cut off from the coordinator must know it lost
+		// the lease before the coordinator gives it to another (after
+		// LeaseTimeout): its heartbeats give up after half of it (then
+		// OnPartitionsLost stops it), a request or a dial after a
+		// quarter.
+		kgo.RetryTimeout(c.cfg.LeaseTimeout/2), kgo.RequestTimeoutOverhead(c.cfg.LeaseTimeout/4), kgo.DialTimeout(c.cfg.LeaseTimeout/4),
 		kgo.OnPartitionsAssigned(c.assigned), kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.revoked),
 	), c.leaseOpts...)...)
 	if err != nil {
@@ -466,8 +472,10 @@ func (c *Controller) evaluate(parent context.Context, cl *kgo.Client) {
 	if !c.held {
 		return
 	}
-	// Bounded, so that a revoke waits for at most this long.
-	ctx, cancel := context.WithTimeout(parent, max(c.cfg.LeaseTimeout/2, time.Second))
+	// Bounded, so that a revoke or a loss waits for at most this long:
+	// with the heartbeats' bound, a controller cut off stops acting
+	// within 0.85 × LeaseTimeout, before another may start.
+	ctx, cancel := context.WithTimeout(parent, c.cfg.LeaseTimeout/4)
 	defer cancel()
 	if err := c.catchUp(ctx, cl); err != nil {
 		c.log.Warn().Err(err).Msg("cannot read the rollout topic to its end; not acting this time")
