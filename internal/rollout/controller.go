@@ -514,13 +514,18 @@ func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route,
 	if len(cmds) > 0 {
 		return nil
 	}
+	differs := !haveDes || des.d.Weight == nil || *des.d.Weight != st.Weight
 	switch {
-	case haveDes && !des.ours && des.d.Weight != nil && *des.d.Weight != st.Weight && st.Active():
-		return c.decide(ctx, cl, manual(r, st, *des.d.Weight, des.at, now), st)
-	case !haveDes || des.d.Weight == nil || *des.d.Weight != st.Weight:
-		// A weight decided but not written yet (the last controller
-		// stopped in between), or changed by hand while the rollout
-		// was paused or done: the decision stands.
+	case differs && haveDes && !des.ours && des.d.Weight != nil:
+		// Set by hand (`miffy ctl -fleet`): that pauses an active
+		// rollout; a paused or finished one leaves it be.
+		if st.Active() {
+			return c.decide(ctx, cl, manual(r, st, *des.d.Weight, des.at, now), st)
+		}
+	case differs:
+		// Never written, written before the latest decision (the last
+		// controller stopped in between), or cleared by hand (`ctl
+		// -fleet clear` hands the weight back): the decision stands.
 		if err := c.publishWeight(ctx, cl, r.Name, st.Weight); err != nil {
 			return err
 		}

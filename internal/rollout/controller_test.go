@@ -414,15 +414,19 @@ func TestRolloutManualWeight(t *testing.T) {
 	if st.Weight != 30 || !strings.Contains(st.Reasons[0], "weight set to 30 % by hand") {
 		t.Errorf("state %+v, want paused at weight 30 saying so", st)
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := Send(t.Context(), opts, tRollout, Command{Route: "shop", Command: Resume}); err != nil {
-			t.Error(err)
-		}
-	})
-	wg.Wait()
+	// Paused, the rollout leaves the hand-set weight be; resumed, it
+	// writes its stage's weight again.
+	holds := testutil.ToFloat64(a.c.m.decisions.WithLabelValues("shop", Hold))
+	if err := Send(t.Context(), opts, tRollout, Command{Route: "shop", Command: Resume}); err != nil {
+		t.Fatal(err)
+	}
 	st = waitState(t, a.c, 10*time.Second, "resumed", func(s State) bool { return !s.Paused })
 	if st.Weight != 1 || st.Step != 1 {
 		t.Errorf("resumed state %+v, want stage 1 at weight 1", st)
+	}
+	waitFor(t, func() bool { return testutil.ToFloat64(a.c.m.decisions.WithLabelValues("shop", Hold)) > holds })
+	w8 := weights(t, opts)
+	if i := slices.Index(w8, 30); i < 0 || !slices.Equal(slices.Compact(w8[i:]), []float64{30, 1}) {
+		t.Errorf("weights on the control topic %v, want 30 then 1 only", w8)
 	}
 }
