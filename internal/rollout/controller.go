@@ -22,8 +22,9 @@ import (
 )
 
 // maxBuckets bounds the tally buckets kept per route (one per tally
-// interval of the current stage); past it the oldest go.
-const maxBuckets = 4096
+// interval of the current stage, about 25 KiB each); past it the oldest
+// go. With the default tally_interval (10s) that is almost 3 hours.
+const maxBuckets = 1024
 
 // Controller judges every active rollout each EvaluateEvery and, while it
 // holds the lease, acts: it writes its decisions to the rollout topic and
@@ -328,6 +329,11 @@ func (c *Controller) readTally(r *kgo.Record) {
 	}
 	if t.End.After(ev.last) {
 		ev.last = t.End
+	}
+	// Only the current stage's evidence is ever judged: none is kept
+	// while the rollout is paused or done (a resume starts afresh).
+	if st, ok := c.states[t.Route]; ok && (!st.Active() || t.Start.Before(st.Since)) {
+		return
 	}
 	key := t.Start.Truncate(c.cfg.TallyInterval).UnixNano()
 	b, ok := ev.buckets[key]
