@@ -58,7 +58,12 @@ type Controller struct {
 	// return.
 	actMu sync.Mutex
 	held  bool
-	gen   int32
+	gen   int32 // the group generation of the assignment
+	// token fences the decisions (Decision.Generation): set at the first
+	// evaluation of a lease to the generation or, if higher, one more
+	// than the highest read (a group deleted and made again starts its
+	// generations anew); 0 until then.
+	token int32
 	holds map[string]string // route: the hold last recorded (stage, since, kind)
 	kick  chan struct{}
 
@@ -442,7 +447,7 @@ func (c *Controller) assigned(_ context.Context, cl *kgo.Client, m map[string][]
 	_, gen := cl.GroupMetadata()
 	c.heldGen.Store(gen)
 	c.actMu.Lock()
-	c.held, c.gen = true, gen
+	c.held, c.gen, c.token = true, gen, 0
 	c.holds = map[string]string{}
 	c.actMu.Unlock()
 	c.m.leader.Set(1)
@@ -497,10 +502,13 @@ func (c *Controller) evaluate(parent context.Context, cl *kgo.Client) {
 		return
 	}
 	c.mu.Lock()
-	deposed := c.maxGen > c.gen
+	maxGen := c.maxGen
 	c.mu.Unlock()
-	if deposed {
-		c.log.Warn().Int32("generation", c.gen).Msg("a controller of a later lease generation has decided: not acting")
+	if c.token == 0 {
+		c.token = max(c.gen, maxGen+1)
+	}
+	if maxGen > c.token {
+		c.log.Warn().Int32("generation", c.token).Int32("latest", maxGen).Msg("a controller that took the lease later has decided: not acting")
 		return
 	}
 	now := c.cfg.Now()
@@ -566,7 +574,7 @@ func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route,
 // decide records d on the rollout topic, then writes its weight to the
 // control topic if it changed, and waits until it has read d back.
 func (c *Controller) decide(ctx context.Context, cl *kgo.Client, d Decision, prev State) error {
-	d.Controller, d.Generation = c.cfg.ID, c.gen
+	d.Controller, d.Generation = c.cfg.ID, c.token
 	b, err := d.Encode()
 	if err != nil {
 		return err

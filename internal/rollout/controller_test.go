@@ -437,3 +437,26 @@ func TestRolloutManualWeight(t *testing.T) {
 		t.Errorf("weights on the control topic %v, want 30 then 1 only", w8)
 	}
 }
+
+// TestRolloutGroupStartsAnew: decisions of a high generation are on the
+// topic (the lease's group was deleted since and starts its generations
+// anew); a new controller still acts, its decisions above them.
+func TestRolloutGroupStartsAnew(t *testing.T) {
+	opts := cluster(t)
+	startFleet(t, opts, "good")
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	now := time.Now()
+	b, _ := Decision{Route: "shop", Decision: Hold, Time: now, Since: now, Controller: "old", Generation: 50}.Encode()
+	if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: tRollout, Key: []byte("shop"), Value: b}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	a := startController(t, opts, testConfig("a"), false)
+	st := waitState(t, a.c, 10*time.Second, "stage 1", func(s State) bool { return s.Step == 1 })
+	if st.Controller != "a" || st.Generation != 51 {
+		t.Errorf("state %+v, want a's decision at generation 51", st)
+	}
+}

@@ -63,9 +63,11 @@ type Decision struct {
 	Paused bool `json:"paused"`
 	// Done is true once the rollout promoted or was aborted.
 	Done bool `json:"done,omitempty"`
-	// Generation is the lease's group generation the controller held
-	// when it decided: a reader ignores a decision of a lower generation
-	// than one it has already read (a deposed controller's late write).
+	// Generation fences the acting controllers: the lease's group
+	// generation when it was taken or, if higher, one more than the
+	// highest read then. A reader ignores a decision of a lower
+	// generation than one it has already read (a deposed controller's
+	// late write).
 	Generation int32 `json:"generation,omitempty"`
 	// CommandOffset, on a decision that answers an operator's command, is
 	// the command's offset on the rollout topic: every command at or
