@@ -276,8 +276,8 @@ func (c *Controller) readRollout(r *kgo.Record) {
 		if !ok {
 			st = newState()
 		}
-		if !st.apply(d) {
-			c.log.Warn().Str("route", d.Route).Int32("generation", d.Generation).Int32("latest", st.Generation).Str("controller", d.Controller).
+		if d.Generation < c.maxGen || !st.apply(d) {
+			c.log.Warn().Str("route", d.Route).Int32("generation", d.Generation).Int32("latest", c.maxGen).Str("controller", d.Controller).
 				Msg("ignoring a decision of a controller that had lost its lease")
 			return
 		}

@@ -47,3 +47,30 @@ func (s *State) apply(d Decision) bool {
 	}
 	return true
 }
+
+// Effective returns the decisions of entries (the rollout topic read in
+// order, as History gives it) that count, in order: those a controller
+// applies, leaving out the late writes of controllers that had lost their
+// lease. The last one of a route is its state.
+func Effective(entries []Entry) []Decision {
+	states := map[string]*State{}
+	var out []Decision
+	var maxGen int32
+	for _, e := range entries {
+		d := e.Decision
+		if d == nil || d.Generation < maxGen {
+			continue
+		}
+		maxGen = d.Generation
+		st, ok := states[d.Route]
+		if !ok {
+			s := newState()
+			st = &s
+			states[d.Route] = st
+		}
+		if st.apply(*d) {
+			out = append(out, *d)
+		}
+	}
+	return out
+}
