@@ -230,7 +230,7 @@ func TestEffective(t *testing.T) {
 		{Route: "cart", Step: 1, Decision: Advance, Generation: 2},
 		{Route: "shop", Step: 2, Decision: Advance, Generation: 3},
 		{Route: "shop", Step: 2, Decision: Rollback, Generation: 2}, // late, deposed
-		{Route: "cart", Step: 2, Decision: Advance, Generation: 2}, // late, deposed
+		{Route: "cart", Step: 2, Decision: Advance, Generation: 2},  // late, deposed
 		{Route: "shop", Step: 3, Decision: Promote, Generation: 3},
 	} {
 		entries = append(entries, Entry{Value: Value{Decision: &d}})
