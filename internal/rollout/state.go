@@ -1,0 +1,76 @@
+package rollout
+
+import "time"
+
+// State is a route's rollout as its decisions on the rollout topic say,
+// read in order.
+type State struct {
+	// Started is false until the route's first decision.
+	Started bool
+	Step    int
+	Weight  float64
+	// Since is when the current stage began: its evidence is the tallies
+	// of intervals that start at or after it.
+	Since time.Time
+	// Time is when the latest decision was taken.
+	Time       time.Time
+	Paused     bool
+	Done       bool
+	Last       string
+	Reasons    []string
+	Controller string
+	// Answered is the offset of the latest command honoured; -1: none.
+	Answered int64
+	// Generation is the highest lease generation read.
+	Generation int32
+}
+
+func newState() State { return State{Answered: -1} }
+
+// Active says whether the controller judges the rollout: started, not
+// paused, not done.
+func (s State) Active() bool { return s.Started && !s.Paused && !s.Done }
+
+// apply takes a decision read from the topic; it returns false and
+// changes nothing for a decision of a lower generation than one already
+// applied (written by a controller that had lost its lease).
+func (s *State) apply(d Decision) bool {
+	if d.Generation < s.Generation {
+		return false
+	}
+	s.Generation = d.Generation
+	s.Started = true
+	s.Step, s.Weight, s.Since, s.Time = d.Step, d.Weight, d.Since, d.Time
+	s.Paused, s.Done, s.Last, s.Reasons, s.Controller = d.Paused, d.Done, d.Decision, d.Reasons, d.Controller
+	if d.CommandOffset != nil && *d.CommandOffset > s.Answered {
+		s.Answered = *d.CommandOffset
+	}
+	return true
+}
+
+// Effective returns the decisions of entries (the rollout topic read in
+// order, as History gives it) that count, in order: those a controller
+// applies, leaving out the late writes of controllers that had lost their
+// lease. The last one of a route is its state.
+func Effective(entries []Entry) []Decision {
+	states := map[string]*State{}
+	var out []Decision
+	var maxGen int32
+	for _, e := range entries {
+		d := e.Decision
+		if d == nil || d.Generation < maxGen {
+			continue
+		}
+		maxGen = d.Generation
+		st, ok := states[d.Route]
+		if !ok {
+			s := newState()
+			st = &s
+			states[d.Route] = st
+		}
+		if st.apply(*d) {
+			out = append(out, *d)
+		}
+	}
+	return out
+}
