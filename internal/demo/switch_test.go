@@ -1,12 +1,15 @@
 package demo
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestSwitchSpoilsItsShare(t *testing.T) {
@@ -107,5 +110,32 @@ func TestCandidateSwitchOverHTTP(t *testing.T) {
 	}
 	if code, body := call("POST", ref.URL+"/demo/bad"); code == 200 && strings.Contains(body, "share") {
 		t.Errorf("the reference took the switch: %s", body)
+	}
+}
+
+func TestTraffic(t *testing.T) {
+	seen := make(chan string, 100)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case seen <- r.URL.Path:
+		default:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan [2]int, 1)
+	go func() { a, f := Traffic(ctx, srv.URL, 200); done <- [2]int{a, f} }()
+	var got []string
+	for len(got) < 4 {
+		got = append(got, <-seen)
+	}
+	cancel()
+	res := <-done
+	if diff := cmp.Diff([]string{"/api/1", "/api/2", "/api/3", "/api/1"}, got); diff != "" {
+		t.Errorf("paths (-want +got):\n%s", diff)
+	}
+	// The fourth may have been cut by the cancel.
+	if res[0] < 3 || res[0]+res[1] < 4 {
+		t.Errorf("answered %d, failed %d; want at least 3 answered of 4", res[0], res[1])
 	}
 }
