@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/miffy-proxy/miffy/internal/report"
 	"github.com/miffy-proxy/miffy/internal/verdict"
 )
 
@@ -46,16 +45,8 @@ func (s *Server) judge(route string, rg Range) VerdictAnswer {
 	}
 	rs := d.RouteSummary
 	a.Verdict, a.Reasons, a.Detail, a.Source = rs.Verdict, rs.Reasons, rs.Judgement, rs.Source
-	a.Figures = figures(rs)
+	a.Figures = rs.Figures()
 	return a
-}
-
-func figures(rs report.RouteSummary) verdict.Figures {
-	return verdict.Figures{
-		Compared: rs.Compared, Regressions: rs.Regressions, CandidateErrors: rs.CandidateErrors,
-		ReferenceP99: rs.Latency.Reference.P99, CandidateP99: rs.Latency.Candidate.P99,
-		Slower: rs.Signs.Slower, Faster: rs.Signs.Faster, Ties: rs.Signs.Tie,
-	}
 }
 
 // verdict answers GET /api/verdict?route=NAME[&range=...]: 200 with the

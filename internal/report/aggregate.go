@@ -500,7 +500,14 @@ func (rs *RouteSummary) judge(l verdict.Limits) {
 		rs.Reasons = []string{"compared requests unknown: no tallies cover the range and the route publishes mismatches only"}
 		return
 	}
-	res := verdict.Judge(verdict.Figures{
+	res := verdict.Judge(rs.Figures(), l)
+	rs.Verdict, rs.Reasons, rs.Judgement = res.Verdict, res.Reasons, &res
+}
+
+// Figures are the route's evidence as the verdict judges it (the report,
+// its page and gates, and the rollout controller all judge these).
+func (rs RouteSummary) Figures() verdict.Figures {
+	return verdict.Figures{
 		Compared:        rs.Compared,
 		Regressions:     rs.Regressions,
 		CandidateErrors: rs.CandidateErrors,
@@ -509,8 +516,14 @@ func (rs *RouteSummary) judge(l verdict.Limits) {
 		Slower:          rs.Signs.Slower,
 		Faster:          rs.Signs.Faster,
 		Ties:            rs.Signs.Tie,
-	}, l)
-	rs.Verdict, rs.Reasons, rs.Judgement = res.Verdict, res.Reasons, &res
+	}
+}
+
+// TallySummary returns the figures of one route's merged tally t, as
+// Summary gives them for a route its tallies cover (no verdict).
+func TallySummary(t *tally.Tally) RouteSummary {
+	s := &routeStats{errorKinds: map[string]int64{}, paths: map[string]*pathStats{}, tally: t}
+	return s.summary(t.Route, 10)
 }
 
 // AddTally merges one value of the tally topic. It returns false, and

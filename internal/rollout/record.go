@@ -63,6 +63,15 @@ type Decision struct {
 	Paused bool `json:"paused"`
 	// Done is true once the rollout promoted or was aborted.
 	Done bool `json:"done,omitempty"`
+	// Generation is the lease's group generation the controller held
+	// when it decided: a reader ignores a decision of a lower generation
+	// than one it has already read (a deposed controller's late write).
+	Generation int32 `json:"generation,omitempty"`
+	// CommandOffset, on a decision that answers an operator's command, is
+	// the command's offset on the rollout topic: every command at or
+	// before it for the route has been honoured, so a controller that
+	// takes over never applies one twice.
+	CommandOffset *int64 `json:"command_offset,omitempty"`
 }
 
 // Command is an operator's request for a route's rollout.

@@ -139,3 +139,13 @@ func (h *Histogram) UnmarshalJSON(b []byte) error {
 	*h = got
 	return nil
 }
+
+// Above counts the durations in buckets above the one holding ms: those
+// surely longer than ms (within the buckets' 4 %).
+func (h *Histogram) Above(ms float64) int64 {
+	var n int64
+	for _, c := range h.counts[bucketOf(max(ms, 0))+1:] {
+		n += c
+	}
+	return n
+}

@@ -1,0 +1,134 @@
+package rollout
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/miffy-proxy/miffy/internal/verdict"
+)
+
+// Config configures a Controller: the [rollout] section, the routes'
+// [routes.rollout] tables, and the topics it reads and writes.
+type Config struct {
+	// Topic is the rollout topic ([rollout] topic): decisions and
+	// commands. Required.
+	Topic string
+	// LeaseTopic names the one-partition topic whose consumer group
+	// elects the acting controller ([rollout] lease_topic); the group is
+	// named after it. Required.
+	LeaseTopic string
+	// LeaseTimeout is the group session timeout: how long a controller
+	// that died without leaving keeps the lease. If zero, 10s.
+	LeaseTimeout time.Duration
+	// EvaluateEvery is the time between two evaluations of every
+	// rollout ([rollout] evaluate_every). If zero, 10s.
+	EvaluateEvery time.Duration
+	// ControlTopic is the control topic every instance follows ([control]
+	// topic), where the weights are written. Required.
+	ControlTopic string
+	// TallyTopic is where the instances publish their tallies ([report]
+	// tally_topic). Required.
+	TallyTopic string
+	// TallyInterval is the instances' [report] tally_interval: no tally
+	// for 3 of them means no evidence. If zero, 10s.
+	TallyInterval time.Duration
+	// ID names this controller in its decisions. If empty,
+	// hostname-pid.
+	ID string
+	// Routes are the routes with a rollout.
+	Routes []Route
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+}
+
+// Route is one route's rollout.
+type Route struct {
+	// Name of the canary route.
+	Name string
+	// Steps are the candidate weights in percent, rising, the last 100.
+	Steps []float64
+	// Interval is the least time at each stage before it advances.
+	Interval time.Duration
+	// ShadowFirst starts at stage 0 (weight 0, shadow only) until the
+	// shadow verdict passes; without it stage 0 is passed at once.
+	ShadowFirst bool
+	// MaxInconclusive is how long a stage may stay inconclusive (or
+	// without evidence) before the rollout pauses. Zero: no limit.
+	MaxInconclusive time.Duration
+	// Limits are the route's verdict limits ([verdict] with its own
+	// keys in place).
+	Limits verdict.Limits
+}
+
+// Weight is the candidate weight of stage i: 0 for stage 0, else
+// Steps[i-1].
+func (r Route) Weight(stage int) float64 {
+	if stage <= 0 || len(r.Steps) == 0 {
+		return 0
+	}
+	return r.Steps[min(stage, len(r.Steps))-1]
+}
+
+// Last is the index of the last stage (weight 100).
+func (r Route) Last() int { return len(r.Steps) }
+
+// Validate checks a route's rollout; errors name the key under prefix
+// (e.g. "routes[2].rollout.").
+func (r Route) Validate(prefix string) error {
+	var errs []error
+	if len(r.Steps) == 0 {
+		errs = append(errs, fmt.Errorf("%ssteps: required, the candidate weights in percent, rising and ending at 100 (e.g. [1, 5, 25, 50, 100])", prefix))
+	}
+	for i, s := range r.Steps {
+		switch {
+		case !(s > 0 && s <= 100):
+			errs = append(errs, fmt.Errorf("%ssteps[%d]: %v is not a weight above 0 and at most 100", prefix, i, s))
+		case i > 0 && !(s > r.Steps[i-1]):
+			errs = append(errs, fmt.Errorf("%ssteps[%d]: %v does not rise above steps[%d] (%v)", prefix, i, s, i-1, r.Steps[i-1]))
+		}
+	}
+	if n := len(r.Steps); n > 0 && r.Steps[n-1] != 100 {
+		errs = append(errs, fmt.Errorf("%ssteps: must end at 100 (ends at %v)", prefix, r.Steps[n-1]))
+	}
+	if r.Interval <= 0 {
+		errs = append(errs, fmt.Errorf("%sinterval: must be positive, got %s", prefix, r.Interval))
+	}
+	if r.MaxInconclusive < 0 {
+		errs = append(errs, fmt.Errorf("%smax_inconclusive: must not be negative, got %s", prefix, r.MaxInconclusive))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) defaults() error {
+	c.LeaseTimeout = cmp.Or(c.LeaseTimeout, 10*time.Second)
+	c.EvaluateEvery = cmp.Or(c.EvaluateEvery, 10*time.Second)
+	c.TallyInterval = cmp.Or(c.TallyInterval, 10*time.Second)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = cmp.Or(host, "controller") + "-" + strconv.Itoa(os.Getpid())
+	}
+	var errs []error
+	for key, v := range map[string]string{"rollout.topic": c.Topic, "rollout.lease_topic": c.LeaseTopic, "control.topic": c.ControlTopic, "report.tally_topic": c.TallyTopic} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s: required by the rollout controller", key))
+		}
+	}
+	seen := map[string]bool{}
+	for i, r := range c.Routes {
+		if seen[r.Name] {
+			errs = append(errs, fmt.Errorf("rollout route %q: given twice", r.Name))
+		}
+		seen[r.Name] = true
+		if err := r.Validate(fmt.Sprintf("routes[%d].rollout.", i)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

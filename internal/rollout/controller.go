@@ -1,0 +1,529 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kzerolog"
+
+	"github.com/miffy-proxy/miffy/internal/control"
+	"github.com/miffy-proxy/miffy/internal/tally"
+)
+
+// maxBuckets bounds the tally buckets kept per route (one per tally
+// interval of the current stage); past it the oldest go.
+const maxBuckets = 4096
+
+// Controller judges every active rollout each EvaluateEvery and, while it
+// holds the lease, acts: it writes its decisions to the rollout topic and
+// the weights to the control topic. Every controller follows the rollout,
+// control and tally topics, so that one that takes the lease over acts at
+// once from where the last one stopped.
+type Controller struct {
+	cfg    Config
+	opts   []kgo.Opt
+	log    zerolog.Logger
+	m      metrics
+	routes []Route
+
+	// leaseOpts are added to the lease client's options (tests: a static
+	// member, which leaves no group when closed, dies like a SIGKILL).
+	leaseOpts []kgo.Opt
+
+	mu       sync.Mutex
+	states   map[string]State
+	pending  map[string][]pendingCommand
+	applied  int64         // offset of the latest rollout record read; -1: none
+	progress chan struct{} // closed and replaced as rollout records are read
+	maxGen   int32
+	desired  map[string]desiredRecord
+	evidence map[string]*routeEvidence
+
+	// actMu is held while the controller acts; the lease callbacks take it
+	// so that a controller losing its lease has stopped acting when they
+	// return.
+	actMu sync.Mutex
+	held  bool
+	gen   int32
+	holds map[string]string // route: the hold last recorded (stage, since, kind)
+	kick  chan struct{}
+}
+
+type pendingCommand struct {
+	off int64
+	cmd Command
+}
+
+type desiredRecord struct {
+	d  control.Desired
+	at time.Time
+}
+
+type routeEvidence struct {
+	buckets map[int64]*tally.Tally // by the tally's start, truncated to the tally interval
+	last    time.Time
+}
+
+// New returns a controller for cfg's routes; opts are the Kafka client
+// options (brokers, SASL, TLS). Run starts it.
+func New(cfg Config, opts []kgo.Opt, log zerolog.Logger, reg prometheus.Registerer) (*Controller, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	c := &Controller{
+		cfg: cfg, opts: opts, log: log, m: newMetrics(reg), routes: cfg.Routes,
+		states: map[string]State{}, pending: map[string][]pendingCommand{}, applied: -1,
+		progress: make(chan struct{}), desired: map[string]desiredRecord{}, evidence: map[string]*routeEvidence{},
+		holds: map[string]string{}, kick: make(chan struct{}, 1),
+	}
+	for _, r := range cfg.Routes {
+		c.evidence[r.Name] = &routeEvidence{buckets: map[int64]*tally.Tally{}}
+	}
+	return c, nil
+}
+
+// ID is the controller's id, as its decisions name it.
+func (c *Controller) ID() string { return c.cfg.ID }
+
+// Leader reports whether the controller holds the lease and acts.
+func (c *Controller) Leader() bool {
+	c.actMu.Lock()
+	defer c.actMu.Unlock()
+	return c.held
+}
+
+// State returns a route's rollout as read from the rollout topic.
+func (c *Controller) State(route string) State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.states[route]; ok {
+		return st
+	}
+	return newState()
+}
+
+// Run follows the topics, competes for the lease and acts while it holds
+// it, until ctx is done; then it leaves the group.
+func (c *Controller) Run(ctx context.Context) error {
+	base := append(append([]kgo.Opt{}, c.opts...), kgo.WithLogger(kzerolog.New(&c.log)))
+	cl, err := kgo.NewClient(base...)
+	if err != nil {
+		return fmt.Errorf("creating the Kafka client: %w", err)
+	}
+	defer cl.Close()
+	if err := CreateTopic(ctx, cl, c.cfg.Topic); err != nil {
+		return err
+	}
+	if err := CreateTopic(ctx, cl, c.cfg.LeaseTopic); err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	follow := func(topic string, at kgo.Offset, each func(*kgo.Record)) error {
+		fc, err := kgo.NewClient(append(append([]kgo.Opt{}, base...), kgo.ConsumeTopics(topic),
+			kgo.ConsumeResetOffset(at), kgo.MetadataMinAge(250*time.Millisecond))...)
+		if err != nil {
+			return fmt.Errorf("creating the Kafka client for %s: %w", topic, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer fc.Close()
+			c.follow(ctx, fc, topic, each)
+		}()
+		return nil
+	}
+	if err := follow(c.cfg.Topic, kgo.NewOffset().AtStart(), c.readRollout); err != nil {
+		return err
+	}
+	if err := follow(c.cfg.ControlTopic, kgo.NewOffset().AtStart(), c.readControl); err != nil {
+		return err
+	}
+	if err := c.catchUp(ctx, cl); err != nil {
+		return fmt.Errorf("reading the rollout topic %s: %w", c.cfg.Topic, err)
+	}
+	if err := follow(c.cfg.TallyTopic, kgo.NewOffset().AfterMilli(c.talliesFrom().UnixMilli()), c.readTally); err != nil {
+		return err
+	}
+
+	lease, err := kgo.NewClient(append(append(append([]kgo.Opt{}, base...),
+		kgo.ConsumerGroup(c.cfg.LeaseTopic), kgo.ConsumeTopics(c.cfg.LeaseTopic),
+		kgo.SessionTimeout(c.cfg.LeaseTimeout), kgo.RebalanceTimeout(c.cfg.LeaseTimeout),
+		kgo.HeartbeatInterval(max(c.cfg.LeaseTimeout/10, 50*time.Millisecond)),
+		kgo.Balancers(kgo.RangeBalancer()), kgo.DisableAutoCommit(),
+		kgo.OnPartitionsAssigned(c.assigned), kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.revoked),
+	), c.leaseOpts...)...)
+	if err != nil {
+		return fmt.Errorf("creating the lease client: %w", err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			lease.PollFetches(ctx) // the lease topic holds nothing; polling keeps the member in the group
+		}
+	}()
+	c.log.Info().Str("controller", c.cfg.ID).Str("lease_topic", c.cfg.LeaseTopic).Int("routes", len(c.routes)).Msg("rollout controller running")
+
+	tick := time.NewTicker(c.cfg.EvaluateEvery)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+			c.evaluate(ctx, cl)
+		case <-c.kick:
+			c.evaluate(ctx, cl)
+		}
+	}
+	c.stopActing("shutting down")
+	cancel()
+	lease.Close() // leaves the group: another controller takes over at once
+	return nil
+}
+
+// follow reads a topic until ctx is done.
+func (c *Controller) follow(ctx context.Context, cl *kgo.Client, topic string, each func(*kgo.Record)) {
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		fs.EachError(func(_ string, _ int32, err error) {
+			if !errors.Is(err, kerr.UnknownTopicOrPartition) && !errors.Is(err, context.Canceled) {
+				c.log.Warn().Err(err).Str("topic", topic).Msg("reading a topic; retrying")
+			}
+		})
+		fs.EachRecord(each)
+	}
+}
+
+// readRollout applies one record of the rollout topic.
+func (c *Controller) readRollout(r *kgo.Record) {
+	v, err := Decode(r.Value)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	defer func() {
+		c.applied = r.Offset
+		close(c.progress)
+		c.progress = make(chan struct{})
+	}()
+	if err != nil {
+		c.log.Warn().Err(err).Int64("offset", r.Offset).Msg("skipping an unreadable record on the rollout topic")
+		return
+	}
+	switch {
+	case v.Decision != nil:
+		d := *v.Decision
+		st, ok := c.states[d.Route]
+		if !ok {
+			st = newState()
+		}
+		if !st.apply(d) {
+			c.log.Warn().Str("route", d.Route).Int32("generation", d.Generation).Int32("latest", st.Generation).Str("controller", d.Controller).
+				Msg("ignoring a decision of a controller that had lost its lease")
+			return
+		}
+		c.states[d.Route] = st
+		c.maxGen = max(c.maxGen, st.Generation)
+		c.pending[d.Route] = slices.DeleteFunc(c.pending[d.Route], func(p pendingCommand) bool { return p.off <= st.Answered })
+		c.m.step.WithLabelValues(d.Route).Set(float64(st.Step))
+		c.m.weight.WithLabelValues(d.Route).Set(st.Weight)
+	case v.Command != nil:
+		cmd := *v.Command
+		st, ok := c.states[cmd.Route]
+		if (!ok || r.Offset > st.Answered) && cmd.Validate() == nil {
+			c.pending[cmd.Route] = append(c.pending[cmd.Route], pendingCommand{off: r.Offset, cmd: cmd})
+		}
+	}
+}
+
+// readControl notes a route's latest desired state on the control topic.
+func (c *Controller) readControl(r *kgo.Record) {
+	route := string(r.Key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(r.Value) == 0 {
+		delete(c.desired, route)
+		return
+	}
+	var d control.Desired
+	if err := json.Unmarshal(r.Value, &d); err != nil {
+		return
+	}
+	c.desired[route] = desiredRecord{d: d, at: r.Timestamp}
+}
+
+// readTally adds one tally to its route's evidence.
+func (c *Controller) readTally(r *kgo.Record) {
+	t, err := tally.Decode(r.Value)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ev, ok := c.evidence[t.Route]
+	if !ok {
+		return
+	}
+	if t.End.After(ev.last) {
+		ev.last = t.End
+	}
+	key := t.Start.Truncate(c.cfg.TallyInterval).UnixNano()
+	b, ok := ev.buckets[key]
+	if !ok {
+		if len(ev.buckets) >= maxBuckets {
+			delete(ev.buckets, slices.Min(mapsKeys(ev.buckets)))
+		}
+		b = tally.New(t.Route, "")
+		ev.buckets[key] = b
+	}
+	b.Merge(t)
+}
+
+func mapsKeys(m map[int64]*tally.Tally) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// stageEvidence merges a route's tallies of intervals that began at or
+// after since (by bucket: a bucket counts whole or not at all), and drops
+// older ones: a stage's since only moves forward.
+func (c *Controller) stageEvidence(route string, since time.Time) Evidence {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ev := c.evidence[route]
+	if ev == nil {
+		return Evidence{}
+	}
+	out := Evidence{LastTally: ev.last}
+	for key, b := range ev.buckets {
+		if key < since.UnixNano() {
+			delete(ev.buckets, key)
+			continue
+		}
+		if out.Tally == nil {
+			out.Tally = tally.New(route, "")
+		}
+		out.Tally.Merge(b)
+	}
+	return out
+}
+
+// talliesFrom is where the tally topic is read from: the start of the
+// earliest active stage (less two tally intervals), else now.
+func (c *Controller) talliesFrom() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	from := c.cfg.Now()
+	for _, st := range c.states {
+		if st.Active() && st.Since.Before(from) {
+			from = st.Since
+		}
+	}
+	return from.Add(-2 * c.cfg.TallyInterval)
+}
+
+// catchUp waits until the rollout topic has been read to its end as it is
+// now.
+func (c *Controller) catchUp(ctx context.Context, cl *kgo.Client) error {
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, c.cfg.Topic)
+	if err != nil {
+		return err
+	}
+	var end int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			end = max(end, o.Offset)
+		}
+	})
+	if err := ends.Error(); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return err
+	}
+	return c.waitApplied(ctx, end-1)
+}
+
+// waitApplied waits until the rollout record at off has been read.
+func (c *Controller) waitApplied(ctx context.Context, off int64) error {
+	for {
+		c.mu.Lock()
+		done, ch := c.applied >= off, c.progress
+		c.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// assigned takes the lease when the lease topic's partition is ours.
+func (c *Controller) assigned(_ context.Context, cl *kgo.Client, m map[string][]int32) {
+	if !slices.Contains(m[c.cfg.LeaseTopic], 0) {
+		return
+	}
+	_, gen := cl.GroupMetadata()
+	c.actMu.Lock()
+	c.held, c.gen = true, gen
+	c.holds = map[string]string{}
+	c.actMu.Unlock()
+	c.m.leader.Set(1)
+	c.log.Info().Str("controller", c.cfg.ID).Int32("generation", gen).Msg("holding the rollout lease: acting for the fleet")
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// revoked gives the lease up; it returns once the controller has stopped
+// acting (an evaluation under way ends first).
+func (c *Controller) revoked(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	if slices.Contains(m[c.cfg.LeaseTopic], 0) {
+		c.stopActing("lease revoked")
+	}
+}
+
+func (c *Controller) stopActing(why string) {
+	c.actMu.Lock()
+	was := c.held
+	c.held = false
+	c.actMu.Unlock()
+	c.m.leader.Set(0)
+	if was {
+		c.log.Info().Str("controller", c.cfg.ID).Str("why", why).Msg("stopped acting for the fleet")
+	}
+}
+
+// evaluate judges every rollout once and acts, if the controller holds the
+// lease.
+func (c *Controller) evaluate(parent context.Context, cl *kgo.Client) {
+	c.actMu.Lock()
+	defer c.actMu.Unlock()
+	if !c.held {
+		return
+	}
+	// Bounded, so that a revoke waits for at most this long.
+	ctx, cancel := context.WithTimeout(parent, max(c.cfg.LeaseTimeout/2, time.Second))
+	defer cancel()
+	if err := c.catchUp(ctx, cl); err != nil {
+		c.log.Warn().Err(err).Msg("cannot read the rollout topic to its end; not acting this time")
+		return
+	}
+	c.mu.Lock()
+	deposed := c.maxGen > c.gen
+	c.mu.Unlock()
+	if deposed {
+		c.log.Warn().Int32("generation", c.gen).Msg("a controller of a later lease generation has decided: not acting")
+		return
+	}
+	now := c.cfg.Now()
+	for _, r := range c.routes {
+		if err := c.evaluateRoute(ctx, cl, r, now); err != nil {
+			c.log.Error().Err(err).Str("route", r.Name).Msg("rollout: acting failed; trying again at the next evaluation")
+		}
+	}
+}
+
+func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route, now time.Time) error {
+	st := c.State(r.Name)
+	if !st.Started {
+		return c.decide(ctx, cl, start(r, now), st)
+	}
+	c.mu.Lock()
+	cmds := slices.Clone(c.pending[r.Name])
+	des, haveDes := c.desired[r.Name]
+	c.mu.Unlock()
+	for _, p := range cmds {
+		if err := c.decide(ctx, cl, answer(r, st, p.cmd, p.off, now), st); err != nil {
+			return err
+		}
+		st = c.State(r.Name)
+	}
+	if len(cmds) > 0 {
+		return nil
+	}
+	switch {
+	case haveDes && des.d.Weight != nil && *des.d.Weight != st.Weight && des.at.After(st.Time) && st.Active():
+		return c.decide(ctx, cl, manual(r, st, *des.d.Weight, des.at, now), st)
+	case !haveDes || des.d.Weight == nil || *des.d.Weight != st.Weight:
+		// A weight decided but not written yet (the last controller
+		// stopped in between), or changed by hand after the rollout
+		// stopped: the decision stands.
+		if err := c.publishWeight(ctx, r.Name, st.Weight); err != nil {
+			return err
+		}
+	}
+	if !st.Active() {
+		return nil
+	}
+	j := judge(r, st, c.stageEvidence(r.Name, st.Since), now, c.cfg.TallyInterval)
+	if j.Decision.Decision == Hold {
+		key := fmt.Sprint(st.Step, "/", st.Since.UnixNano(), "/", j.hold)
+		if j.hold == holdWaiting || c.holds[r.Name] == key {
+			c.m.decisions.WithLabelValues(r.Name, Hold).Inc()
+			return nil
+		}
+		c.holds[r.Name] = key
+	}
+	return c.decide(ctx, cl, j.Decision, st)
+}
+
+// decide records d on the rollout topic, then writes its weight to the
+// control topic if it changed, and waits until it has read d back.
+func (c *Controller) decide(ctx context.Context, cl *kgo.Client, d Decision, prev State) error {
+	d.Controller, d.Generation = c.cfg.ID, c.gen
+	b, err := d.Encode()
+	if err != nil {
+		return err
+	}
+	rec := &kgo.Record{Topic: c.cfg.Topic, Key: []byte(d.Route), Value: b}
+	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return fmt.Errorf("writing the decision to %s: %w", c.cfg.Topic, err)
+	}
+	c.m.decisions.WithLabelValues(d.Route, d.Decision).Inc()
+	c.log.Info().Str("route", d.Route).Str("decision", d.Decision).Int("step", d.Step).Float64("weight", d.Weight).
+		Strs("reasons", d.Reasons).Msg("rollout decision")
+	if !prev.Started || d.Weight != prev.Weight {
+		if err := c.publishWeight(ctx, d.Route, d.Weight); err != nil {
+			return err
+		}
+	}
+	return c.waitApplied(ctx, rec.Offset)
+}
+
+// publishWeight writes a route's weight to the control topic, keeping the
+// route's other overrides.
+func (c *Controller) publishWeight(ctx context.Context, route string, w float64) error {
+	c.mu.Lock()
+	d := c.desired[route].d
+	c.mu.Unlock()
+	d.Weight = &w
+	if err := control.PublishDesired(ctx, c.opts, c.cfg.ControlTopic, route, &d); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if cur, ok := c.desired[route]; !ok || cur.d.Weight == nil || *cur.d.Weight != w {
+		c.desired[route] = desiredRecord{d: d, at: c.cfg.Now()}
+	}
+	c.mu.Unlock()
+	return nil
+}
