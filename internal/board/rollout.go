@@ -58,10 +58,11 @@ type Rollout struct {
 type rolloutData struct {
 	last   *RolloutEvent // the last decision
 	events []RolloutEvent
+	gen    int32 // the highest lease generation read
 }
 
 // AddRollout reads one value of the rollout topic at offset; false if it
-// is not a rollout record.
+// is not a rollout record, or a decision of a deposed controller.
 func (st *Store) AddRollout(value []byte, offset int64) bool {
 	v, err := rollout.Decode(value)
 	st.mu.Lock()
@@ -90,6 +91,15 @@ func (st *Store) AddRollout(value []byte, offset int64) bool {
 		}
 		r = &rolloutData{}
 		st.rollouts[route] = r
+	}
+	if d := v.Decision; d != nil {
+		// A decision of a lower generation than one read was written by
+		// a controller that had lost its lease: the controllers ignore
+		// it, and so does the page.
+		if d.Generation < r.gen {
+			return false
+		}
+		r.gen = d.Generation
 	}
 	r.add(ev)
 	st.touch()

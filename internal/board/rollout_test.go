@@ -42,6 +42,13 @@ func TestStoreRollouts(t *testing.T) {
 	if st.AddRollout(decision(t, "other", at(0), 1, 1, rollout.Advance), 9) {
 		t.Errorf("a second route was kept past MaxRoutes 1")
 	}
+	// A deposed controller's late decision (a lower lease generation) is
+	// left out, as the controllers leave it out.
+	newer, _ := rollout.Decision{Route: "shop", Step: 2, Weight: 5, Decision: rollout.Hold, Controller: "ctl-1", Generation: 3, Time: at(50)}.Encode()
+	older, _ := rollout.Decision{Route: "shop", Step: 3, Weight: 25, Decision: rollout.Advance, Generation: 2, Time: at(51)}.Encode()
+	if !st.AddRollout(newer, 20) || st.AddRollout(older, 21) {
+		t.Errorf("generation 3 then 2: want the first kept, the second left out")
+	}
 	ro, ok := st.Rollout("shop")
 	if !ok {
 		t.Fatal("no rollout for shop")
@@ -63,6 +70,7 @@ func TestStoreRollouts(t *testing.T) {
 		{Decision: "advance", Weight: 5, Reasons: []string{"pass"}},
 		{Command: "pause"},
 		{Decision: "pause", Weight: 5, Reasons: []string{"paused by ann@host"}},
+		{Decision: "hold", Weight: 5, Reasons: []string{}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
@@ -70,7 +78,7 @@ func TestStoreRollouts(t *testing.T) {
 	if h := ro.Events[1]; !h.First.Equal(at(10)) || !h.Time.Equal(at(20)) {
 		t.Errorf("folded hold from %v to %v, want %v to %v", h.First, h.Time, at(10), at(20))
 	}
-	if ro.Decision != "pause" || ro.Step != 2 || ro.Weight != 5 || ro.Controller != "ctl-1" {
+	if ro.Decision != "hold" || ro.Step != 2 || ro.Weight != 5 || ro.Controller != "ctl-1" {
 		t.Errorf("state %+v", ro)
 	}
 
