@@ -35,6 +35,7 @@ Usage:
   miffy report -check [-route R]  exit 0 when the routes pass, 1 when any fails, 3 if inconclusive
   miffy report --serve[=ADDR]     the report page, verdict API and gates (default 127.0.0.1:8888)
   miffy ctl [flags] COMMAND       change routes at runtime (admin API, or -fleet: control topic)
+  miffy rollout [-config FILE]    the rollout controller: canary weights step by step on evidence
   miffy version                   print the version (also --version)
 
 Every command takes -h for its own flags.
@@ -92,6 +93,8 @@ func runCommand(ctx context.Context, args []string, environ []string, stdout, st
 		return runCtl(ctx, args, environ, stdout, stderr)
 	case "report":
 		return runReport(ctx, args, environ, stdout, stderr)
+	case "rollout":
+		return runRollout(ctx, args, environ, stdout, stderr)
 	case "check-config":
 		if len(args) > 0 && isHelp(args[0]) {
 			io.WriteString(stdout, checkConfigUsage)

@@ -39,6 +39,7 @@ type Config struct {
 	Metrics    Metrics        `koanf:"metrics"`
 	Report     Report         `koanf:"report"`
 	Verdict    verdict.Limits `koanf:"verdict"`
+	Rollout    Rollout        `koanf:"rollout"`
 }
 
 // Report is the [report] section: the tallies every instance publishes,
@@ -101,6 +102,8 @@ type Route struct {
 
 	// Verdict overrides [verdict] keys for this route.
 	Verdict verdict.Override `koanf:"verdict"`
+	// Rollout, on a canary route, is its rollout ([routes.rollout]).
+	Rollout *RouteRollout `koanf:"rollout"`
 
 	compare.Rules `koanf:",squash"`
 }

@@ -108,6 +108,8 @@ func TestLoad(t *testing.T) {
 				want.Compare.Ignore = []string{}
 				want.Compare.Unordered = []string{}
 				want.Compare.CanonicalizeTimeout = time.Second
+				want.Rollout = Rollout{Topic: "miffy-rollouts", LeaseTopic: "miffy-rollout-lease", LeaseTimeout: 10 * time.Second,
+					EvaluateEvery: 10 * time.Second, Interval: 5 * time.Minute, ShadowFirst: true, MaxInconclusive: 30 * time.Minute}
 				if diff := cmp.Diff(want, *c); diff != "" {
 					t.Errorf("(-want +got)\n%s", diff)
 				}

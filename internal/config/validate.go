@@ -134,6 +134,7 @@ func (c *Config) Validate() error {
 		v.errorf("management.host: required (e.g. \"127.0.0.1\")")
 	}
 	v.canary(c)
+	v.rollout(c)
 	if c.Metrics.Statsd != "" {
 		v.hostPort("metrics.statsd", c.Metrics.Statsd)
 	}

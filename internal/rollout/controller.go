@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +58,8 @@ type Controller struct {
 	gen   int32
 	holds map[string]string // route: the hold last recorded (stage, since, kind)
 	kick  chan struct{}
+
+	ready atomic.Bool // the rollout topic read to its end at start
 }
 
 type pendingCommand struct {
@@ -102,6 +105,15 @@ func (c *Controller) Leader() bool {
 	return c.held
 }
 
+// Ready fails until the rollout topic has been read to its end at start
+// (for /readyz).
+func (c *Controller) Ready(context.Context) error {
+	if !c.ready.Load() {
+		return fmt.Errorf("rollout topic %q: not read to its end yet", c.cfg.Topic)
+	}
+	return nil
+}
+
 // State returns a route's rollout as read from the rollout topic.
 func (c *Controller) State(route string) State {
 	c.mu.Lock()
@@ -115,7 +127,8 @@ func (c *Controller) State(route string) State {
 // Run follows the topics, competes for the lease and acts while it holds
 // it, until ctx is done; then it leaves the group.
 func (c *Controller) Run(ctx context.Context) error {
-	base := append(append([]kgo.Opt{}, c.opts...), kgo.WithLogger(kzerolog.New(&c.log)))
+	kl := c.log.With().Str("component", "kafka").Logger().Level(max(c.log.GetLevel(), zerolog.WarnLevel))
+	base := append(append([]kgo.Opt{}, c.opts...), kgo.WithLogger(kzerolog.New(&kl)))
 	cl, err := kgo.NewClient(base...)
 	if err != nil {
 		return fmt.Errorf("creating the Kafka client: %w", err)
@@ -155,6 +168,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := c.catchUp(ctx, cl); err != nil {
 		return fmt.Errorf("reading the rollout topic %s: %w", c.cfg.Topic, err)
 	}
+	c.ready.Store(true)
 	if err := follow(c.cfg.TallyTopic, kgo.NewOffset().AfterMilli(c.talliesFrom().UnixMilli()), c.readTally); err != nil {
 		return err
 	}
