@@ -92,7 +92,7 @@ func startBoard(ctx context.Context, cfg *config.Config, opts []kgo.Opt, addr, t
 	}()
 	go func() {
 		defer func() { followed <- struct{}{} }()
-		if err := board.FollowRollouts(ctx, st, opts, rolloutTopic(cfg), log); err != nil {
+		if err := board.FollowRollouts(ctx, st, opts, cfg.Rollout.Topic, log); err != nil {
 			log.Error().Err(err).Msg("report server: reading the rollout topic")
 		}
 	}()

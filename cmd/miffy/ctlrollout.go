@@ -83,7 +83,7 @@ func runCtlRollout(ctx context.Context, path string, args []string, environ []st
 	if err != nil {
 		return err
 	}
-	topic := rolloutTopic(cfg)
+	topic := cfg.Rollout.Topic
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
@@ -126,8 +126,8 @@ func runCtlRollout(ctx context.Context, path string, args []string, environ []st
 	}
 
 	// A command for a route that no controller knows would wait forever:
-	// the route must be a configured one or have records already.
-	if len(mine) == 0 && !configuredRoute(cfg, route) {
+	// the route must have a rollout in the config or records already.
+	if len(mine) == 0 && !configuredRollout(cfg, route) {
 		return noRollout(route, topic, known)
 	}
 	c := rollout.Command{Route: route, Command: cmdName, By: operator(environ), Time: time.Now().UTC()}
@@ -139,16 +139,10 @@ func runCtlRollout(ctx context.Context, path string, args []string, environ []st
 	return nil
 }
 
-// rolloutTopic is [rollout] topic.
-//
-// TODO(lead): return cfg.Rollout.Topic once the [rollout] section
-// (internal/config/rollout.go, branch p23-ctl) is merged; until then the
-// default of config.default.toml, written a second time here.
-func rolloutTopic(cfg *config.Config) string { return "miffy-rollouts" }
-
-// configuredRoute reports whether the config has a route of that name.
-func configuredRoute(cfg *config.Config, name string) bool {
-	return slices.ContainsFunc(cfg.Routes, func(r config.Route) bool { return r.Name == name })
+// configuredRollout reports whether the config has a route of that name
+// with a [routes.rollout] table.
+func configuredRollout(cfg *config.Config, name string) bool {
+	return slices.ContainsFunc(cfg.Routes, func(r config.Route) bool { return r.Name == name && r.Rollout != nil })
 }
 
 func noRollout(route, topic string, known map[string]bool) error {
@@ -157,7 +151,7 @@ func noRollout(route, topic string, known map[string]bool) error {
 	if len(names) > 0 {
 		also = "routes with records: " + strings.Join(names, ", ")
 	}
-	return fmt.Errorf("no rollout records for route %q on topic %q (%s); is the name right (the route's name = ...), and is a controller (miffy rollout) running?", route, topic, also)
+	return fmt.Errorf("no rollout records for route %q on topic %q (%s); is the name right (the route's name = ...), does the route have a [routes.rollout] table, and is a controller (miffy rollout) running?", route, topic, also)
 }
 
 func entryRoute(e rollout.Entry) string {

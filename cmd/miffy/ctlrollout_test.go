@@ -97,15 +97,20 @@ func TestCtlRollout(t *testing.T) {
 	if out, err := ctl("abort", "shopp"); exitCode(err) != 1 || !strings.Contains(err.Error(), "routes with records: cart, shop") {
 		t.Errorf("abort of an unknown route: %v %s", err, out)
 	}
-	// A configured route takes a command before any decision; ctl's own
-	// -config before "rollout" is used.
+	// A route with a rollout in the config takes a command before any
+	// decision; ctl's own -config before "rollout" is used.
 	cfgPath := filepath.Join(t.TempDir(), "miffy.toml")
 	os.WriteFile(cfgPath, []byte(`reference = "http://127.0.0.1:1"
 [kafka]
 "bootstrap.servers" = "`+b.Addr()+`"
+[control]
+topic = "miffy-control"
 [[routes]]
 path = "/new/{*rest}"
 name = "new"
+mode = "canary"
+[routes.rollout]
+steps = [50, 100]
 `), 0o600)
 	var cmdOut strings.Builder
 	if err := run(t.Context(), []string{"ctl", "-config", cfgPath, "rollout", "resume", "new"}, nil, &cmdOut, &cmdOut); err != nil {

@@ -98,7 +98,7 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 	// show every request at once.
 	cfg.Report.TallyInterval = time.Second
 	if *withRollout {
-		demoRolloutConfig(cfg)
+		demoRolloutConfig(cfg, *interval)
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -124,7 +124,7 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 			return err
 		}
 		log = log.With().Str("component", "rollout").Logger()
-		if ro, err = startDemoRollout(ctx, cfg, opts, *interval, log); err != nil {
+		if ro, err = startDemoRollout(ctx, cfg, opts, log); err != nil {
 			return err
 		}
 		defer ro.stop()

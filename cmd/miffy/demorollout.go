@@ -28,21 +28,25 @@ var demoSteps = []float64{10, 50, 100}
 const (
 	demoRate          = 40
 	demoEvaluateEvery = time.Second
-	demoLeaseTimeout  = 6 * time.Second
+	demoLeaseTimeout  = 6 * time.Second // kfake's least group session timeout
 	demoMinCompared   = 100
 	demoMaxRate       = 0.05
 	demoControlTopic  = "miffy-control"
-	demoLeaseTopic    = "miffy-demo-rollout-lease"
 )
 
-// demoRolloutConfig makes the demo route a canary route that serves at
+// demoRolloutConfig makes the demo route a canary route with a rollout
+// (shadow first, demoSteps, each held at least interval), serving at
 // weight 0 until the controller says otherwise, shadowing what the
 // reference serves, judged on the demo's lowered limits; the instance
 // follows the control topic the controller writes.
-func demoRolloutConfig(cfg *config.Config) {
+func demoRolloutConfig(cfg *config.Config, interval time.Duration) {
 	cfg.Control.Topic = demoControlTopic
+	cfg.Rollout.EvaluateEvery, cfg.Rollout.LeaseTimeout = demoEvaluateEvery, demoLeaseTimeout
+	cfg.Rollout.ControllerID = "demo-controller"
 	r := &cfg.Routes[0]
 	r.Mode, r.Shadow, r.Weight = config.ModeCanary, true, 0
+	shadowFirst := true
+	r.Rollout = &config.RouteRollout{Steps: demoSteps, Interval: interval, ShadowFirst: &shadowFirst, MaxInconclusive: 20 * interval}
 	minCompared, rate := int64(demoMinCompared), demoMaxRate
 	r.Verdict = verdict.Override{MinCompared: &minCompared, MaxRegressionRate: &rate, MaxCandidateErrorRate: &rate}
 }
@@ -55,24 +59,10 @@ type demoRollout struct {
 	log    zerolog.Logger
 }
 
-// startDemoRollout starts a rollout controller for the demo route, with
-// short intervals, until ctx is done or stop.
-func startDemoRollout(ctx context.Context, cfg *config.Config, opts []kgo.Opt, interval time.Duration, log zerolog.Logger) (*demoRollout, error) {
-	r := cfg.Routes[0]
-	ctl, err := rollout.New(rollout.Config{
-		Topic:         rolloutTopic(cfg),
-		LeaseTopic:    demoLeaseTopic,
-		LeaseTimeout:  demoLeaseTimeout,
-		EvaluateEvery: demoEvaluateEvery,
-		ControlTopic:  cfg.Control.Topic,
-		TallyTopic:    cfg.Report.TallyTopic,
-		TallyInterval: cfg.Report.TallyInterval,
-		ID:            "demo-controller",
-		Routes: []rollout.Route{{
-			Name: r.Name, Steps: demoSteps, Interval: interval, ShadowFirst: true,
-			MaxInconclusive: 10 * interval, Limits: cfg.Verdict.With(r.Verdict),
-		}},
-	}, opts, log, prometheus.NewRegistry())
+// startDemoRollout starts a rollout controller for cfg's rollouts (as
+// miffy rollout does), until ctx is done or stop.
+func startDemoRollout(ctx context.Context, cfg *config.Config, opts []kgo.Opt, log zerolog.Logger) (*demoRollout, error) {
+	ctl, err := rollout.New(rolloutConfig(cfg, cfg.RolloutRoutes()), opts, log, prometheus.NewRegistry())
 	if err != nil {
 		return nil, fmt.Errorf("the demo's rollout controller: %w", err)
 	}
