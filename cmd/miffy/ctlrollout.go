@@ -15,6 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/publish"
 	"github.com/miffy-proxy/miffy/internal/rollout"
@@ -38,6 +40,7 @@ Commands:
 ROUTE is the route's name ([[routes]] name). Examples:
   miffy ctl rollout -config miffy.toml pause shop
   miffy ctl rollout -brokers 127.0.0.1:9092 status shop
+  miffy ctl rollout -config miffy.toml -wait 30s promote shop   # and print the answer
 
 Flags:
 `
@@ -53,6 +56,7 @@ func runCtlRollout(ctx context.Context, path string, args []string, environ []st
 	asJSON := fs.Bool("json", false, "status: print the records as JSON, one a line")
 	last := fs.Int("last", 0, "status: print only the last N decisions and commands (0: all)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up reaching Kafka after this long")
+	wait := fs.Duration("wait", 0, "pause|resume|abort|promote: wait this long for the acting controller's answer and print it (exit 1 if none came)")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
@@ -64,6 +68,9 @@ func runCtlRollout(ctx context.Context, path string, args []string, environ []st
 	if cmdName != "status" && !slices.Contains(rollout.Commands, cmdName) {
 		fs.Usage()
 		return fmt.Errorf("%w: unknown ctl rollout command %q (want pause, resume, abort, promote or status)", errUsage, cmdName)
+	}
+	if *wait < 0 {
+		return fmt.Errorf("%w: -wait: must not be negative, got %s", errUsage, *wait)
 	}
 	if *last < 0 {
 		return fmt.Errorf("%w: -last: must not be negative, got %d", errUsage, *last)
@@ -84,7 +91,7 @@ func runCtlRollout(ctx context.Context, path string, args []string, environ []st
 		return err
 	}
 	topic := cfg.Rollout.Topic
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, *timeout+*wait)
 	defer cancel()
 
 	hist, _, err := rollout.History(ctx, opts, topic)
@@ -134,9 +141,49 @@ func runCtlRollout(ctx context.Context, path string, args []string, environ []st
 	if err := rollout.Send(ctx, opts, topic, c); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "rollout topic %q: %s sent for route %q; the acting controller answers within [rollout] evaluate_every (see: miffy ctl rollout status %s)\n",
-		topic, cmdName, route, route)
+	if *wait == 0 {
+		fmt.Fprintf(stdout, "rollout topic %q: %s sent for route %q; the acting controller answers within [rollout] evaluate_every (see: miffy ctl rollout status %s)\n",
+			topic, cmdName, route, route)
+		return nil
+	}
+	fmt.Fprintf(stdout, "rollout topic %q: %s sent for route %q; waiting up to %s for the acting controller\n", topic, cmdName, route, *wait)
+	d, err := awaitAnswer(ctx, opts, topic, c, *wait)
+	if err != nil {
+		return err
+	}
+	printRolloutStatus(stdout, route, topic, []rollout.Entry{{Value: rollout.Value{Decision: d}}})
 	return nil
+}
+
+// awaitAnswer waits up to wait for the decision that answers command c:
+// one whose command_offset is at or past c's offset on the topic.
+func awaitAnswer(ctx context.Context, opts []kgo.Opt, topic string, c rollout.Command, wait time.Duration) (*rollout.Decision, error) {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		hist, _, err := rollout.History(ctx, opts, topic)
+		if err != nil {
+			return nil, err
+		}
+		sent := int64(-1)
+		for _, e := range hist {
+			if x := e.Command; x != nil && sent < 0 && x.Route == c.Route && x.Command == c.Command && x.By == c.By && x.Time.Equal(c.Time) {
+				sent = e.Offset
+			}
+			if d := e.Decision; d != nil && sent >= 0 && d.Route == c.Route && d.CommandOffset != nil && *d.CommandOffset >= sent {
+				return d, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-deadline.C:
+			return nil, fmt.Errorf("no answer from a rollout controller within -wait %s: is one running (miffy rollout) with route %q in its config? The command stays on the topic and is honoured when one acts", wait, c.Route)
+		case <-tick.C:
+		}
+	}
 }
 
 // configuredRollout reports whether the config has a route of that name

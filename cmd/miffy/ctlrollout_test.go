@@ -117,6 +117,11 @@ steps = [50, 100]
 		t.Errorf("resume of a configured route: %v %s", err, cmdOut.String())
 	}
 
+	// -wait with no controller to answer: exit 1, saying so.
+	if out, err := ctl("-wait", "300ms", "promote", "shop"); exitCode(err) != 1 || !strings.Contains(err.Error(), "no answer from a rollout controller within -wait 300ms") {
+		t.Errorf("promote -wait with no controller: %v %s", err, out)
+	}
+
 	// Usage: -h on stdout, exit 0; a bad command or arity exits 2.
 	var help strings.Builder
 	if err := run(t.Context(), []string{"ctl", "rollout", "-h"}, nil, &help, &help); err != nil ||

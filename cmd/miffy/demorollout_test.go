@@ -17,8 +17,9 @@ import (
 
 // TestDemoRollout runs `miffy demo -rollout` as a newcomer would: the
 // controller passes the shadow stage and advances (a decision record on
-// the rollout topic, shown on the report page); then the candidate is made
-// bad through its switch and the rollout is rolled back to weight 0.
+// the rollout topic, shown on the report page); it answers `miffy ctl
+// rollout -wait` pause and resume; then the candidate is made bad through
+// its switch and the rollout is rolled back to weight 0.
 func TestDemoRollout(t *testing.T) {
 	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
 	brokerAddr, refAddr, candAddr, pageAddr := addr(), addr(), addr(), addr()
@@ -75,6 +76,15 @@ func TestDemoRollout(t *testing.T) {
 		_, body := get(t, "http://"+pageAddr+"/api/rollouts")
 		return json.Unmarshal([]byte(body), &ros) == nil && len(ros) == 1 && ros[0].Route == "/api/{value}"
 	})
+
+	// An operator's pause and resume, answered by the demo's controller.
+	for _, cmd := range []string{"pause", "resume"} {
+		var out, errOut strings.Builder
+		err := run(t.Context(), []string{"ctl", "rollout", "-brokers", brokerAddr, "-wait", "20s", cmd, "/api/{value}"}, nil, &out, &errOut)
+		if err != nil || !strings.Contains(out.String(), "  "+cmd+" ") || !strings.Contains(out.String(), "demo-controller") {
+			t.Errorf("ctl rollout -wait 20s %s: %v\n%s%s", cmd, err, out.String(), errOut.String())
+		}
+	}
 
 	// The switch: half of the candidate's answers carry a wrong square.
 	resp, err := http.Post("http://"+candAddr+"/demo/bad?share=0.5", "", nil)
