@@ -53,7 +53,7 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 	candAddr := fs.String("candidate", "127.0.0.1:3001", "address of the demo candidate")
 	reportAddr := fs.String("report", defaultServeAddr, "address of the report page (as miffy report --serve); \"off\": none")
 	withRollout := fs.Bool("rollout", false, "roll the candidate out step by step with a rollout controller, and send traffic (see Rolling out safely in README.md)")
-	interval := fs.Duration("interval", 15*time.Second, "with -rollout: the least time at each step")
+	interval := fs.Duration("interval", 30*time.Second, "with -rollout: the least time at each step")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
