@@ -31,7 +31,11 @@ const (
 	demoLeaseTimeout  = 6 * time.Second // kfake's least group session timeout
 	demoMinCompared   = 100
 	demoMaxRate       = 0.05
-	demoControlTopic  = "miffy-control"
+	// The demo's upstreams answer in well under a millisecond, where a
+	// p99 ratio is noise: a loose latency limit keeps the demo about
+	// content.
+	demoMaxLatencyRatio = 5
+	demoControlTopic    = "miffy-control"
 )
 
 // demoRolloutConfig makes the demo route a canary route with a rollout
@@ -47,8 +51,8 @@ func demoRolloutConfig(cfg *config.Config, interval time.Duration) {
 	r.Mode, r.Shadow, r.Weight = config.ModeCanary, true, 0
 	shadowFirst := true
 	r.Rollout = &config.RouteRollout{Steps: demoSteps, Interval: interval, ShadowFirst: &shadowFirst, MaxInconclusive: 20 * interval}
-	minCompared, rate := int64(demoMinCompared), demoMaxRate
-	r.Verdict = verdict.Override{MinCompared: &minCompared, MaxRegressionRate: &rate, MaxCandidateErrorRate: &rate}
+	minCompared, rate, ratio := int64(demoMinCompared), demoMaxRate, float64(demoMaxLatencyRatio)
+	r.Verdict = verdict.Override{MinCompared: &minCompared, MaxRegressionRate: &rate, MaxCandidateErrorRate: &rate, MaxLatencyRatio: &ratio}
 }
 
 // demoRollout is the rollout demo's controller and traffic.
@@ -106,7 +110,8 @@ func printDemoRolloutHelp(w io.Writer, route, brokerAddr, candAddr, pageURL stri
 	fmt.Fprintf(w, `
 Rollout (-rollout): a controller rolls %[1]s out: shadow only until the candidate answers
 like the reference, then %[2]s of the requests, each step held at least %[3]s and judged on
-its own evidence (at least %[4]d compared, under %[5]s regressions and candidate errors).
+its own evidence (at least %[4]d compared, under %[5]s regressions and candidate errors,
+candidate p99 under %[10]d × the reference's).
 The demo sends %[6]d requests a second to the agreeing values (1 to 3).
   watch       %[7]s
   status      miffy ctl rollout -brokers %[8]s status '%[1]s'
@@ -116,5 +121,5 @@ still 200 and fast), and watch the rollout roll back to 0 %%:
 Then make it good again and resume:
   curl -s -X POST http://%[9]s/demo/good
   miffy ctl rollout -brokers %[8]s resume '%[1]s'
-`, route, strings.Join(steps, ", "), interval, demoMinCompared, weightText(100*demoMaxRate), demoRate, watch, brokerAddr, candAddr)
+`, route, strings.Join(steps, ", "), interval, demoMinCompared, weightText(100*demoMaxRate), demoRate, watch, brokerAddr, candAddr, demoMaxLatencyRatio)
 }

@@ -43,6 +43,13 @@ func TestDemoRollout(t *testing.T) {
 			t.Errorf("demo did not stop")
 		}
 	})
+	t.Cleanup(func() {
+		if t.Failed() { // what the controller decided, to tell why
+			var out strings.Builder
+			run(context.Background(), []string{"ctl", "rollout", "-brokers", brokerAddr, "-timeout", "5s", "status", "/api/{value}"}, nil, &out, &out)
+			t.Logf("rollout status:\n%s", out.String())
+		}
+	})
 	waitUntil(t, 20*time.Second, "the demo to start", func() bool {
 		return strings.Contains(stdout.String(), "miffy demo is running") && strings.Contains(stdout.String(), "Rollout (-rollout)")
 	})
