@@ -103,6 +103,9 @@ func (v *validator) rollout(c *Config) {
 			continue
 		}
 		some = true
+		if !r.Shadow {
+			v.errorf("%s: needs shadow = true on the route: every stage is judged on the shadow verdict (the candidate's answers compared with the reference's)", key)
+		}
 		if rr, _ := c.rolloutRoute(i); ro.Interval > 0 {
 			v.prefixed("", rr.Validate(key+"."))
 		}

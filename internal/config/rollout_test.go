@@ -33,6 +33,7 @@ shadow_first = false
 path = "/cart/{*rest}"
 name = "cart"
 mode = "canary"
+shadow = true
 [routes.rollout]
 steps = [10, 100]
 `
@@ -60,7 +61,7 @@ func TestValidateRollout(t *testing.T) {
 			rr := &RouteRollout{Steps: []float64{1, 5, 100}}
 			change(rr)
 			c.Control.Topic = "miffy-control"
-			c.Routes = []Route{{Path: "/s", Name: "/s", Mode: "shadow"}, {Path: "/a/{id}", Name: "a", Mode: "canary", Rollout: rr}}
+			c.Routes = []Route{{Path: "/s", Name: "/s", Mode: "shadow"}, {Path: "/a/{id}", Name: "a", Mode: "canary", Shadow: true, Rollout: rr}}
 		}
 	}
 	tests := []struct {
@@ -78,6 +79,10 @@ func TestValidateRollout(t *testing.T) {
 			c.Control.Topic = "miffy-control"
 			c.Routes = []Route{{Path: "/s", Name: "/s", Mode: "shadow", Rollout: &RouteRollout{Steps: []float64{100}}}}
 		}, []string{`routes[0].rollout: only for mode = "canary"`}},
+		{"canary route without shadow", func(c *Config) {
+			route(func(r *RouteRollout) {})(c)
+			c.Routes[1].Shadow = false
+		}, []string{"routes[1].rollout: needs shadow = true"}},
 		{"no control topic", func(c *Config) {
 			route(func(r *RouteRollout) {})(c)
 			c.Control.Topic = ""

@@ -45,10 +45,12 @@ type Controller struct {
 	states   map[string]State
 	pending  map[string][]pendingCommand
 	applied  int64         // offset of the latest rollout record read; -1: none
-	progress chan struct{} // closed and replaced as rollout records are read
-	maxGen   int32
-	desired  map[string]desiredRecord
-	evidence map[string]*routeEvidence
+	progress chan struct{} // closed and replaced as rollout and control records are read
+	// controlRead is the offset of the latest control record read.
+	controlRead int64
+	maxGen      int32
+	desired     map[string]desiredRecord
+	evidence    map[string]*routeEvidence
 
 	// actMu is held while the controller acts; the lease callbacks take it
 	// so that a controller losing its lease has stopped acting when they
@@ -70,7 +72,14 @@ type pendingCommand struct {
 type desiredRecord struct {
 	d  control.Desired
 	at time.Time
+	// ours: written by a rollout controller (header setByHeader), not by
+	// hand (`miffy ctl -fleet`).
+	ours bool
 }
+
+// setByHeader marks the control records a rollout controller writes; its
+// value is the controller's id. Instances ignore headers.
+const setByHeader = "miffy-rollout-controller"
 
 type routeEvidence struct {
 	buckets map[int64]*tally.Tally // by the tally's start, truncated to the tally interval
@@ -85,7 +94,7 @@ func New(cfg Config, opts []kgo.Opt, log zerolog.Logger, reg prometheus.Register
 	}
 	c := &Controller{
 		cfg: cfg, opts: opts, log: log, m: newMetrics(reg), routes: cfg.Routes,
-		states: map[string]State{}, pending: map[string][]pendingCommand{}, applied: -1,
+		states: map[string]State{}, pending: map[string][]pendingCommand{}, applied: -1, controlRead: -1,
 		progress: make(chan struct{}), desired: map[string]desiredRecord{}, evidence: map[string]*routeEvidence{},
 		holds: map[string]string{}, kick: make(chan struct{}, 1),
 	}
@@ -140,6 +149,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := CreateTopic(ctx, cl, c.cfg.LeaseTopic); err != nil {
 		return err
 	}
+	compact := "compact"
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, c.cfg.ControlTopic); err != nil &&
+		!errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("creating the control topic %s: %w", c.cfg.ControlTopic, err)
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -177,7 +191,16 @@ func (c *Controller) Run(ctx context.Context) error {
 		kgo.ConsumerGroup(c.cfg.LeaseTopic), kgo.ConsumeTopics(c.cfg.LeaseTopic),
 		kgo.SessionTimeout(c.cfg.LeaseTimeout), kgo.RebalanceTimeout(c.cfg.LeaseTimeout),
 		kgo.HeartbeatInterval(max(c.cfg.LeaseTimeout/10, 50*time.Millisecond)),
-		kgo.Balancers(kgo.RangeBalancer()), kgo.DisableAutoCommit(),
+		// Eager (not cooperative) rebalancing: every member gives the
+		// lease up before any gets it; sticky: a new member does not
+		// take it from the one acting.
+		kgo.Balancers(kgo.StickyBalancer()), kgo.DisableAutoCommit(),
+		// A controller cut off from the coordinator must know it lost
+		// the lease before the coordinator gives it to another (after
+		// LeaseTimeout): its heartbeats give up after half of it (then
+		// OnPartitionsLost stops it), a request or a dial after a
+		// quarter.
+		kgo.RetryTimeout(c.cfg.LeaseTimeout/2), kgo.RequestTimeoutOverhead(c.cfg.LeaseTimeout/4), kgo.DialTimeout(c.cfg.LeaseTimeout/4),
 		kgo.OnPartitionsAssigned(c.assigned), kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.revoked),
 	), c.leaseOpts...)...)
 	if err != nil {
@@ -270,6 +293,11 @@ func (c *Controller) readControl(r *kgo.Record) {
 	route := string(r.Key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer func() {
+		c.controlRead = r.Offset
+		close(c.progress)
+		c.progress = make(chan struct{})
+	}()
 	if len(r.Value) == 0 {
 		delete(c.desired, route)
 		return
@@ -278,7 +306,11 @@ func (c *Controller) readControl(r *kgo.Record) {
 	if err := json.Unmarshal(r.Value, &d); err != nil {
 		return
 	}
-	c.desired[route] = desiredRecord{d: d, at: r.Timestamp}
+	ours := false
+	for _, h := range r.Headers {
+		ours = ours || h.Key == setByHeader
+	}
+	c.desired[route] = desiredRecord{d: d, at: r.Timestamp, ours: ours}
 }
 
 // readTally adds one tally to its route's evidence.
@@ -375,9 +407,14 @@ func (c *Controller) catchUp(ctx context.Context, cl *kgo.Client) error {
 
 // waitApplied waits until the rollout record at off has been read.
 func (c *Controller) waitApplied(ctx context.Context, off int64) error {
+	return c.waitFor(ctx, func() bool { return c.applied >= off })
+}
+
+// waitFor waits until cond, called under c.mu, holds.
+func (c *Controller) waitFor(ctx context.Context, cond func() bool) error {
 	for {
 		c.mu.Lock()
-		done, ch := c.applied >= off, c.progress
+		done, ch := cond(), c.progress
 		c.mu.Unlock()
 		if done {
 			return nil
@@ -435,8 +472,10 @@ func (c *Controller) evaluate(parent context.Context, cl *kgo.Client) {
 	if !c.held {
 		return
 	}
-	// Bounded, so that a revoke waits for at most this long.
-	ctx, cancel := context.WithTimeout(parent, max(c.cfg.LeaseTimeout/2, time.Second))
+	// Bounded, so that a revoke or a loss waits for at most this long:
+	// with the heartbeats' bound, a controller cut off stops acting
+	// within 0.85 × LeaseTimeout, before another may start.
+	ctx, cancel := context.WithTimeout(parent, c.cfg.LeaseTimeout/4)
 	defer cancel()
 	if err := c.catchUp(ctx, cl); err != nil {
 		c.log.Warn().Err(err).Msg("cannot read the rollout topic to its end; not acting this time")
@@ -475,14 +514,19 @@ func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route,
 	if len(cmds) > 0 {
 		return nil
 	}
+	differs := !haveDes || des.d.Weight == nil || *des.d.Weight != st.Weight
 	switch {
-	case haveDes && des.d.Weight != nil && *des.d.Weight != st.Weight && des.at.After(st.Time) && st.Active():
-		return c.decide(ctx, cl, manual(r, st, *des.d.Weight, des.at, now), st)
-	case !haveDes || des.d.Weight == nil || *des.d.Weight != st.Weight:
-		// A weight decided but not written yet (the last controller
-		// stopped in between), or changed by hand after the rollout
-		// stopped: the decision stands.
-		if err := c.publishWeight(ctx, r.Name, st.Weight); err != nil {
+	case differs && haveDes && !des.ours && des.d.Weight != nil:
+		// Set by hand (`miffy ctl -fleet`): that pauses an active
+		// rollout; a paused or finished one leaves it be.
+		if st.Active() {
+			return c.decide(ctx, cl, manual(r, st, *des.d.Weight, des.at, now), st)
+		}
+	case differs:
+		// Never written, written before the latest decision (the last
+		// controller stopped in between), or cleared by hand (`ctl
+		// -fleet clear` hands the weight back): the decision stands.
+		if err := c.publishWeight(ctx, cl, r.Name, st.Weight); err != nil {
 			return err
 		}
 	}
@@ -491,8 +535,11 @@ func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route,
 	}
 	j := judge(r, st, c.stageEvidence(r.Name, st.Since), now, c.cfg.TallyInterval)
 	if j.Decision.Decision == Hold {
+		// A hold is recorded once per stage and kind, and only once the
+		// stage's interval is over (before, a stage gathering evidence
+		// is no news).
 		key := fmt.Sprint(st.Step, "/", st.Since.UnixNano(), "/", j.hold)
-		if j.hold == holdWaiting || c.holds[r.Name] == key {
+		if j.hold == holdWaiting || c.holds[r.Name] == key || now.Sub(st.Since) < r.Interval {
 			c.m.decisions.WithLabelValues(r.Name, Hold).Inc()
 			return nil
 		}
@@ -517,7 +564,7 @@ func (c *Controller) decide(ctx context.Context, cl *kgo.Client, d Decision, pre
 	c.log.Info().Str("route", d.Route).Str("decision", d.Decision).Int("step", d.Step).Float64("weight", d.Weight).
 		Strs("reasons", d.Reasons).Msg("rollout decision")
 	if !prev.Started || d.Weight != prev.Weight {
-		if err := c.publishWeight(ctx, d.Route, d.Weight); err != nil {
+		if err := c.publishWeight(ctx, cl, d.Route, d.Weight); err != nil {
 			return err
 		}
 	}
@@ -525,19 +572,22 @@ func (c *Controller) decide(ctx context.Context, cl *kgo.Client, d Decision, pre
 }
 
 // publishWeight writes a route's weight to the control topic, keeping the
-// route's other overrides.
-func (c *Controller) publishWeight(ctx context.Context, route string, w float64) error {
+// route's other overrides, marked as the controller's (setByHeader).
+func (c *Controller) publishWeight(ctx context.Context, cl *kgo.Client, route string, w float64) error {
 	c.mu.Lock()
 	d := c.desired[route].d
 	c.mu.Unlock()
 	d.Weight = &w
-	if err := control.PublishDesired(ctx, c.opts, c.cfg.ControlTopic, route, &d); err != nil {
+	b, err := json.Marshal(d)
+	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	if cur, ok := c.desired[route]; !ok || cur.d.Weight == nil || *cur.d.Weight != w {
-		c.desired[route] = desiredRecord{d: d, at: c.cfg.Now()}
+	rec := &kgo.Record{Topic: c.cfg.ControlTopic, Key: []byte(route), Value: b,
+		Headers: []kgo.RecordHeader{{Key: setByHeader, Value: []byte(c.cfg.ID)}}}
+	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return fmt.Errorf("writing the weight to the control topic %s: %w", c.cfg.ControlTopic, err)
 	}
-	c.mu.Unlock()
-	return nil
+	// Read back before going on, so that the next evaluation does not
+	// take the record before it for the route's latest.
+	return c.waitFor(ctx, func() bool { return c.controlRead >= rec.Offset })
 }

@@ -122,13 +122,13 @@ func judge(r Route, st State, ev Evidence, now time.Time, tallyInterval time.Dur
 		why = "verdict inconclusive at " + at
 	case in < r.Interval:
 		d.Decision = Hold
-		d.Reasons = append([]string{fmt.Sprintf("verdict pass at %s; %s of interval %s elapsed", at, in.Round(time.Second), r.Interval)}, reasons...)
+		d.Reasons = append([]string{fmt.Sprintf("verdict pass at %s; %s of interval %s elapsed", at, roundDur(in), r.Interval)}, reasons...)
 		return judgement{Decision: d, hold: holdWaiting}
 	}
 	if hold != "" {
 		if r.MaxInconclusive > 0 && in >= r.MaxInconclusive {
 			d.Decision, d.Paused = Pause, true
-			d.Reasons = append([]string{fmt.Sprintf("%s for %s, max_inconclusive %s: rollout paused (resume to go on at stage %d)", why, in.Round(time.Second), r.MaxInconclusive, st.Step)}, reasons...)
+			d.Reasons = append([]string{fmt.Sprintf("%s for %s, max_inconclusive %s: rollout paused (resume to go on at stage %d)", why, roundDur(in), r.MaxInconclusive, st.Step)}, reasons...)
 			return judgement{Decision: d}
 		}
 		d.Decision = Hold
@@ -140,7 +140,7 @@ func judge(r Route, st State, ev Evidence, now time.Time, tallyInterval time.Dur
 	if next >= r.Last() {
 		d.Decision, d.Done = Promote, true
 	}
-	d.Reasons = append([]string{fmt.Sprintf("verdict pass at %s for %s (interval %s): weight %s %%", at, in.Round(time.Second), r.Interval, pctW(d.Weight))}, reasons...)
+	d.Reasons = append([]string{fmt.Sprintf("verdict pass at %s for %s (interval %s): weight %s %%", at, roundDur(in), r.Interval, pctW(d.Weight))}, reasons...)
 	return judgement{Decision: d}
 }
 
@@ -202,4 +202,13 @@ func manual(r Route, st State, weight float64, at, now time.Time) Decision {
 
 func pctW(w float64) string {
 	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", w), "0"), ".")
+}
+
+// roundDur rounds a duration for a reason: to the second from 10s up, else
+// to the millisecond.
+func roundDur(d time.Duration) time.Duration {
+	if d >= 10*time.Second {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Millisecond)
 }

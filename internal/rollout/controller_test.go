@@ -1,0 +1,432 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miffy-proxy/miffy/internal/control"
+	"github.com/miffy-proxy/miffy/internal/verdict"
+)
+
+// These tests run real controllers against kfake over TCP, fed by a fleet
+// that publishes tallies as instances do (the wiring with real instances
+// is cmd/miffy's TestRollout*). Intervals are short; the tests wait on the
+// controllers' state, never on a fixed time.
+
+const (
+	tTallies = "miffy-tallies"
+	tControl = "miffy-control"
+	tRollout = "miffy-rollouts"
+	tLease   = "miffy-rollout-lease"
+)
+
+// cluster starts kfake with group sessions as short as the tests' leases.
+func cluster(t *testing.T) []kgo.Opt {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1),
+		kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatalf("starting kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.AllowAutoTopicCreation()}
+}
+
+// fleet publishes the tallies of a fleet serving route "shop" every 50ms:
+// 50 compared requests and 50 served by each side, judged by mode.
+type fleet struct {
+	mode atomic.Value // "good", "slow", "bad", "few", "none"
+}
+
+func startFleet(t *testing.T, opts []kgo.Opt, mode string) *fleet {
+	t.Helper()
+	f := &fleet{}
+	f.mode.Store(mode)
+	cl, err := kgo.NewClient(append(slices.Clone(opts), kgo.DefaultProduceTopic(tTallies))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done; cl.Close() })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				if b := f.tally(last, now); b != nil {
+					cl.Produce(ctx, &kgo.Record{Key: []byte("shop"), Value: b}, nil)
+				}
+				last = now
+			}
+		}
+	}()
+	return f
+}
+
+func (f *fleet) tally(start, end time.Time) []byte {
+	mode := f.mode.Load().(string)
+	n, regressions, cand := int64(50), int64(0), 10.0
+	switch mode {
+	case "none":
+		return nil
+	case "few":
+		n = 1
+	case "bad":
+		regressions = 10
+	case "slow":
+		cand = 40
+	}
+	t := evidence{n: n, regressions: regressions, refMS: 10, candMS: cand, served: true}.tally()
+	t.Instance, t.Endpoint, t.Start, t.End = "i1", "shop", start, end
+	b, _ := json.Marshal(t)
+	return b
+}
+
+func testConfig(id string) Config {
+	return Config{
+		Topic: tRollout, LeaseTopic: tLease, LeaseTimeout: time.Second, EvaluateEvery: 50 * time.Millisecond,
+		ControlTopic: tControl, TallyTopic: tTallies, TallyInterval: 50 * time.Millisecond, ID: id,
+		Routes: []Route{{
+			Name: "shop", Steps: []float64{1, 50, 100}, Interval: 300 * time.Millisecond, ShadowFirst: true, MaxInconclusive: time.Second,
+			Limits: verdict.Limits{MinCompared: 100, MaxRegressionRate: 0.05, MaxCandidateErrorRate: 0.05, MaxLatencyRatio: 1.5, Confidence: 0.95},
+		}},
+	}
+}
+
+type running struct {
+	c      *Controller
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+// startController runs a controller until the test ends; static makes it
+// a static group member, which leaves no group when it stops: stopping it
+// is then a death (as SIGKILL), not a handover.
+func startController(t *testing.T, opts []kgo.Opt, cfg Config, static bool) *running {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	c, err := New(cfg, opts, zerolog.Nop(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if static {
+		c.leaseOpts = []kgo.Opt{kgo.InstanceID(cfg.ID)}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{c: c, reg: reg, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- c.Run(ctx) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10s")
+		}
+	})
+}
+
+// waitState waits until a controller's view of the route satisfies cond.
+func waitState(t *testing.T, c *Controller, within time.Duration, what string, cond func(State) bool) State {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st := c.State("shop")
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v (state %+v)", what, within, st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// decisions reads the route's decisions from the rollout topic.
+func decisions(t *testing.T, opts []kgo.Opt) []Decision {
+	t.Helper()
+	vals, _, err := History(t.Context(), opts, tRollout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Decision
+	for _, v := range vals {
+		if v.Decision != nil {
+			out = append(out, *v.Decision)
+		}
+	}
+	return out
+}
+
+// weights reads the weights written to the control topic, in order.
+func weights(t *testing.T, opts []kgo.Opt) []float64 {
+	t.Helper()
+	cl, err := kgo.NewClient(append(slices.Clone(opts), kgo.ConsumeTopics(tControl), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(t.Context(), tControl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(tControl, 0)
+	var out []float64
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for read := int64(0); read < end.Offset; {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("reading the control topic: timed out")
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			var d control.Desired
+			json.Unmarshal(r.Value, &d)
+			if d.Weight != nil && r.Offset < end.Offset {
+				out = append(out, *d.Weight)
+			}
+			read = r.Offset + 1
+		})
+	}
+	return out
+}
+
+func steps(ds []Decision) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, fmt.Sprintf("%s %d %v", d.Decision, d.Step, d.Weight))
+		if testing.Verbose() {
+			fmt.Println(d.Time.Format("05.000"), d.Controller, d.Generation, d.Decision, d.Step, d.Since.Format("05.000"), d.Reasons)
+		}
+	}
+	return out
+}
+
+// TestRolloutGoodCandidate: shadow, then each step, then 100 %, one
+// decision per stage; two controllers run and exactly one acts.
+func TestRolloutGoodCandidate(t *testing.T) {
+	opts := cluster(t)
+	startFleet(t, opts, "good")
+	a := startController(t, opts, testConfig("a"), false)
+	b := startController(t, opts, testConfig("b"), false)
+	st := waitState(t, a.c, 15*time.Second, "promoted", func(s State) bool { return s.Done })
+	if st.Last != Promote || st.Weight != 100 || st.Step != 3 {
+		t.Errorf("final state %+v, want promote at stage 3, weight 100", st)
+	}
+	ds := decisions(t, opts)
+	// The start, then one decision per stage; a hold may be recorded
+	// where a stage's interval ended before its evidence sufficed.
+	moves := slices.DeleteFunc(slices.Clone(ds[1:]), func(d Decision) bool { return d.Decision == Hold })
+	want := []string{"advance 1 1", "advance 2 50", "promote 3 100"}
+	if got := steps(moves); ds[0].Decision != Hold || !slices.Equal(got, want) {
+		t.Errorf("decisions %s; want the start (hold 0 0), then %s", steps(ds), strings.Join(want, ", "))
+	}
+	// One acts at a time: the lease may move once when the second joins
+	// (a new generation), never back, and one controller decides in each.
+	actors := map[int32]string{}
+	for i, d := range ds {
+		if other, ok := actors[d.Generation]; (ok && other != d.Controller) || (i > 0 && d.Generation < ds[i-1].Generation) {
+			t.Errorf("decision %d by %s in generation %d (after %s in generation %d)", i, d.Controller, d.Generation, ds[i-1].Controller, ds[i-1].Generation)
+		}
+		actors[d.Generation] = d.Controller
+	}
+	if leaders := testutil.ToFloat64(a.c.m.leader) + testutil.ToFloat64(b.c.m.leader); leaders != 1 {
+		t.Errorf("leader gauges sum %v; want one controller acting", leaders)
+	}
+	waitFor(t, func() bool { w := weights(t, opts); return w[len(w)-1] == 100 })
+	if got := weights(t, opts); !slices.Equal(slices.Compact(got), []float64{0, 1, 50, 100}) {
+		t.Errorf("weights on the control topic %v, want 0, 1, 50, 100 in order", got)
+	}
+	moves = append([]Decision{ds[0]}, moves...)
+	for i := 1; i < len(moves); i++ {
+		if gap := moves[i].Time.Sub(moves[i-1].Time); gap < 300*time.Millisecond {
+			t.Errorf("%s came %v after the last stage began; want at least the interval (300ms)", steps(moves[i:i+1]), gap)
+		}
+	}
+}
+
+// TestRolloutRollback: a candidate that regresses on a share of requests
+// at stage 1, or only gets slower, is rolled back to 0 and stays there.
+func TestRolloutRollback(t *testing.T) {
+	for _, mode := range []string{"bad", "slow"} {
+		t.Run(mode, func(t *testing.T) {
+			opts := cluster(t)
+			f := startFleet(t, opts, "good")
+			a := startController(t, opts, testConfig("a"), false)
+			waitState(t, a.c, 10*time.Second, "stage 1", func(s State) bool { return s.Step == 1 })
+			f.mode.Store(mode)
+			flipped := time.Now()
+			st := waitState(t, a.c, 10*time.Second, "rollback", func(s State) bool { return s.Last == Rollback })
+			t.Logf("rolled back %v after the candidate turned %s", time.Since(flipped), mode)
+			if st.Weight != 0 || !st.Paused {
+				t.Errorf("state %+v, want weight 0, paused", st)
+			}
+			want := "regression rate"
+			if mode == "slow" {
+				want = "latency p99"
+			}
+			if !strings.Contains(strings.Join(st.Reasons, "\n"), want) {
+				t.Errorf("reasons %q do not name the %s", st.Reasons, want)
+			}
+			// It stays there: evaluations go on, nothing is decided.
+			n := len(decisions(t, opts))
+			holds := testutil.ToFloat64(a.c.m.decisions.WithLabelValues("shop", Hold))
+			waitFor(t, func() bool { return testutil.ToFloat64(a.c.m.leader) == 1 && time.Since(flipped) > time.Second })
+			if got := decisions(t, opts); len(got) != n || testutil.ToFloat64(a.c.m.decisions.WithLabelValues("shop", Hold)) != holds {
+				t.Errorf("decisions after the rollback: %v", steps(got[n:]))
+			}
+			if w := weights(t, opts); w[len(w)-1] != 0 {
+				t.Errorf("weights %v, want the last 0", w)
+			}
+		})
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRolloutTooLittleTraffic: holds (recorded once), then pauses with the
+// reason after max_inconclusive; without tallies too.
+func TestRolloutTooLittleTraffic(t *testing.T) {
+	for _, mode := range []string{"few", "none"} {
+		t.Run(mode, func(t *testing.T) {
+			opts := cluster(t)
+			startFleet(t, opts, mode)
+			a := startController(t, opts, testConfig("a"), false)
+			st := waitState(t, a.c, 10*time.Second, "paused", func(s State) bool { return s.Paused })
+			want := "compared"
+			if mode == "none" {
+				want = "no evidence arriving"
+			}
+			if st.Last != Pause || st.Step != 0 || !strings.Contains(st.Reasons[0], "max_inconclusive 1s") || !strings.Contains(strings.Join(st.Reasons, "\n"), want) {
+				t.Errorf("state %+v, want a pause at stage 0 naming max_inconclusive and %q", st, want)
+			}
+			got := steps(decisions(t, opts))
+			if !slices.Equal(got, []string{"hold 0 0", "hold 0 0", "pause 0 0"}) {
+				t.Errorf("decisions %v, want the start, one hold, the pause", got)
+			}
+		})
+	}
+}
+
+// TestRolloutTakeover: the acting controller dies mid-rollout without
+// leaving the group; the other takes over within the lease timeout and
+// goes on from the same stage, no stage skipped or repeated; commands
+// sent meanwhile are honoured once.
+func TestRolloutTakeover(t *testing.T) {
+	opts := cluster(t)
+	startFleet(t, opts, "good")
+	cfgA, cfgB := testConfig("a"), testConfig("b")
+	cfgA.Routes[0].Steps = []float64{1, 5, 25, 50, 100}
+	cfgB.Routes[0].Steps = cfgA.Routes[0].Steps
+	a := startController(t, opts, cfgA, true)
+	waitFor(t, func() bool { return a.c.Leader() })
+	b := startController(t, opts, cfgB, true)
+	waitState(t, b.c, 10*time.Second, "stage 2, seen by b", func(s State) bool { return s.Step == 2 })
+	if !a.c.Leader() || b.c.Leader() {
+		t.Fatalf("leaders: a %v, b %v; want a only", a.c.Leader(), b.c.Leader())
+	}
+	a.stop(t)
+	died := time.Now()
+	if err := Send(t.Context(), opts, tRollout, Command{Route: "shop", Command: Pause, By: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, b.c, 10*time.Second, "b honours the pause", func(s State) bool { return s.Paused })
+	took := time.Since(died)
+	t.Logf("b acted %v after a died", took)
+	if took > 3*time.Second {
+		t.Errorf("b took %v to act; want about the lease timeout (1s)", took)
+	}
+	if st.Controller != "b" || st.Step < 2 {
+		t.Errorf("state %+v: want b's pause at stage 2 or later", st)
+	}
+	if err := Send(t.Context(), opts, tRollout, Command{Route: "shop", Command: Resume, By: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, b.c, 15*time.Second, "promoted", func(s State) bool { return s.Done })
+	var advances []int
+	var answered []string
+	for _, d := range decisions(t, opts) {
+		if d.Decision == Advance || d.Decision == Promote {
+			advances = append(advances, d.Step)
+		}
+		if d.CommandOffset != nil {
+			answered = append(answered, d.Decision)
+		}
+	}
+	if !slices.Equal(advances, []int{1, 2, 3, 4, 5}) || !slices.Equal(answered, []string{Pause, Resume}) {
+		t.Errorf("advances to stages %v, commands answered %v; want 1..5 once each, pause and resume once", advances, answered)
+	}
+}
+
+// TestRolloutManualWeight: a weight written to the control topic by hand
+// pauses the rollout, which says so; resume goes on at the stage.
+func TestRolloutManualWeight(t *testing.T) {
+	opts := cluster(t)
+	startFleet(t, opts, "good")
+	cfg := testConfig("a")
+	cfg.Routes[0].ShadowFirst, cfg.Routes[0].Interval = false, time.Minute
+	a := startController(t, opts, cfg, false)
+	waitState(t, a.c, 10*time.Second, "stage 1", func(s State) bool { return s.Step == 1 })
+	waitFor(t, func() bool { w := weights(t, opts); return len(w) > 0 && w[len(w)-1] == 1 })
+	w := 30.0
+	if err := control.PublishDesired(t.Context(), opts, tControl, "shop", &control.Desired{Weight: &w}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, a.c, 10*time.Second, "paused", func(s State) bool { return s.Paused })
+	if st.Weight != 30 || !strings.Contains(st.Reasons[0], "weight set to 30 % by hand") {
+		t.Errorf("state %+v, want paused at weight 30 saying so", st)
+	}
+	// Paused, the rollout leaves the hand-set weight be; resumed, it
+	// writes its stage's weight again.
+	holds := testutil.ToFloat64(a.c.m.decisions.WithLabelValues("shop", Hold))
+	if err := Send(t.Context(), opts, tRollout, Command{Route: "shop", Command: Resume}); err != nil {
+		t.Fatal(err)
+	}
+	st = waitState(t, a.c, 10*time.Second, "resumed", func(s State) bool { return !s.Paused })
+	if st.Weight != 1 || st.Step != 1 {
+		t.Errorf("resumed state %+v, want stage 1 at weight 1", st)
+	}
+	waitFor(t, func() bool { return testutil.ToFloat64(a.c.m.decisions.WithLabelValues("shop", Hold)) > holds })
+	w8 := weights(t, opts)
+	if i := slices.Index(w8, 30); i < 0 || !slices.Equal(slices.Compact(w8[i:]), []float64{30, 1}) {
+		t.Errorf("weights on the control topic %v, want 30 then 1 only", w8)
+	}
+}
