@@ -109,6 +109,7 @@ topic = "miffy-control"
 path = "/new/{*rest}"
 name = "new"
 mode = "canary"
+shadow = true
 [routes.rollout]
 steps = [50, 100]
 `), 0o600)
