@@ -217,4 +217,23 @@ func TestRolloutTimelineInBrowser(t *testing.T) {
 	if rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#rollout-events tbody tr").length`)); err != nil || rows != 4 {
 		t.Errorf("%d rows in the events table, want 4: %v", rows, err)
 	}
+
+	// The route's own page links to its rollout.
+	f.produce("tallies", tallyOf(t, "shop", time.Now().UTC(), 10, 0))
+	f.waitFor(t, 0, 1)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(f.srv.URL+"/#/route/shop"),
+		chromedp.WaitVisible(chromedp.CSS(`#route-rollout a`)),
+	); err != nil {
+		t.Fatalf("the route's page: %v", err)
+	}
+	if got := text(`#route-rollout`); !strings.Contains(got, "weight 0% · rollback") {
+		t.Errorf("the route's rollout line %q", got)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#route-rollout a`)),
+		chromedp.WaitVisible(chromedp.CSS(`#timeline circle[data-decision="rollback"]`)),
+	); err != nil {
+		t.Fatalf("from the route's page to its rollout: %v", err)
+	}
 }
