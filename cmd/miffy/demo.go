@@ -63,6 +63,9 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 	if *interval <= 0 {
 		return fmt.Errorf("%w: -interval: must be positive, got %s", errUsage, *interval)
 	}
+	if !*withRollout && flagSet(fs, "interval") {
+		return fmt.Errorf("%w: -interval: only with -rollout", errUsage)
+	}
 
 	b, err := broker.Start(broker.Config{Addr: *brokerAddr}, zerolog.Nop())
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -118,8 +119,16 @@ The demo sends %[6]d requests a second to the agreeing values (1 to 3).
 Make the candidate bad before it reaches 100 %% (a wrong "square" on 30 %% of its answers,
 still 200 and fast), and watch the rollout roll back to 0 %%:
   curl -s -X POST http://%[9]s/demo/bad
-Then make it good again and resume:
+Then make it good again and resume (it starts again from shadow only; so does a
+rollout that reached 100 %%):
   curl -s -X POST http://%[9]s/demo/good
   miffy ctl rollout -brokers %[8]s resume '%[1]s'
 `, route, strings.Join(steps, ", "), interval, demoMinCompared, weightText(100*demoMaxRate), demoRate, watch, brokerAddr, candAddr, demoMaxLatencyRatio)
+}
+
+// flagSet reports whether the command line set the flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +15,17 @@ import (
 	"github.com/miffy-proxy/miffy/internal/board"
 	"github.com/miffy-proxy/miffy/internal/rollout"
 )
+
+func TestDemoRolloutFlags(t *testing.T) {
+	err := run(t.Context(), []string{"demo", "-interval", "5s"}, nil, io.Discard, io.Discard)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "-interval: only with -rollout") {
+		t.Errorf("demo -interval without -rollout: %v, want a usage error", err)
+	}
+	var out strings.Builder
+	if err := run(t.Context(), []string{"demo", "-h"}, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "-rollout") {
+		t.Errorf("demo -h: %v, the usage lacks -rollout:\n%s", err, out.String())
+	}
+}
 
 // TestDemoRollout runs `miffy demo -rollout` as a newcomer would: the
 // controller passes the shadow stage and advances (a decision record on

@@ -55,6 +55,8 @@ type Rollout struct {
 	Events     []RolloutEvent `json:"events,omitempty"`
 }
 
+var errNoRoute = errors.New("a rollout record without a route")
+
 type rolloutData struct {
 	last   *RolloutEvent // the last decision
 	events []RolloutEvent
@@ -67,6 +69,9 @@ func (st *Store) AddRollout(value []byte, offset int64) bool {
 	v, err := rollout.Decode(value)
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if err == nil && (v.Decision != nil && v.Decision.Route == "" || v.Command != nil && v.Command.Route == "") {
+		err = errNoRoute
+	}
 	if err != nil {
 		st.unread++
 		return false

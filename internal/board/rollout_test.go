@@ -36,6 +36,7 @@ func TestStoreRollouts(t *testing.T) {
 		cmdValue,
 		decision(t, "shop", at(40), 2, 5, rollout.Pause, "paused by ann@host"),
 		[]byte(`{"kind":"something else"}`),
+		decision(t, "", at(41), 2, 5, rollout.Advance, "no route: left out"),
 	} {
 		st.AddRollout(v, int64(i))
 	}
