@@ -123,6 +123,21 @@ steps = [50, 100]
 		t.Errorf("promote -wait with no controller: %v %s", err, out)
 	}
 
+	// A deposed controller's late decision (a lower lease generation) is
+	// left out, as the controllers leave it out.
+	for _, d := range []rollout.Decision{
+		{Route: "fenced", Step: 1, Weight: 10, Decision: rollout.Hold, Controller: "c2", Generation: 2, Time: t0},
+		{Route: "fenced", Step: 2, Weight: 50, Decision: rollout.Advance, Controller: "c1", Generation: 1, Time: t0.Add(time.Second)},
+	} {
+		v, _ := d.Encode()
+		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: topic, Key: []byte(d.Route), Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := ctl("status", "fenced"); err != nil || !strings.Contains(out, "step 1, weight 10%") || strings.Contains(out, "c1") {
+		t.Errorf("status with a deposed controller's decision: %v\n%s", err, out)
+	}
+
 	// Usage: -h on stdout, exit 0; a bad command or arity exits 2.
 	var help strings.Builder
 	if err := run(t.Context(), []string{"ctl", "rollout", "-h"}, nil, &help, &help); err != nil ||
