@@ -3,18 +3,23 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/miffy-proxy/miffy/internal/rollout"
@@ -76,29 +81,50 @@ func startRolloutController(t *testing.T, path, id string) string {
 	return mgmt
 }
 
-// TestRolloutThroughMiffy: two miffy instances serve a canary route under
-// live traffic; two controllers run. A good candidate goes from shadow to
-// 100 % a stage at a time (one controller deciding), the instances serving
-// it as the steps say; started again, the candidate regresses a field on a
-// share of requests at the first step and is rolled back to 0 %, where it
-// stays.
-func TestRolloutThroughMiffy(t *testing.T) {
-	b := startBroker(t)
-	bad := &atomic.Bool{}
-	ref, cand := shopUpstream(t, nil), shopUpstream(t, bad)
-	opts := []kgo.Opt{kgo.SeedBrokers(b.Addr())}
+// rolloutHistory reads the decisions on the rollout topic.
+func rolloutHistory(t *testing.T, opts []kgo.Opt) []rollout.Decision {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	vals, _, err := rollout.History(ctx, opts, "miffy-rollouts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []rollout.Decision
+	for _, v := range vals {
+		if v.Decision != nil {
+			out = append(out, *v.Decision)
+		}
+	}
+	return out
+}
+
+// rolloutFixture starts kfake (group sessions as short as the tests'
+// leases), the control topic (so that instances find it at start: a
+// missing one is looked for again only every few seconds) and the
+// upstreams (the candidate turns bad with bad); it returns the config that
+// instances and controllers share, and the client options.
+func rolloutFixture(t *testing.T, bad *atomic.Bool, interval, lease string) (common string, opts []kgo.Opt) {
+	t.Helper()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1),
+		kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	addr := kc.ListenAddrs()[0]
+	opts = []kgo.Opt{kgo.SeedBrokers(addr)}
 	adm, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer adm.Close()
-	// The instances find the control topic at start (a missing one is
-	// looked for again only every few seconds).
 	compact := "compact"
 	if _, err := kadm.NewClient(adm).CreateTopic(t.Context(), 1, -1, map[string]*string{"cleanup.policy": &compact}, "miffy-control"); err != nil {
 		t.Fatal(err)
 	}
-	common := `
+	ref, cand := shopUpstream(t, nil), shopUpstream(t, bad)
+	return `
 access_log = false
 log_level = "warn"
 reference = "` + ref.URL + `"
@@ -110,7 +136,7 @@ mode = "canary"
 shadow = true
 [routes.rollout]
 steps = [10, 50, 100]
-interval = "500ms"
+interval = "` + interval + `"
 max_inconclusive = "1m"
 [control]
 topic = "miffy-control"
@@ -123,10 +149,21 @@ max_candidate_error_rate = 0.05
 max_latency_ratio = 10
 [rollout]
 evaluate_every = "100ms"
-lease_timeout = "6s"
+lease_timeout = "` + lease + `"
 [kafka]
-"bootstrap.servers" = "` + b.Addr() + `"
-`
+"bootstrap.servers" = "` + addr + `"
+`, opts
+}
+
+// TestRolloutThroughMiffy: two miffy instances serve a canary route under
+// live traffic; two controllers run. A good candidate goes from shadow to
+// 100 % a stage at a time (one controller deciding), the instances serving
+// it as the steps say; started again, the candidate regresses a field on a
+// share of requests at the first step and is rolled back to 0 %, where it
+// stays.
+func TestRolloutThroughMiffy(t *testing.T) {
+	bad := &atomic.Bool{}
+	common, opts := rolloutFixture(t, bad, "500ms", "6s")
 	instances := []*instance{startMiffy(t, "port = %[1]d\nmanagement_port = %[2]d\n"+common), startMiffy(t, "port = %[1]d\nmanagement_port = %[2]d\n"+common)}
 	for _, in := range instances {
 		waitFor(t, 10*time.Second, "control topic read", func() bool { code, _ := get(t, in.mgmt+"/readyz"); return code == 200 })
@@ -172,19 +209,7 @@ lease_timeout = "6s"
 	}
 	mgmts := []string{startRolloutController(t, path, "ctl-1"), startRolloutController(t, path, "ctl-2")}
 
-	history := func() []rollout.Decision {
-		vals, _, err := rollout.History(t.Context(), opts, "miffy-rollouts")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []rollout.Decision
-		for _, v := range vals {
-			if v.Decision != nil {
-				out = append(out, *v.Decision)
-			}
-		}
-		return out
-	}
+	history := func() []rollout.Decision { return rolloutHistory(t, opts) }
 	last := func() rollout.Decision {
 		h := history()
 		if len(h) == 0 {
@@ -244,5 +269,108 @@ lease_timeout = "6s"
 	}
 	if h := history(); len(h) != n {
 		t.Errorf("decisions after the rollback: %+v", h[n:])
+	}
+}
+
+// TestRolloutChild is `miffy rollout` in a child process of
+// TestRolloutControllerKilled; it does nothing in a normal run.
+func TestRolloutChild(t *testing.T) {
+	path := os.Getenv("ROLLOUT_CHILD_CONFIG")
+	if path == "" {
+		t.Skip("only as TestRolloutControllerKilled's child")
+	}
+	var environ []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "MIFFY_") {
+			environ = append(environ, kv)
+		}
+	}
+	if err := run(context.Background(), []string{"rollout", "-config", path}, environ, os.Stdout, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRolloutControllerKilled: the acting controller, a process of its own,
+// is killed (SIGKILL: it leaves no group) mid-rollout; the other takes over
+// within the lease timeout and goes on from the same stage, no stage
+// skipped or repeated.
+func TestRolloutControllerKilled(t *testing.T) {
+	common, opts := rolloutFixture(t, nil, "1s", "2s")
+	in := startMiffy(t, "port = %[1]d\nmanagement_port = %[2]d\n"+common)
+	waitFor(t, 10*time.Second, "control topic read", func() bool { code, _ := get(t, in.mgmt+"/readyz"); return code == 200 })
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			if resp, err := http.Get(fmt.Sprintf("%s/shop/%d", in.proxy, i)); err == nil {
+				resp.Body.Close()
+			}
+			time.Sleep(time.Millisecond) // a steady rate, not a load test
+		}
+	})
+	defer func() { stop(); wg.Wait() }()
+
+	path := filepath.Join(t.TempDir(), "rollout.toml")
+	if err := writeFile(path, common); err != nil {
+		t.Fatal(err)
+	}
+	mp := freePort(t)
+	child := exec.Command(os.Args[0], "-test.run=^TestRolloutChild$")
+	child.Env = append(os.Environ(), "ROLLOUT_CHILD_CONFIG="+path, "MIFFY_MANAGEMENT__PORT="+strconv.Itoa(mp), "MIFFY_ROLLOUT__CONTROLLER_ID=doomed")
+	out := &syncBuffer{}
+	child.Stdout, child.Stderr = out, out
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	childMgmt := "http://127.0.0.1:" + strconv.Itoa(mp)
+	leader := func(mgmt string) bool {
+		resp, err := http.Get(mgmt + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		v, _ := metricSample(string(b), "miffy_rollout_leader")
+		return v == 1
+	}
+	waitFor(t, 20*time.Second, "the child controller leads", func() bool { return leader(childMgmt) })
+	survivor := startRolloutController(t, path, "survivor")
+
+	history := func() []rollout.Decision { return rolloutHistory(t, opts) }
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("child:\n%s\nhistory: %+v", out, history())
+		}
+	})
+	waitFor(t, 20*time.Second, "stage 1 by the child", func() bool {
+		h := history()
+		return len(h) > 0 && h[len(h)-1].Step == 1 && h[len(h)-1].Controller == "doomed"
+	})
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	took := waitFor(t, 10*time.Second, "the survivor leads", func() bool { return leader(survivor) })
+	t.Logf("the survivor took the lease %v after the kill (lease_timeout 2s)", took)
+	if took > 4*time.Second {
+		t.Errorf("takeover took %v; want about lease_timeout (2s)", took)
+	}
+	waitFor(t, 20*time.Second, "promoted", func() bool {
+		h := history()
+		return h[len(h)-1].Decision == rollout.Promote
+	})
+	var moves []string
+	for _, d := range history() {
+		if d.Decision != rollout.Hold {
+			moves = append(moves, fmt.Sprintf("%s %d by %s", d.Decision, d.Step, d.Controller))
+		}
+		if d.Controller == "doomed" && d.Time.After(killed) {
+			t.Errorf("a decision by the killed controller after its death: %+v", d)
+		}
+	}
+	want := []string{"advance 1 by doomed", "advance 2 by survivor", "promote 3 by survivor"}
+	if !slices.Equal(moves, want) {
+		t.Errorf("decisions %v, want %v", moves, want)
 	}
 }

@@ -22,8 +22,9 @@ import (
 )
 
 // maxBuckets bounds the tally buckets kept per route (one per tally
-// interval of the current stage); past it the oldest go.
-const maxBuckets = 4096
+// interval of the current stage, about 25 KiB each); past it the oldest
+// go. With the default tally_interval (10s) that is almost 3 hours.
+const maxBuckets = 1024
 
 // Controller judges every active rollout each EvaluateEvery and, while it
 // holds the lease, acts: it writes its decisions to the rollout topic and
@@ -62,6 +63,9 @@ type Controller struct {
 	kick  chan struct{}
 
 	ready atomic.Bool // the rollout topic read to its end at start
+	// heldGen is the generation at which the controller last held the
+	// lease (0: not, or lost since), for leaseBalancer.
+	heldGen atomic.Int32
 }
 
 type pendingCommand struct {
@@ -191,17 +195,14 @@ func (c *Controller) Run(ctx context.Context) error {
 		kgo.ConsumerGroup(c.cfg.LeaseTopic), kgo.ConsumeTopics(c.cfg.LeaseTopic),
 		kgo.SessionTimeout(c.cfg.LeaseTimeout), kgo.RebalanceTimeout(c.cfg.LeaseTimeout),
 		kgo.HeartbeatInterval(max(c.cfg.LeaseTimeout/10, 50*time.Millisecond)),
-		// Eager (not cooperative) rebalancing: every member gives the
-		// lease up before any gets it; sticky: a new member does not
-		// take it from the one acting.
-		kgo.Balancers(kgo.StickyBalancer()), kgo.DisableAutoCommit(),
+		kgo.Balancers(leaseBalancer{held: c.heldGen.Load}), kgo.DisableAutoCommit(),
 		// A controller cut off from the coordinator must know it lost
 		// the lease before the coordinator gives it to another (after
 		// LeaseTimeout): its heartbeats give up after half of it (then
 		// OnPartitionsLost stops it), a request or a dial after a
 		// quarter.
 		kgo.RetryTimeout(c.cfg.LeaseTimeout/2), kgo.RequestTimeoutOverhead(c.cfg.LeaseTimeout/4), kgo.DialTimeout(c.cfg.LeaseTimeout/4),
-		kgo.OnPartitionsAssigned(c.assigned), kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.revoked),
+		kgo.OnPartitionsAssigned(c.assigned), kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.lost),
 	), c.leaseOpts...)...)
 	if err != nil {
 		return fmt.Errorf("creating the lease client: %w", err)
@@ -226,6 +227,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.evaluate(ctx, cl)
 		}
 	}
+	c.heldGen.Store(0)
 	c.stopActing("shutting down")
 	cancel()
 	lease.Close() // leaves the group: another controller takes over at once
@@ -327,6 +329,11 @@ func (c *Controller) readTally(r *kgo.Record) {
 	}
 	if t.End.After(ev.last) {
 		ev.last = t.End
+	}
+	// Only the current stage's evidence is ever judged: none is kept
+	// while the rollout is paused or done (a resume starts afresh).
+	if st, ok := c.states[t.Route]; ok && (!st.Active() || t.Start.Before(st.Since)) {
+		return
 	}
 	key := t.Start.Truncate(c.cfg.TallyInterval).UnixNano()
 	b, ok := ev.buckets[key]
@@ -433,6 +440,7 @@ func (c *Controller) assigned(_ context.Context, cl *kgo.Client, m map[string][]
 		return
 	}
 	_, gen := cl.GroupMetadata()
+	c.heldGen.Store(gen)
 	c.actMu.Lock()
 	c.held, c.gen = true, gen
 	c.holds = map[string]string{}
@@ -451,6 +459,13 @@ func (c *Controller) revoked(_ context.Context, _ *kgo.Client, m map[string][]in
 	if slices.Contains(m[c.cfg.LeaseTopic], 0) {
 		c.stopActing("lease revoked")
 	}
+}
+
+// lost gives the lease up after the group session was lost: the
+// controller does not ask for it back.
+func (c *Controller) lost(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+	c.heldGen.Store(0)
+	c.revoked(ctx, cl, m)
 }
 
 func (c *Controller) stopActing(why string) {
