@@ -362,6 +362,13 @@ func TestRolloutTakeover(t *testing.T) {
 	if !a.c.Leader() || b.c.Leader() {
 		t.Fatalf("leaders: a %v, b %v; want a only", a.c.Leader(), b.c.Leader())
 	}
+	// a honours a pause and a resume; b, taking over, must not again.
+	for _, cmd := range []string{Pause, Resume} {
+		if err := Send(t.Context(), opts, tRollout, Command{Route: "shop", Command: cmd, By: "ops"}); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, b.c, 10*time.Second, cmd+" by a, seen by b", func(s State) bool { return s.Last == cmd })
+	}
 	a.stop(t)
 	died := time.Now()
 	if err := Send(t.Context(), opts, tRollout, Command{Route: "shop", Command: Pause, By: "ops"}); err != nil {
@@ -387,11 +394,12 @@ func TestRolloutTakeover(t *testing.T) {
 			advances = append(advances, d.Step)
 		}
 		if d.CommandOffset != nil {
-			answered = append(answered, d.Decision)
+			answered = append(answered, d.Decision+" by "+d.Controller)
 		}
 	}
-	if !slices.Equal(advances, []int{1, 2, 3, 4, 5}) || !slices.Equal(answered, []string{Pause, Resume}) {
-		t.Errorf("advances to stages %v, commands answered %v; want 1..5 once each, pause and resume once", advances, answered)
+	want := []string{"pause by a", "resume by a", "pause by b", "resume by b"}
+	if !slices.Equal(advances, []int{1, 2, 3, 4, 5}) || !slices.Equal(answered, want) {
+		t.Errorf("advances to stages %v, commands answered %v; want 1..5 once each, and %v", advances, answered, want)
 	}
 }
 

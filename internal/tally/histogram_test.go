@@ -103,3 +103,18 @@ func TestHistogramMergeAndWire(t *testing.T) {
 		t.Error("merging nothing changed the histogram")
 	}
 }
+
+func TestHistogramAbove(t *testing.T) {
+	var h Histogram
+	for _, ms := range []float64{1, 2, 5, 10, 10, 20, 50} {
+		h.Add(ms)
+	}
+	for _, tt := range []struct {
+		ms   float64
+		want int64
+	}{{0, 7}, {1, 6}, {9, 4}, {9.9, 2}, {10, 2}, {50, 0}, {1e9, 0}, {-1, 7}} { // 9.9 shares 10's bucket
+		if got := h.Above(tt.ms); got != tt.want {
+			t.Errorf("Above(%v) = %d, want %d", tt.ms, got, tt.want)
+		}
+	}
+}
