@@ -56,7 +56,8 @@ func (b *runningBoard) Close() {
 
 // startBoard listens on addr and serves the report page over the record
 // and tally topics (read from start, then followed, with the client
-// options opts) until ctx is done or Close.
+// options opts) and the rollout topic (from its start) until ctx is done
+// or Close.
 func startBoard(ctx context.Context, cfg *config.Config, opts []kgo.Opt, addr, topic, tallyTopic string, start kgo.Offset, log zerolog.Logger) (*runningBoard, error) {
 	token, err := tokenFile("report.token_file", cfg.Report.TokenFile)
 	if err != nil {
@@ -82,11 +83,17 @@ func startBoard(ctx context.Context, cfg *config.Config, opts []kgo.Opt, addr, t
 	// Requests live in ctx, so that cancelling it ends the event streams.
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
-	followed := make(chan struct{})
+	followed := make(chan struct{}, 2)
 	go func() {
-		defer close(followed)
+		defer func() { followed <- struct{}{} }()
 		if err := board.Follow(ctx, st, opts, topic, tallyTopic, start, cfg.Report.LatencyTie, log); err != nil {
 			log.Error().Err(err).Msg("report server: reading the topics")
+		}
+	}()
+	go func() {
+		defer func() { followed <- struct{}{} }()
+		if err := board.FollowRollouts(ctx, st, opts, cfg.Rollout.Topic, log); err != nil {
+			log.Error().Err(err).Msg("report server: reading the rollout topic")
 		}
 	}()
 	go func() {
@@ -95,6 +102,7 @@ func startBoard(ctx context.Context, cfg *config.Config, opts []kgo.Opt, addr, t
 			log.Error().Err(err).Msg("report server")
 		}
 		cancel()
+		<-followed
 		<-followed
 	}()
 	go func() {

@@ -26,6 +26,7 @@ Commands:
   pause ROUTE | resume ROUTE          stop or restart shadowing
   reset-breaker ROUTE                 close a tripped canary breaker (not with -fleet)
   clear ROUTE                         drop the route's runtime overrides
+  rollout COMMAND ROUTE               a rollout: pause, resume, abort, promote, status (ctl rollout -h)
 
 Flags:
 `
@@ -41,6 +42,9 @@ func runCtl(ctx context.Context, args []string, environ []string, stdout, stderr
 	fleet := fs.Bool("fleet", false, "write to the control topic ([control] topic) instead of one instance")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
+	}
+	if fs.Arg(0) == "rollout" {
+		return runCtlRollout(ctx, *path, fs.Args()[1:], environ, stdout, stderr)
 	}
 	c, err := parseCtl(fs.Args())
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/miffy-proxy/miffy/internal/broker"
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/demo"
+	"github.com/miffy-proxy/miffy/internal/logging"
 	"github.com/miffy-proxy/miffy/internal/publish"
 )
 
@@ -30,6 +31,10 @@ the environment, the demo's own listeners from the flags:
 
   MIFFY_PORT=18080 MIFFY_MANAGEMENT_PORT=19000 miffy demo \
       -reference 127.0.0.1:13000 -candidate 127.0.0.1:13001 -broker 127.0.0.1:19092
+
+With -rollout the demo route is a canary route that a rollout controller
+moves step by step on evidence, while the demo sends it traffic; POST
+/demo/bad on the candidate makes it bad, and the rollout rolls back.
 
 Flags:
 `
@@ -47,11 +52,19 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 	refAddr := fs.String("reference", "127.0.0.1:3000", "address of the demo reference")
 	candAddr := fs.String("candidate", "127.0.0.1:3001", "address of the demo candidate")
 	reportAddr := fs.String("report", defaultServeAddr, "address of the report page (as miffy report --serve); \"off\": none")
+	withRollout := fs.Bool("rollout", false, "roll the candidate out step by step with a rollout controller, and send traffic (see Rolling out safely in README.md)")
+	interval := fs.Duration("interval", 30*time.Second, "with -rollout: the least time at each step")
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if *interval <= 0 {
+		return fmt.Errorf("%w: -interval: must be positive, got %s", errUsage, *interval)
+	}
+	if !*withRollout && flagSet(fs, "interval") {
+		return fmt.Errorf("%w: -interval: only with -rollout", errUsage)
 	}
 
 	b, err := broker.Start(broker.Config{Addr: *brokerAddr}, zerolog.Nop())
@@ -87,16 +100,19 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 	// Tallies every second, so that the walkthrough's report and page
 	// show every request at once.
 	cfg.Report.TallyInterval = time.Second
+	if *withRollout {
+		demoRolloutConfig(cfg, *interval)
+	}
 	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	opts, err := publish.ClientOptions(cfg.Kafka.Properties)
+	if err != nil {
 		return err
 	}
 	pageURL := ""
 	if *reportAddr != "off" {
 		log := zerolog.New(stderr).With().Timestamp().Str("component", "report").Logger()
-		opts, err := publish.ClientOptions(cfg.Kafka.Properties)
-		if err != nil {
-			return err
-		}
 		page, err := startBoard(ctx, cfg, opts, *reportAddr, cfg.Kafka.Topic, cfg.Report.TallyTopic, kgo.NewOffset().AtStart(), log)
 		if err != nil {
 			return fmt.Errorf("starting the report page (-report): %w", err)
@@ -104,8 +120,24 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 		defer page.Close()
 		pageURL = page.URL
 	}
+	var ro *demoRollout
+	if *withRollout {
+		log, err := logging.New(stderr, cfg.Logging, cfg.LogLevel)
+		if err != nil {
+			return err
+		}
+		log = log.With().Str("component", "rollout").Logger()
+		if ro, err = startDemoRollout(ctx, cfg, opts, log); err != nil {
+			return err
+		}
+		defer ro.stop()
+	}
 	return serve(ctx, cfg, serveOpts{environ: environ, ready: func(a addrs) {
 		printDemoHelp(stdout, a, b.Addr(), cfg.Kafka.Topic, *refAddr, *candAddr, pageURL)
+		if ro != nil {
+			printDemoRolloutHelp(stdout, cfg.Routes[0].Name, b.Addr(), *candAddr, pageURL, *interval)
+			ro.traffic("http://127.0.0.1:" + port(a.proxy))
+		}
 	}}, stdout, stderr)
 }
 

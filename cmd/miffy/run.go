@@ -30,11 +30,13 @@ const usage = `miffy: a shadow-testing proxy
 Usage:
   miffy [-config FILE]            serve (config: FILE, $MIFFY_CONFIG or ./config.toml)
   miffy demo                      demo upstreams, an embedded broker and the proxy
+  miffy demo -rollout             the same, rolled out step by step by a rollout controller
   miffy check-config [FILE]       validate and print the effective config, secrets masked
   miffy report [flags]            read the topics and print a per-route diff report and verdict
   miffy report -check [-route R]  exit 0 when the routes pass, 1 when any fails, 3 if inconclusive
   miffy report --serve[=ADDR]     the report page, verdict API and gates (default 127.0.0.1:8888)
   miffy ctl [flags] COMMAND       change routes at runtime (admin API, or -fleet: control topic)
+  miffy ctl rollout CMD ROUTE     pause, resume, abort, promote or show (status) a rollout
   miffy rollout [-config FILE]    the rollout controller: canary weights step by step on evidence
   miffy version                   print the version (also --version)
 

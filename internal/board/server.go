@@ -82,6 +82,7 @@ func NewServer(cfg Config, st *Store) *Server {
 	s.mux.HandleFunc("GET /api/verdict", s.verdict)
 	s.mux.HandleFunc("POST /gate/flagger", s.flagger)
 	s.diffyRoutes()
+	s.rolloutRoutes()
 	return s
 }
 

@@ -3,7 +3,8 @@
 // serves the page (embedded assets, live updates over server-sent events),
 // a verdict API and gates for Argo Rollouts and Flagger, and Diffy's API
 // under /api/1/. Example records are fetched from the topic by offset when
-// opened, not held.
+// opened, not held. It also follows the rollout topic and draws each
+// route's rollout as a timeline (rollout.go).
 package board
 
 import (
@@ -92,6 +93,7 @@ type Store struct {
 
 	mu       sync.Mutex
 	routes   map[string]*routeData
+	rollouts map[string]*rolloutData
 	ids      map[string]Ref
 	idOrder  []string // ring of ids in ids, oldest at idNext
 	idNext   int
@@ -110,7 +112,7 @@ func NewStore(cfg StoreConfig) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{cfg: cfg, now: now, routes: map[string]*routeData{}, ids: map[string]Ref{}, changed: make(chan struct{})}
+	return &Store{cfg: cfg, now: now, routes: map[string]*routeData{}, rollouts: map[string]*rolloutData{}, ids: map[string]Ref{}, changed: make(chan struct{})}
 }
 
 func (st *Store) route(name string) *routeData {

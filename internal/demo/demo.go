@@ -10,6 +10,9 @@
 //	7       the same answer, 1.5 s late
 //	8       a changed number type ("square" as a string)
 //	other   same answer (non-numbers get 400 from both)
+//
+// The candidate's Switch makes it bad on a share of all answers (a wrong
+// "square"), for the rollout demo to roll back.
 package demo
 
 import (
@@ -21,12 +24,19 @@ import (
 )
 
 // Reference returns the reference service's handler.
-func Reference() http.Handler { return handler(false) }
+func Reference() http.Handler { return handler(nil) }
 
-// Candidate returns the candidate service's handler.
-func Candidate() http.Handler { return handler(true) }
+// Candidate returns the candidate service's handler, with its own Switch
+// (off) turned over HTTP (see Switch).
+func Candidate() http.Handler { return CandidateWith(new(Switch)) }
 
-func handler(candidate bool) http.Handler {
+// CandidateWith returns the candidate service's handler, spoiling answers
+// as sw says.
+func CandidateWith(sw *Switch) http.Handler { return handler(sw) }
+
+// handler is the reference's (sw nil) or the candidate's.
+func handler(sw *Switch) http.Handler {
+	candidate := sw != nil
 	mux := http.NewServeMux()
 	name := "reference"
 	if candidate {
@@ -64,9 +74,15 @@ func handler(candidate bool) http.Handler {
 			case 8:
 				body["square"] = strconv.Itoa(n * n)
 			}
+			if status == http.StatusOK && sw.spoil() {
+				body["square"] = n*n + 1
+			}
 		}
 		writeJSON(w, status, body)
 	})
+	if candidate {
+		sw.routes(mux)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "miffy demo %s: try GET /api/{value}\n", name)

@@ -100,7 +100,8 @@ async function showRoutes() {
   draw();
   // A live update must not take the filter from under the user's fingers.
   const typing = document.activeElement && document.activeElement.classList.contains("filter");
-  view.replaceChildren(el("h2", {}, "Routes ", badge(data.verdict)), filter, table);
+  const rollouts = await getJSON("/api/rollouts").catch(() => []);
+  show(el("h2", {}, "Routes ", badge(data.verdict)), filter, table, rolloutsTable(rollouts));
   if (typing) { filter.focus(); filter.setSelectionRange(filter.value.length, filter.value.length); }
   status(data);
 }
@@ -195,11 +196,13 @@ function show(...parts) {
 
 async function showRoute(name) {
   const r = await getJSON("/api/route?" + rangeQuery() + "&route=" + encodeURIComponent(name));
+  const ro = await getJSON("/api/rollout?route=" + encodeURIComponent(name)).catch(() => null);
   const examples = r.examples || {};
   const paths = r.top_paths || [];
-  view.replaceChildren(
+  show(
     el("p", {}, el("a", { href: "#/" }, "← routes")),
     el("h2", { id: "route-name" }, r.route, " ", badge(r.verdict, r.reasons)),
+    ro ? el("p", { id: "route-rollout" }, "Rollout: step " + ro.step + " · weight " + fmtWeight(ro.weight) + " · " + ro.decision + " · ", el("a", { href: "#/rollout/" + encodeURIComponent(r.route) }, "timeline")) : null,
     el("ul", { class: "reasons", id: "reasons" }, (r.reasons || []).map((x) => el("li", {}, x))),
     el("p", {}, `${r.compared} compared · ${pct(r.mismatches, r.compared)} mismatch (${r.regressions} regressions, ${r.noise} noise) · ${r.candidate_errors} candidate errors · p99 ${ms(r.latency_ms.reference.p99)} / ${ms(r.latency_ms.candidate.p99)} ms (source: ${r.source})`),
     el("div", { class: "grid" },
@@ -213,6 +216,109 @@ async function showRoute(name) {
         el("p", { class: "legend" }, el("span", { class: "mm" }, "— mismatch rate "), el("span", { class: "err" }, "— candidate error rate "),
           el("span", { class: "ref" }, "- - reference p99 "), el("span", { class: "cand" }, "- - candidate p99")),
         chart(r.series))),
+  );
+}
+
+// ---- rollouts -----------------------------------------------------------
+
+const fmtWeight = (w) => Math.round(w * 100) / 100 + "%";
+const rolloutState = (r) => (r.done ? "done" : r.paused ? "paused" : "active");
+
+function decisionBadge(d) {
+  return el("span", { class: "decision d-" + d, "data-decision": d }, d);
+}
+
+// rolloutsTable lists every route's rollout, or nothing when there is none.
+function rolloutsTable(rollouts) {
+  if (!rollouts || !rollouts.length) return null;
+  return el("section", { id: "rollouts" }, el("h2", {}, "Rollouts"),
+    el("table", {}, el("thead", {}, el("tr", {}, ["ROUTE", "STEP", "WEIGHT", "LAST DECISION", "AT", "STATE"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, rollouts.map((r) => el("tr", { "data-route": r.route },
+        el("td", {}, el("a", { href: "#/rollout/" + encodeURIComponent(r.route) }, r.route)),
+        el("td", {}, r.step), el("td", {}, fmtWeight(r.weight)),
+        el("td", { title: (r.reasons || []).join("\n") }, r.decision ? decisionBadge(r.decision) : "–"),
+        el("td", {}, r.decision ? new Date(r.time).toLocaleTimeString() : "–"),
+        el("td", {}, rolloutState(r)))))));
+}
+
+// eventText is what a marker says on hover and in the detail panel.
+function eventText(e) {
+  const when = new Date(e.time).toLocaleString();
+  if (e.command) return when + " · command " + e.command + (e.by ? " by " + e.by : "");
+  return when + " · " + e.decision + (e.repeats ? " ×" + (e.repeats + 1) : "") + " · step " + e.step + " · weight " + fmtWeight(e.weight) +
+    (e.controller ? " · " + e.controller : "") + ((e.reasons || []).length ? "\n" + e.reasons.join("\n") : "");
+}
+
+// timeline draws the weight over time as steps, a marker on each decision
+// (hover: its reasons; click: the detail below) and each operator command
+// along the top.
+function timeline(events, onPick) {
+  const W = 800, H = 220, L = 40, R = 16, T = 22, B = 24;
+  const svg = svgEl("svg", { class: "chart timeline", id: "timeline", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "rollout weight over time with its decisions" });
+  const decisions = events.filter((e) => !e.command);
+  if (!events.length) return svg;
+  const times = events.flatMap((e) => [Date.parse(e.time), e.first ? Date.parse(e.first) : NaN]).filter((x) => !isNaN(x));
+  const t0 = Math.min(...times), t1 = Math.max(...times, t0 + 1000);
+  const xs = (t) => L + ((Date.parse(t) - t0) / (t1 - t0)) * (W - L - R);
+  const ys = (w) => T + (1 - w / 100) * (H - T - B);
+  for (const w of [0, 25, 50, 75, 100]) {
+    svg.append(svgEl("line", { x1: L, y1: ys(w), x2: W - R, y2: ys(w), stroke: "#e5e7eb" }));
+    const lab = svgEl("text", { x: L - 4, y: ys(w) + 3, "font-size": 10, fill: "#6b7280", "text-anchor": "end" }); lab.textContent = w + "%";
+    svg.append(lab);
+  }
+  if (decisions.length) {
+    let d = `M${xs(decisions[0].first || decisions[0].time).toFixed(1)},${ys(decisions[0].weight).toFixed(1)}`;
+    for (const e of decisions.slice(1)) d += ` H${xs(e.first || e.time).toFixed(1)} V${ys(e.weight).toFixed(1)}`;
+    d += ` H${(W - R).toFixed(1)}`;
+    svg.append(svgEl("path", { d, fill: "none", stroke: "#2563eb", "stroke-width": 2, class: "weight" }));
+  }
+  for (const e of events) {
+    const cls = e.command ? "mark command" : "mark d-" + e.decision;
+    const m = e.command
+      ? svgEl("path", { d: `M${xs(e.time) - 5},${T - 14} h10 l-5,8 z`, class: cls, "data-command": e.command, "data-offset": e.offset, tabindex: 0 })
+      : svgEl("circle", { cx: xs(e.time).toFixed(1), cy: ys(e.weight).toFixed(1), r: 5, class: cls, "data-decision": e.decision, "data-offset": e.offset, tabindex: 0 });
+    const title = svgEl("title", {}); title.textContent = eventText(e);
+    m.append(title);
+    m.addEventListener("click", () => onPick(e));
+    svg.append(m);
+  }
+  const a = svgEl("text", { x: L, y: H - 6, "font-size": 10, fill: "#6b7280" }); a.textContent = new Date(t0).toLocaleTimeString();
+  const b = svgEl("text", { x: W - R, y: H - 6, "font-size": 10, fill: "#6b7280", "text-anchor": "end" }); b.textContent = new Date(t1).toLocaleTimeString();
+  svg.append(a, b);
+  return svg;
+}
+
+function eventDetail(e) {
+  if (!e) return el("div", { id: "rollout-detail", class: "muted" }, "Click a marker for its reasons.");
+  return el("div", { id: "rollout-detail", "data-offset": e.offset },
+    el("p", {}, e.command ? el("span", { class: "decision command" }, e.command) : decisionBadge(e.decision), " ",
+      new Date(e.time).toLocaleString(), e.command ? (e.by ? " · by " + e.by : "") : " · step " + e.step + " · weight " + fmtWeight(e.weight) + (e.controller ? " · controller " + e.controller : "") +
+      (e.repeats ? " · " + (e.repeats + 1) + " holds since " + new Date(e.first).toLocaleTimeString() : "")),
+    el("ul", { class: "reasons" }, (e.reasons || []).map((x) => el("li", {}, x))));
+}
+
+let picked = null; // the offset of the event whose detail is shown
+
+async function showRollout(name) {
+  const r = await getJSON("/api/rollout?route=" + encodeURIComponent(name));
+  const events = r.events || [];
+  const detail = el("div", {}, eventDetail(events.find((e) => e.offset === picked)));
+  const pick = (e) => { picked = e.offset; detail.replaceChildren(eventDetail(e)); };
+  show(
+    el("p", {}, el("a", { href: "#/" }, "← routes"), " · ", el("a", { href: "#/route/" + encodeURIComponent(r.route) }, "evidence of " + r.route)),
+    el("h2", { id: "rollout-name" }, "Rollout of " + r.route + " ", r.decision ? decisionBadge(r.decision) : null),
+    el("p", { id: "rollout-state" }, "step " + r.step + " · weight " + fmtWeight(r.weight) + " · " + rolloutState(r) + (r.controller ? " · controller " + r.controller : "")),
+    el("p", { class: "legend" }, ["advance", "hold", "rollback", "promote", "pause", "resume", "abort"].flatMap((d) => [decisionBadge(d), " "]), el("span", { class: "decision command" }, "▼ command")),
+    timeline(events, pick),
+    detail,
+    el("h3", {}, "Decisions and commands (newest first)"),
+    el("table", { id: "rollout-events" }, el("thead", {}, el("tr", {}, ["TIME", "STEP", "WEIGHT", "DECISION", "REASONS", "CONTROLLER"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, events.slice().reverse().map((e) => el("tr", { "data-offset": e.offset },
+        el("td", {}, new Date(e.time).toLocaleString()),
+        el("td", {}, e.command ? "" : e.step), el("td", {}, e.command ? "" : fmtWeight(e.weight)),
+        el("td", {}, e.command ? el("span", { class: "decision command" }, e.command) : decisionBadge(e.decision), e.repeats ? " ×" + (e.repeats + 1) : ""),
+        el("td", { class: "reasons-cell" }, e.command ? (e.by ? "by " + e.by : "") : (e.reasons || []).join("; ")),
+        el("td", {}, e.controller || ""))))),
   );
 }
 
@@ -301,6 +407,7 @@ async function render() {
   try {
     let m;
     if ((m = h.match(/^#\/route\/(.+)$/))) await showRoute(decodeURIComponent(m[1]));
+    else if ((m = h.match(/^#\/rollout\/(.+)$/))) await showRollout(decodeURIComponent(m[1]));
     else if ((m = h.match(/^#\/record\/(\d+)\/(\d+)(?:\?(.*))?$/))) await showRecord(m[1], m[2], new URLSearchParams(m[3] || ""));
     else await showRoutes();
   } catch (e) {
