@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/miffy-proxy/miffy/internal/jsonpath"
 )
 
 // The equal-answer fast path.
@@ -156,14 +158,14 @@ func (d *digester) separator(close byte) (more, ok bool) {
 // enterKey and enterIndex advance the states of parent over a member
 // name or an array index, as walker.enter does over the same step.
 func (d *digester) enterKey(parent span, key []byte) (span, bool) {
-	return d.advance(parent, func(s *pathStep) bool {
-		return s.kind == stepAny || s.kind == stepKey && s.key == string(key)
+	return d.advance(parent, func(s *step) bool {
+		return s.Kind == jsonpath.Any || s.Kind == jsonpath.Key && s.Key == string(key)
 	})
 }
 
 func (d *digester) enterIndex(parent span, index int) (span, bool) {
-	return d.advance(parent, func(s *pathStep) bool {
-		return s.matches(step{index: index, isIndex: true})
+	return d.advance(parent, func(s *step) bool {
+		return s.Matches(indexStep(index))
 	})
 }
 

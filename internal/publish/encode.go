@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/compare"
+	"github.com/miffy-proxy/miffy/internal/jsonpath"
 )
 
 // EncoderConfig says what the Encoder hides and caps.
@@ -79,7 +80,7 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 		e.keys = append(e.keys, n)
 	}
 	for i, p := range cfg.RedactJSONPaths {
-		jp, err := parseJSONPath(p)
+		jp, err := jsonpath.Parse(p)
 		if err != nil {
 			return nil, fmt.Errorf("redact_json_paths[%d]: %w", i, err)
 		}

@@ -272,6 +272,7 @@ func TestNewEncoderErrors(t *testing.T) {
 		{"empty name", EncoderConfig{RedactJSONPaths: []string{"$..a"}}, "redact_json_paths[0]: "},
 		{"bad index", EncoderConfig{RedactJSONPaths: []string{"$.a[x]"}}, "redact_json_paths[0]: "},
 		{"unclosed quote", EncoderConfig{RedactJSONPaths: []string{`$["a]`}}, "redact_json_paths[0]: "},
+		{"star in a name", EncoderConfig{RedactJSONPaths: []string{"$.*x"}}, `redact_json_paths[0]: invalid path "$.*x": at offset 1: "*x": * is a wildcard only as a whole step`},
 		{"bad header", EncoderConfig{RedactHeaders: []string{"X-Ok", "Bad Name"}}, "redact_headers[1]: "},
 		{"negative cap", EncoderConfig{MaxBodyBytes: -1}, "max_body_bytes: "},
 	}
@@ -280,6 +281,28 @@ func TestNewEncoderErrors(t *testing.T) {
 			_, err := NewEncoder(tt.cfg)
 			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
 				t.Errorf("NewEncoder error = %v, want prefix %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestPathsMeanTheSame: a path that [compare] ignore refuses,
+// redact_json_paths refuses too, with the same reason, and a path one
+// takes the other takes.
+func TestPathsMeanTheSame(t *testing.T) {
+	for _, p := range []string{"$.a", "$.*", "$.*x", "$.a*", " $.a ", `$["*x"]`, "$..a", "$[*][0]", "$.a[x]", "a", `$["a"]`} {
+		t.Run(p, func(t *testing.T) {
+			_, cerr := compare.New(compare.Rules{Ignore: []string{p}})
+			_, perr := NewEncoder(EncoderConfig{RedactJSONPaths: []string{p}})
+			cmsg, pmsg := "", ""
+			if cerr != nil {
+				cmsg = strings.TrimPrefix(cerr.Error(), "ignore[0]: ")
+			}
+			if perr != nil {
+				pmsg = strings.TrimPrefix(perr.Error(), "redact_json_paths[0]: ")
+			}
+			if cmsg != pmsg {
+				t.Errorf("compare ignore: %q; publish redact_json_paths: %q", cmsg, pmsg)
 			}
 		})
 	}
