@@ -87,6 +87,7 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 	// Tallies every second, so that the walkthrough's report and page
 	// show every request at once.
 	cfg.Report.TallyInterval = time.Second
+	cfg.Resolve() // the route above takes [shadow], [publish] and [noise]'s values
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
