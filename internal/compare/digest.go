@@ -497,14 +497,35 @@ func hex4(b []byte, i int) (rune, bool) {
 }
 
 // number scans a number at d.i, checking JSON's grammar, and hashes it in
-// canonical form: value = ±0.digits × 10^exp with no leading or trailing
-// zeros in digits, so that every spelling of a value hashes alike.
+// canonical form (see numberParts.appendCanonical), so that every spelling
+// of a value hashes alike.
 func (d *digester) number(skip bool) (sum128, bool) {
-	b := d.b
-	i := d.i
-	neg := false
+	n, end, ok := scanNumber(d.b, d.i)
+	if !ok {
+		return sum128{}, false
+	}
+	d.i = end
+	if skip {
+		return sum128{}, true
+	}
+	out := n.appendCanonical(d.scratch[:0])
+	d.scratch = out
+	return d.leaf(out, tagNumber), true
+}
+
+// numberParts are the parts of a JSON number as written.
+type numberParts struct {
+	neg     bool
+	intPart []byte // digits before the point
+	frac    []byte // digits after it
+	exp     int64
+}
+
+// scanNumber reads the number at b[i:], checking JSON's grammar, and
+// returns its parts and where it ends.
+func scanNumber(b []byte, i int) (n numberParts, end int, ok bool) {
 	if b[i] == '-' {
-		neg = true
+		n.neg = true
 		i++
 	}
 	intStart := i
@@ -512,62 +533,72 @@ func (d *digester) number(skip bool) (sum128, bool) {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
+		i = skipDigits(b, i)
 	default:
-		return sum128{}, false
+		return n, 0, false
 	}
-	intPart := b[intStart:i]
-	var frac []byte
+	n.intPart = b[intStart:i]
 	if i < len(b) && b[i] == '.' {
-		i++
-		fs := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
+		fs := i + 1
+		if i = skipDigits(b, fs); i == fs {
+			return n, 0, false
 		}
-		if i == fs {
-			return sum128{}, false
-		}
-		frac = b[fs:i]
+		n.frac = b[fs:i]
 	}
-	var exp int64
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		if n.exp, i, ok = scanExponent(b, i+1); !ok {
+			return n, 0, false
+		}
+	}
+	return n, i, true
+}
+
+// skipDigits returns the index of the first byte at or after i that is not
+// a decimal digit.
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
 		i++
-		eneg := false
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			eneg = b[i] == '-'
-			i++
-		}
-		es := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-		if i == es {
-			return sum128{}, false
-		}
-		digits := b[es:i]
-		for len(digits) > 1 && digits[0] == '0' {
-			digits = digits[1:]
-		}
-		if len(digits) > maxExpDigits {
-			return sum128{}, false
-		}
-		for _, c := range digits {
-			exp = exp*10 + int64(c-'0')
-		}
-		if eneg {
-			exp = -exp
-		}
 	}
-	d.i = i
-	if skip {
-		return sum128{}, true
+	return i
+}
+
+// scanExponent reads an exponent's optional sign and digits at b[i:]
+// (after the "e"); more than maxExpDigits significant digits fail.
+func scanExponent(b []byte, i int) (exp int64, end int, ok bool) {
+	neg := false
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		neg = b[i] == '-'
+		i++
 	}
+	es := i
+	if i = skipDigits(b, es); i == es {
+		return 0, 0, false
+	}
+	digits := b[es:i]
+	for len(digits) > 1 && digits[0] == '0' {
+		digits = digits[1:]
+	}
+	if len(digits) > maxExpDigits {
+		return 0, 0, false
+	}
+	for _, c := range digits {
+		exp = exp*10 + int64(c-'0')
+	}
+	if neg {
+		exp = -exp
+	}
+	return exp, i, true
+}
+
+// appendCanonical appends the number's canonical form to out: value =
+// ±0.digits × 10^exp with no leading or trailing zeros in digits, written
+// as the digits, 'e', exp in 8 bytes and a '-' when negative; zero, whatever
+// its sign or exponent, is "0".
+func (n numberParts) appendCanonical(out []byte) []byte {
 	// The digits, without leading zeros, and where the point falls.
 	var lead int64
-	out := d.scratch[:0]
-	if len(intPart) == 1 && intPart[0] == '0' {
+	frac := n.frac
+	if len(n.intPart) == 1 && n.intPart[0] == '0' {
 		z := 0
 		for z < len(frac) && frac[z] == '0' {
 			z++
@@ -575,22 +606,20 @@ func (d *digester) number(skip bool) (sum128, bool) {
 		lead = -int64(z)
 		frac = frac[z:]
 	} else {
-		lead = int64(len(intPart))
-		out = append(out, intPart...)
+		lead = int64(len(n.intPart))
+		out = append(out, n.intPart...)
 	}
 	out = append(out, frac...)
 	for len(out) > 0 && out[len(out)-1] == '0' {
 		out = out[:len(out)-1]
 	}
 	if len(out) == 0 {
-		d.scratch = out
-		return d.leaf(append(out, '0'), tagNumber), true // zero, whatever its sign or exponent
+		return append(out, '0')
 	}
-	e := uint64(lead + exp)
+	e := uint64(lead + n.exp)
 	out = append(out, 'e', byte(e), byte(e>>8), byte(e>>16), byte(e>>24), byte(e>>32), byte(e>>40), byte(e>>48), byte(e>>56))
-	if neg {
+	if n.neg {
 		out = append(out, '-')
 	}
-	d.scratch = out
-	return d.leaf(out, tagNumber), true
+	return out
 }
