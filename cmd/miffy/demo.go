@@ -54,7 +54,7 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
 
-	b, err := broker.Start(broker.Config{Addr: *brokerAddr}, zerolog.Nop())
+	b, err := broker.Start(broker.Config{Addr: *brokerAddr, Retention: time.Hour}, zerolog.Nop())
 	if err != nil {
 		return fmt.Errorf("starting the embedded broker on %s: %w", *brokerAddr, err)
 	}

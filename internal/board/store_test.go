@@ -59,7 +59,8 @@ func TestStoreRanges(t *testing.T) {
 }
 
 func TestStoreBounds(t *testing.T) {
-	st := NewStore(StoreConfig{MaxRoutes: 3})
+	st := NewStore(StoreConfig{})
+	st.maxRoutes = 3 // MaxRoutes, lowered
 	for i := range 10 {
 		st.AddTally(tallyOf(t, fmt.Sprintf("/r%d", i), time.Now(), 1, 0))
 	}
