@@ -102,6 +102,9 @@ func buildTable(cfg *config.Config) (*shadow.Table, error) {
 		}
 		// Load resolved every route's values (config.Resolve): nothing
 		// here takes a default.
+		if rc.AllowSideEffects == nil || rc.Sample == nil || rc.PublishNoise == nil {
+			return nil, fmt.Errorf("%s: not resolved (config.Resolve)", key)
+		}
 		r := &shadow.Route{
 			Name:             rc.Name,
 			Pattern:          rc.Path,
