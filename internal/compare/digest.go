@@ -497,35 +497,14 @@ func hex4(b []byte, i int) (rune, bool) {
 }
 
 // number scans a number at d.i, checking JSON's grammar, and hashes it in
-// canonical form (see numberParts.appendCanonical), so that every spelling
-// of a value hashes alike.
+// canonical form (see appendCanonicalNumber), so that every spelling of a
+// value hashes alike.
 func (d *digester) number(skip bool) (sum128, bool) {
-	n, end, ok := scanNumber(d.b, d.i)
-	if !ok {
-		return sum128{}, false
-	}
-	d.i = end
-	if skip {
-		return sum128{}, true
-	}
-	out := n.appendCanonical(d.scratch[:0])
-	d.scratch = out
-	return d.leaf(out, tagNumber), true
-}
-
-// numberParts are the parts of a JSON number as written.
-type numberParts struct {
-	neg     bool
-	intPart []byte // digits before the point
-	frac    []byte // digits after it
-	exp     int64
-}
-
-// scanNumber reads the number at b[i:], checking JSON's grammar, and
-// returns its parts and where it ends.
-func scanNumber(b []byte, i int) (n numberParts, end int, ok bool) {
+	b := d.b
+	i := d.i
+	neg := false
 	if b[i] == '-' {
-		n.neg = true
+		neg = true
 		i++
 	}
 	intStart := i
@@ -535,22 +514,31 @@ func scanNumber(b []byte, i int) (n numberParts, end int, ok bool) {
 	case i < len(b) && '1' <= b[i] && b[i] <= '9':
 		i = skipDigits(b, i)
 	default:
-		return n, 0, false
+		return sum128{}, false
 	}
-	n.intPart = b[intStart:i]
+	intPart := b[intStart:i]
+	var frac []byte
 	if i < len(b) && b[i] == '.' {
 		fs := i + 1
 		if i = skipDigits(b, fs); i == fs {
-			return n, 0, false
+			return sum128{}, false
 		}
-		n.frac = b[fs:i]
+		frac = b[fs:i]
 	}
+	var exp int64
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		if n.exp, i, ok = scanExponent(b, i+1); !ok {
-			return n, 0, false
+		var ok bool
+		if exp, i, ok = scanExponent(b, i+1); !ok {
+			return sum128{}, false
 		}
 	}
-	return n, i, true
+	d.i = i
+	if skip {
+		return sum128{}, true
+	}
+	out := appendCanonicalNumber(d.scratch[:0], neg, intPart, frac, exp)
+	d.scratch = out
+	return d.leaf(out, tagNumber), true
 }
 
 // skipDigits returns the index of the first byte at or after i that is not
@@ -590,15 +578,14 @@ func scanExponent(b []byte, i int) (exp int64, end int, ok bool) {
 	return exp, i, true
 }
 
-// appendCanonical appends the number's canonical form to out: value =
+// appendCanonicalNumber appends a number's canonical form to out: value =
 // ±0.digits × 10^exp with no leading or trailing zeros in digits, written
-// as the digits, 'e', exp in 8 bytes and a '-' when negative; zero, whatever
-// its sign or exponent, is "0".
-func (n numberParts) appendCanonical(out []byte) []byte {
+// as the digits, 'e', exp in 8 bytes and a '-' when negative; zero,
+// whatever its sign or exponent, is "0".
+func appendCanonicalNumber(out []byte, neg bool, intPart, frac []byte, exp int64) []byte {
 	// The digits, without leading zeros, and where the point falls.
 	var lead int64
-	frac := n.frac
-	if len(n.intPart) == 1 && n.intPart[0] == '0' {
+	if len(intPart) == 1 && intPart[0] == '0' {
 		z := 0
 		for z < len(frac) && frac[z] == '0' {
 			z++
@@ -606,8 +593,8 @@ func (n numberParts) appendCanonical(out []byte) []byte {
 		lead = -int64(z)
 		frac = frac[z:]
 	} else {
-		lead = int64(len(n.intPart))
-		out = append(out, n.intPart...)
+		lead = int64(len(intPart))
+		out = append(out, intPart...)
 	}
 	out = append(out, frac...)
 	for len(out) > 0 && out[len(out)-1] == '0' {
@@ -616,9 +603,9 @@ func (n numberParts) appendCanonical(out []byte) []byte {
 	if len(out) == 0 {
 		return append(out, '0')
 	}
-	e := uint64(lead + n.exp)
+	e := uint64(lead + exp)
 	out = append(out, 'e', byte(e), byte(e>>8), byte(e>>16), byte(e>>24), byte(e>>32), byte(e>>40), byte(e>>48), byte(e>>56))
-	if n.neg {
+	if neg {
 		out = append(out, '-')
 	}
 	return out
