@@ -21,9 +21,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
-// defaultBootstrap is used when bootstrap.servers is not set.
-const defaultBootstrap = "127.0.0.1:9092"
-
 // franz-go's defaults of kgo.BrokerMaxWriteBytes and
 // kgo.ProducerBatchMaxBytes, which apply where message.max.bytes and
 // batch.size are not set; finish checks that a batch fits in a write.
@@ -66,14 +63,15 @@ func propError(key, format string, args ...any) error {
 // ssl.ca.location, ssl.certificate.location, ssl.key.location,
 // ssl.key.password, ssl.endpoint.identification.algorithm (https, none).
 //
-// Defaults: bootstrap.servers 127.0.0.1:9092, acks=all and the idempotent
+// bootstrap.servers is required (config.default.toml gives it a value).
+// Defaults: acks=all and the idempotent
 // producer (no duplicates when a request is retried). Idempotence needs
 // acks=all: with acks 1 or 0 it is turned off, unless enable.idempotence is
 // set to true, which is then an error. Files (certificates, keys) are read
 // here, so a missing file is reported at start-up.
 func ClientOptions(props map[string]string) ([]kgo.Opt, error) {
 	p := clientProps{acksAll: true, protocol: "plaintext"}
-	seeds := defaultBootstrap
+	seeds := "" // required: [kafka] "bootstrap.servers" has its default
 	keys := make([]string, 0, len(props))
 	for k := range props {
 		keys = append(keys, k)
