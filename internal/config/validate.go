@@ -44,8 +44,9 @@ func (c *Config) Validate() error {
 	v.upstream(c)
 	v.shadow(c.Shadow)
 	v.prefixed("compare.", c.Compare.Validate())
-	v.share("noise.relative", c.Noise.Relative)
-	v.share("noise.absolute", c.Noise.Absolute)
+	// compare.NewJudge reads a zero threshold as its own default: refused.
+	v.positiveShare("noise.relative", c.Noise.Relative)
+	v.positiveShare("noise.absolute", c.Noise.Absolute)
 	v.positive("noise.window", c.Noise.Window)
 	v.oneOf("publish.mode", c.Publish.Mode, publishModes)
 	v.atLeast("publish.max_body_bytes", int64(c.Publish.MaxBodyBytes), 0)
@@ -294,6 +295,13 @@ func (v *validator) nonNegative(key string, d time.Duration) {
 func (v *validator) positive(key string, d time.Duration) {
 	if d <= 0 {
 		v.errorf("%s: %s must be more than 0s", key, d)
+	}
+}
+
+// positiveShare checks a fraction in (0, 1].
+func (v *validator) positiveShare(key string, f float64) {
+	if !(f > 0 && f <= 1) {
+		v.errorf("%s: %v is not more than 0 and at most 1", key, f)
 	}
 }
 
