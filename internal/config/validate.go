@@ -44,6 +44,11 @@ func (c *Config) Validate() error {
 	v.upstream(c)
 	v.shadow(c.Shadow)
 	v.prefixed("compare.", c.Compare.Validate())
+	if c.Compare.CanonicalizeTimeout == 0 {
+		// compare would read zero as its own default; a route's zero
+		// takes this value (compare.Rules.Merge).
+		v.errorf("compare.canonicalize_timeout: must be more than 0s (there is no unbounded setting)")
+	}
 	// compare.NewJudge reads a zero threshold as its own default: refused.
 	v.positiveShare("noise.relative", c.Noise.Relative)
 	v.positiveShare("noise.absolute", c.Noise.Absolute)

@@ -25,6 +25,7 @@ func TestZeros(t *testing.T) {
 		{"[proxy]\nidle_timeout = \"0s\"", "proxy.idle_timeout: 0s must be more than 0s", nil},
 		{"[canary]\ndecision_max_body_bytes = 0", "canary.decision_max_body_bytes: 0 is less than 1", nil},
 		{"[kafka]\ndelivery_timeout = \"500ms\"", "kafka.delivery_timeout: want 0s (no limit) or at least 1s, got 500ms", nil},
+		{"[compare]\ncanonicalize_timeout = \"0s\"", "compare.canonicalize_timeout: must be more than 0s", nil},
 		{"[noise]\nrelative = 0", "noise.relative: 0 is not more than 0 and at most 1", nil},
 		{"[noise]\nabsolute = 0", "noise.absolute: 0 is not more than 0 and at most 1", nil},
 		// Zeros that mean something: no idle limit, exact ties, no body
