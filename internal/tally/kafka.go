@@ -19,7 +19,8 @@ import (
 
 // KafkaConfig configures the tally publisher.
 type KafkaConfig struct {
-	// Topic the tallies are written to ([report] tally_topic). Required.
+	// Topic the tallies are written to ([report] tally_topic, which
+	// config checks). Required.
 	Topic string
 	// Client are the connection options (see publish.ClientOptions).
 	Client []kgo.Opt
@@ -56,9 +57,6 @@ type Kafka struct {
 // NewKafka makes the client and starts the interval loop. It does not wait
 // for the broker.
 func NewKafka(cfg KafkaConfig, c *Collector, log zerolog.Logger, reg prometheus.Registerer) (*Kafka, error) {
-	if cfg.Topic == "" {
-		return nil, errors.New("report.tally_topic: must not be empty")
-	}
 	records := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 		Name: "miffy_tally_records_total",
 		Help: "Tally records (one per route and endpoint per [report] tally_interval), by result: accepted (buffered), delivered, dropped (buffer full or closed), failed (not delivered).",
