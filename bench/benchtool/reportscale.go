@@ -159,7 +159,7 @@ func produceScale(ctx context.Context, brokers, topic, tallyTopic string, n, rou
 		return 0, 0, err
 	}
 	defer cl.Close()
-	enc, err := publish.NewEncoder(publish.EncoderConfig{})
+	enc, err := publish.NewEncoder(publish.EncoderConfig{MaxBodyBytes: 65536})
 	if err != nil {
 		return 0, 0, err
 	}

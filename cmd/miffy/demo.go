@@ -67,7 +67,7 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 		return fmt.Errorf("%w: -interval: only with -rollout", errUsage)
 	}
 
-	b, err := broker.Start(broker.Config{Addr: *brokerAddr}, zerolog.Nop())
+	b, err := broker.Start(broker.Config{Addr: *brokerAddr, Retention: time.Hour}, zerolog.Nop())
 	if err != nil {
 		return fmt.Errorf("starting the embedded broker on %s: %w", *brokerAddr, err)
 	}
@@ -103,6 +103,7 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 	if *withRollout {
 		demoRolloutConfig(cfg, *interval)
 	}
+	cfg.Resolve() // the routes above take [shadow], [publish], [noise] and [canary]'s values
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

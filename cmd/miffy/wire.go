@@ -16,6 +16,7 @@ import (
 	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/publish"
 	"github.com/miffy-proxy/miffy/internal/shadow"
+	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
 var _ shadow.Publisher = (*publish.Outlet)(nil)
@@ -97,15 +98,20 @@ func buildTable(cfg *config.Config, cm *canary.Metrics, log zerolog.Logger) (*sh
 		if err != nil {
 			return nil, fmt.Errorf("%s.%w", key, err)
 		}
+		// Load resolved every route's values (config.Resolve): nothing
+		// here takes a default.
+		if rc.AllowSideEffects == nil || rc.Sample == nil || rc.PublishNoise == nil {
+			return nil, fmt.Errorf("%s: not resolved (config.Resolve)", key)
+		}
 		r := &shadow.Route{
 			Name:             rc.Name,
 			Pattern:          rc.Path,
 			Key:              rc.Key,
 			Methods:          rc.Methods,
-			AllowSideEffects: cfg.Shadow.AllowSideEffects,
-			Sample:           cfg.Shadow.Sample,
-			Publish:          shadow.PublishMode(cfg.Publish.Mode),
-			PublishNoise:     cfg.Noise.PublishNoise,
+			AllowSideEffects: *rc.AllowSideEffects,
+			Sample:           *rc.Sample,
+			Publish:          shadow.PublishMode(rc.Publish),
+			PublishNoise:     *rc.PublishNoise,
 			Comparer:         cmp,
 			TrimPrefix:       rc.TrimPrefix,
 			ReferenceHost:    rc.ReferenceHostHeader,
@@ -114,18 +120,6 @@ func buildTable(cfg *config.Config, cm *canary.Metrics, log zerolog.Logger) (*sh
 			ReferenceProtocol: rc.ReferenceProtocol,
 			CandidateProtocol: rc.CandidateProtocol,
 			SecondaryProtocol: rc.SecondaryProtocol,
-		}
-		if rc.AllowSideEffects != nil {
-			r.AllowSideEffects = *rc.AllowSideEffects
-		}
-		if rc.Sample != nil {
-			r.Sample = *rc.Sample
-		}
-		if rc.Publish != "" {
-			r.Publish = shadow.PublishMode(rc.Publish)
-		}
-		if rc.PublishNoise != nil {
-			r.PublishNoise = *rc.PublishNoise
 		}
 		if r.Reference, err = parseURL(key+".reference", rc.Reference); err != nil {
 			return nil, err
@@ -149,29 +143,28 @@ func buildTable(cfg *config.Config, cm *canary.Metrics, log zerolog.Logger) (*sh
 	return shadow.NewTable(upstream, routes)
 }
 
-// canaryRouter builds the router of a canary route; a zero route value
-// takes the [canary] default.
+// canaryRouter builds the router of a canary route, whose values Load
+// resolved from [canary] (config.Resolve).
 func canaryRouter(cfg *config.Config, rc config.Route, cm *canary.Metrics, log zerolog.Logger) (*canary.Router, error) {
-	d := cfg.Canary
 	cc := canary.Config{
 		Name:                 rc.Name,
 		Weight:               rc.Weight,
 		StickyKey:            rc.StickyKey,
 		StickyCookie:         rc.StickyCookie,
-		OverrideHeader:       orDefault(rc.OverrideHeader, d.OverrideHeader),
+		OverrideHeader:       rc.OverrideHeader,
 		CanaryHeader:         rc.CanaryHeader,
-		DecisionTimeout:      orDefault(rc.DecisionTimeout, d.DecisionTimeout),
-		DecisionCacheTTL:     orDefault(rc.DecisionCacheTTL, d.DecisionCacheTTL),
-		DecisionMaxBodyBytes: d.DecisionMaxBodyBytes,
+		DecisionTimeout:      rc.DecisionTimeout,
+		DecisionCacheTTL:     rc.DecisionCacheTTL,
+		DecisionMaxBodyBytes: cfg.Canary.DecisionMaxBodyBytes,
 		Breaker: canary.BreakerConfig{
 			MaxErrors:    rc.MaxErrors,
 			MaxErrorRate: rc.MaxErrorRate,
-			MinRequests:  d.MinRequests,
+			MinRequests:  cfg.Canary.MinRequests,
 			MaxRequests:  rc.MaxRequests,
 			MaxRPS:       rc.MaxRPS,
-			Window:       orDefault(rc.Window, d.Window),
-			Cooldown:     orDefault(rc.Cooldown, d.Cooldown),
-			Probes:       orDefault(rc.Probes, d.Probes),
+			Window:       rc.Window,
+			Cooldown:     rc.Cooldown,
+			Probes:       rc.Probes,
 		},
 	}
 	if rc.DecisionURL != "" {
@@ -182,15 +175,6 @@ func canaryRouter(cfg *config.Config, rc config.Route, cm *canary.Metrics, log z
 		cc.DecisionURL = u
 	}
 	return canary.NewRouter(cc, cm, log)
-}
-
-// orDefault is v, or def when v is the zero value.
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // canaryServices are the decision services miffy offers other proxies: the
@@ -253,10 +237,12 @@ func (cs *canaryServices) Close() error {
 	return err
 }
 
+// parseURL parses a base URL that config validated; the error, naming
+// key, is for a URL set since (e.g. by a runtime override).
 func parseURL(key, raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s: %q is not an absolute http(s) URL", key, raw)
+	u, err := upstream.ParseBaseURL(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	return u, nil
 }

@@ -59,7 +59,7 @@ func newFixture(t *testing.T, token string) *fixture {
 			t.Fatal(err)
 		}
 	}
-	if f.enc, err = publish.NewEncoder(publish.EncoderConfig{}); err != nil {
+	if f.enc, err = publish.NewEncoder(publish.EncoderConfig{MaxBodyBytes: 65536}); err != nil {
 		t.Fatal(err)
 	}
 	// Both topics exist before the follower starts.

@@ -90,7 +90,7 @@ func (st *Store) AddRollout(value []byte, offset int64) bool {
 	}
 	r, ok := st.rollouts[route]
 	if !ok {
-		if len(st.rollouts) >= st.cfg.MaxRoutes {
+		if len(st.rollouts) >= st.maxRoutes {
 			st.unread++
 			return false
 		}

@@ -26,7 +26,8 @@ func decision(t *testing.T, route string, at time.Time, step int, weight float64
 func TestStoreRollouts(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	st := NewStore(StoreConfig{MaxRoutes: 1})
+	st := NewStore(StoreConfig{})
+	st.maxRoutes = 1 // MaxRoutes, lowered
 	cmdValue, _ := rollout.Command{Route: "shop", Command: rollout.Pause, By: "ann@host", Time: at(35)}.Encode()
 	for i, v := range [][]byte{
 		decision(t, "shop", at(0), 1, 1, rollout.Advance, "shadow verdict pass"),

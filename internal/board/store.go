@@ -75,12 +75,13 @@ type routeData struct {
 	exIDs    map[string]string
 }
 
-// StoreConfig bounds a Store.
+// MaxRoutes is how many routes a Store keeps apart; further ones are
+// counted under report.OtherRoutes. Each takes about 3 MiB at most (latency
+// histograms of 109 slots).
+const MaxRoutes = 100
+
+// StoreConfig tunes a Store.
 type StoreConfig struct {
-	// MaxRoutes is how many routes are kept apart; further ones are
-	// counted under report.OtherRoutes. Each takes about 3 MiB at most
-	// (latency histograms of 109 slots). If zero, 100.
-	MaxRoutes int
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
 }
@@ -88,8 +89,9 @@ type StoreConfig struct {
 // Store is the aggregates the page is drawn from. Its memory is bounded by
 // StoreConfig whatever the number of records. Safe for concurrent use.
 type Store struct {
-	cfg StoreConfig
-	now func() time.Time
+	cfg       StoreConfig
+	now       func() time.Time
+	maxRoutes int // MaxRoutes; tests lower it
 
 	mu       sync.Mutex
 	routes   map[string]*routeData
@@ -107,19 +109,18 @@ type Store struct {
 
 // NewStore returns an empty Store.
 func NewStore(cfg StoreConfig) *Store {
-	cfg.MaxRoutes = cmp.Or(cfg.MaxRoutes, 100)
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{cfg: cfg, now: now, routes: map[string]*routeData{}, rollouts: map[string]*rolloutData{}, ids: map[string]Ref{}, changed: make(chan struct{})}
+	return &Store{cfg: cfg, maxRoutes: MaxRoutes, now: now, routes: map[string]*routeData{}, rollouts: map[string]*rolloutData{}, ids: map[string]Ref{}, changed: make(chan struct{})}
 }
 
 func (st *Store) route(name string) *routeData {
 	if r, ok := st.routes[name]; ok {
 		return r
 	}
-	if len(st.routes) >= st.cfg.MaxRoutes {
+	if len(st.routes) >= st.maxRoutes {
 		name = report.OtherRoutes
 		if r, ok := st.routes[name]; ok {
 			return r

@@ -14,7 +14,7 @@ import (
 func TestStoreRanges(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 30, 0, time.UTC)
 	st := NewStore(StoreConfig{Now: func() time.Time { return now }})
-	enc, err := publish.NewEncoder(publish.EncoderConfig{})
+	enc, err := publish.NewEncoder(publish.EncoderConfig{MaxBodyBytes: 65536})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,8 @@ func TestStoreRanges(t *testing.T) {
 }
 
 func TestStoreBounds(t *testing.T) {
-	st := NewStore(StoreConfig{MaxRoutes: 3})
+	st := NewStore(StoreConfig{})
+	st.maxRoutes = 3 // MaxRoutes, lowered
 	for i := range 10 {
 		st.AddTally(tallyOf(t, fmt.Sprintf("/r%d", i), time.Now(), 1, 0))
 	}

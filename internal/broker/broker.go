@@ -5,7 +5,6 @@
 package broker
 
 import (
-	"cmp"
 	"fmt"
 	"net"
 	"strconv"
@@ -19,13 +18,14 @@ import (
 // Config configures the embedded broker.
 type Config struct {
 	// Addr is the address to listen on, host:port. Port 0 picks a free
-	// port (see Broker.Addr). If empty, "127.0.0.1:9092".
+	// port (see Broker.Addr). Required.
 	Addr string
 	// DataDir keeps the topics on disk, reloaded by the next Start with the
 	// same directory. If empty, data lives in memory and dies with Close.
 	DataDir string
 	// Retention is how long records are kept; older ones are removed every
-	// Retention/10 (between 100ms and 1m). If zero, 1h.
+	// Retention/10 (between 100ms and 1m). If zero, they are kept until
+	// Close (or, with DataDir, for good).
 	Retention time.Duration
 }
 
@@ -44,15 +44,14 @@ type Broker struct {
 // it, as franz-go and kcat do) with one partition, so a reader sees records
 // in the order they were written.
 func Start(cfg Config, log zerolog.Logger) (*Broker, error) {
-	addr := cmp.Or(cfg.Addr, "127.0.0.1:9092")
-	host, port, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("addr: %w", err)
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return nil, fmt.Errorf("addr: port %q is not a number from 0 to 65535", port)
 	}
-	retention := cmp.Or(cfg.Retention, time.Hour)
+	retention := cfg.Retention
 	if retention < 0 {
 		return nil, fmt.Errorf("retention: must not be negative, got %s", cfg.Retention)
 	}
@@ -74,7 +73,7 @@ func Start(cfg Config, log zerolog.Logger) (*Broker, error) {
 		kfake.AllowAutoTopicCreation(),
 		kfake.DefaultNumPartitions(1),
 		kfake.BrokerConfigs(map[string]string{
-			"log.retention.ms": strconv.FormatInt(retention.Milliseconds(), 10),
+			"log.retention.ms": retentionMS(retention),
 		}),
 		kfake.WithLogger(logger{log}),
 	}
@@ -94,9 +93,22 @@ func Start(cfg Config, log zerolog.Logger) (*Broker, error) {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	go b.applyRetention(min(max(retention/10, 100*time.Millisecond), time.Minute))
+	if retention > 0 {
+		go b.applyRetention(min(max(retention/10, 100*time.Millisecond), time.Minute))
+	} else {
+		close(b.done) // nothing expires
+	}
 	log.Info().Str("addr", b.addr).Str("data_dir", cfg.DataDir).Dur("retention", retention).Msg("embedded Kafka broker started")
 	return b, nil
+}
+
+// retentionMS is Kafka's log.retention.ms for retention: -1 (no limit)
+// for zero.
+func retentionMS(retention time.Duration) string {
+	if retention == 0 {
+		return "-1"
+	}
+	return strconv.FormatInt(retention.Milliseconds(), 10)
 }
 
 // Addr returns the host:port the broker listens on (and advertises).

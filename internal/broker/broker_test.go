@@ -161,6 +161,7 @@ func TestStartErrors(t *testing.T) {
 		cfg  Config
 		want string
 	}{
+		{"no address", Config{}, "addr: "},
 		{"no port", Config{Addr: "127.0.0.1"}, "addr: "},
 		{"bad port", Config{Addr: "127.0.0.1:x"}, "addr: "},
 		{"port in use", Config{Addr: taken.Addr().String()}, "starting kfake: listen tcp " + taken.Addr().String()},

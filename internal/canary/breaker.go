@@ -29,7 +29,8 @@ func (s State) String() string {
 }
 
 // BreakerConfig sets when a route stops sending traffic to its candidate.
-// A zero limit is off.
+// Nothing takes a default: a zero means what its field says (package config
+// resolves a route's values from [canary]).
 type BreakerConfig struct {
 	// MaxErrors trips the breaker when the candidate gave this many
 	// errors (non-2xx answers or no answer) within Window. Zero: off.
@@ -38,8 +39,8 @@ type BreakerConfig struct {
 	// the candidate's answers within Window are errors, once there are at
 	// least MinRequests of them. Zero: off.
 	MaxErrorRate float64
-	// MinRequests is the fewest answers MaxErrorRate is judged on. If
-	// zero, 10.
+	// MinRequests is the fewest answers MaxErrorRate is judged on. Zero:
+	// no minimum.
 	MinRequests int
 	// MaxRequests caps the requests sent to the candidate within Window;
 	// past it the reference serves. Zero: no cap.
@@ -48,29 +49,15 @@ type BreakerConfig struct {
 	// bucket holding one second's worth). Zero: no cap.
 	MaxRPS float64
 	// Window is the rolling window errors and requests are counted over.
-	// If zero, 1m.
+	// Zero: no rolling window; they count from the breaker's last closing.
 	Window time.Duration
 	// Cooldown is how long a tripped breaker stays open before it lets
-	// probes through. If zero, 30s.
+	// probes through. Zero: it stays open until Reset.
 	Cooldown time.Duration
 	// Probes is how many requests a half-open breaker lets through; all
-	// must succeed to close it, one failure opens it again. If zero, 5.
+	// must succeed to close it, one failure opens it again. Zero: the
+	// breaker closes when the cooldown is over, without probes.
 	Probes int
-}
-
-func (c *BreakerConfig) setDefaults() {
-	if c.MinRequests <= 0 {
-		c.MinRequests = 10
-	}
-	if c.Window <= 0 {
-		c.Window = time.Minute
-	}
-	if c.Cooldown <= 0 {
-		c.Cooldown = 30 * time.Second
-	}
-	if c.Probes <= 0 {
-		c.Probes = 5
-	}
 }
 
 // buckets is the number of slots the rolling window is kept in.
@@ -114,7 +101,6 @@ type Breaker struct {
 // NewBreaker returns a closed breaker. now is the clock (time.Now if nil);
 // onChange, if not nil, hears of every state change.
 func NewBreaker(cfg BreakerConfig, now func() time.Time, onChange func(from, to State)) *Breaker {
-	cfg.setDefaults()
 	if now == nil {
 		now = time.Now
 	}
@@ -157,9 +143,11 @@ func (b *Breaker) changed(from, to State) {
 // tick moves an open breaker past its cooldown to half-open. b.mu is held.
 func (b *Breaker) tick(now time.Time) (from, to State) {
 	from = b.state
-	if b.state == Open && !now.Before(b.openedAt.Add(b.cfg.Cooldown)) {
-		b.state = HalfOpen
-		b.probes, b.probeOK = 0, 0
+	if b.state == Open && b.cfg.Cooldown > 0 && !now.Before(b.openedAt.Add(b.cfg.Cooldown)) {
+		b.setState(HalfOpen, now)
+		if b.cfg.Probes == 0 {
+			b.setState(Closed, now)
+		}
 	}
 	return from, b.state
 }
@@ -179,7 +167,7 @@ func (b *Breaker) setState(s State, now time.Time) {
 // bucketAt returns the window's bucket for now, cleared if it held an older
 // slot. b.mu is held.
 func (b *Breaker) bucketAt(now time.Time) *bucket {
-	slot := now.UnixNano() / b.slotLen()
+	slot := b.slot(now)
 	bk := &b.win[slot%buckets]
 	if bk.slot != slot {
 		*bk = bucket{slot: slot}
@@ -189,7 +177,7 @@ func (b *Breaker) bucketAt(now time.Time) *bucket {
 
 // sum adds up the buckets inside the window ending now. b.mu is held.
 func (b *Breaker) sum(now time.Time) (admitted, answers, errors int) {
-	slot := now.UnixNano() / b.slotLen()
+	slot := b.slot(now)
 	for _, bk := range b.win {
 		if bk.slot > slot-buckets && bk.slot <= slot {
 			admitted += bk.admitted
@@ -294,5 +282,11 @@ func (b *Breaker) recordLocked(o outcome, probe bool, now time.Time) {
 	}
 }
 
-// slotLen is the length of one bucket of the window, in nanoseconds.
-func (b *Breaker) slotLen() int64 { return max(1, int64(b.cfg.Window/buckets)) }
+// slot is the number of the window's slot that holds now; without a window
+// there is one slot, 0, emptied when the breaker closes.
+func (b *Breaker) slot(now time.Time) int64 {
+	if b.cfg.Window == 0 {
+		return 0
+	}
+	return now.UnixNano() / max(1, int64(b.cfg.Window/buckets))
+}

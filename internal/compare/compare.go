@@ -236,11 +236,11 @@ func (c *Comparer) body(ref, cand Response) []Diff {
 // decodeForCompare returns a response's body with its Content-Encoding
 // undone, cut at maxDecodedBytes.
 func decodeForCompare(r Response) ([]byte, error) {
-	b, _, err := DecodeBody(r.Header, r.Body, maxDecodedBytes)
+	d, _, err := Decoded(r, maxDecodedBytes)
 	if err != nil {
 		return nil, fmt.Errorf("content-encoding: %w", err)
 	}
-	return b, nil
+	return d.Body[:min(len(d.Body), maxDecodedBytes)], nil
 }
 
 // jsonBodies compares two bodies as JSON; va and vb are their decoded

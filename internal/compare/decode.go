@@ -87,6 +87,26 @@ func DecodeBody(h http.Header, body []byte, maxBytes int64) (out []byte, truncat
 	return out, false, nil
 }
 
+// Decoded returns r with its Content-Encoding undone (see DecodeBody), the
+// body cut at maxBytes (0: no cap; truncated says so), and the
+// Content-Encoding and Content-Length fields gone from a copy of its
+// header: the answer as Compare compares it, and as a record shows it. A
+// response without a Content-Encoding, or with an empty body, is returned
+// as it is. It is miffy's one way of decoding an answer.
+func Decoded(r Response, maxBytes int64) (d Response, truncated bool, err error) {
+	if len(r.Body) == 0 || len(contentEncodings(r.Header)) == 0 {
+		return r, false, nil
+	}
+	body, truncated, err := DecodeBody(r.Header, r.Body, maxBytes)
+	if err != nil {
+		return r, false, err
+	}
+	h := r.Header.Clone()
+	h.Del("Content-Encoding")
+	h.Del("Content-Length")
+	return Response{Status: r.Status, Header: h, Body: body}, truncated, nil
+}
+
 // contentEncodings returns the lower-cased codings of h's Content-Encoding
 // lines in the order they were applied, without empty entries.
 func contentEncodings(h http.Header) []string {

@@ -93,3 +93,30 @@ func TestDecodeBodyBomb(t *testing.T) {
 		t.Errorf("DecodeBody = %d bytes, truncated %v, err %v; want 1024, true, nil", len(got), truncated, err)
 	}
 }
+
+// TestDecoded: the answer as compared and recorded: decoded, its encoding
+// fields gone from a copy of the header; left alone without an encoding
+// or when it does not decode.
+func TestDecoded(t *testing.T) {
+	const plain = `{"a":1}`
+	gz := encoded(t, "gzip", plain)
+	gz.Header.Set("Content-Length", "99")
+	d, truncated, err := Decoded(gz, 0)
+	if err != nil || truncated || string(d.Body) != plain || d.Header.Get("Content-Encoding") != "" || d.Header.Get("Content-Length") != "" {
+		t.Errorf("gzip: %q %v %v, header %v", d.Body, truncated, err, d.Header)
+	}
+	if gz.Header.Get("Content-Encoding") != "gzip" {
+		t.Error("Decoded changed its argument's header")
+	}
+	if _, truncated, _ := Decoded(gz, 3); !truncated {
+		t.Error("gzip cut at 3 bytes: not truncated")
+	}
+	raw := Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(plain)}
+	if d, truncated, err := Decoded(raw, 3); err != nil || truncated || string(d.Body) != plain {
+		t.Errorf("no encoding: %q %v %v, want the response as it is", d.Body, truncated, err)
+	}
+	bad := Response{Header: http.Header{"Content-Encoding": {"gzip"}}, Body: []byte("not gzip")}
+	if d, _, err := Decoded(bad, 0); err == nil || string(d.Body) != "not gzip" || d.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("bad gzip: %q, %v; want the response as it is and an error", d.Body, err)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"hash/maphash"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/miffy-proxy/miffy/internal/jsonpath"
 )
 
 // The equal-answer fast path.
@@ -156,14 +158,14 @@ func (d *digester) separator(close byte) (more, ok bool) {
 // enterKey and enterIndex advance the states of parent over a member
 // name or an array index, as walker.enter does over the same step.
 func (d *digester) enterKey(parent span, key []byte) (span, bool) {
-	return d.advance(parent, func(s *pathStep) bool {
-		return s.kind == stepAny || s.kind == stepKey && s.key == string(key)
+	return d.advance(parent, func(s *step) bool {
+		return s.Kind == jsonpath.Any || s.Kind == jsonpath.Key && s.Key == string(key)
 	})
 }
 
 func (d *digester) enterIndex(parent span, index int) (span, bool) {
-	return d.advance(parent, func(s *pathStep) bool {
-		return s.matches(step{index: index, isIndex: true})
+	return d.advance(parent, func(s *step) bool {
+		return s.Matches(indexStep(index))
 	})
 }
 
@@ -495,8 +497,8 @@ func hex4(b []byte, i int) (rune, bool) {
 }
 
 // number scans a number at d.i, checking JSON's grammar, and hashes it in
-// canonical form: value = ±0.digits × 10^exp with no leading or trailing
-// zeros in digits, so that every spelling of a value hashes alike.
+// canonical form (see appendCanonicalNumber), so that every spelling of a
+// value hashes alike.
 func (d *digester) number(skip bool) (sum128, bool) {
 	b := d.b
 	i := d.i
@@ -510,61 +512,79 @@ func (d *digester) number(skip bool) (sum128, bool) {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
+		i = skipDigits(b, i)
 	default:
 		return sum128{}, false
 	}
 	intPart := b[intStart:i]
 	var frac []byte
 	if i < len(b) && b[i] == '.' {
-		i++
-		fs := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-		if i == fs {
+		fs := i + 1
+		if i = skipDigits(b, fs); i == fs {
 			return sum128{}, false
 		}
 		frac = b[fs:i]
 	}
 	var exp int64
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		eneg := false
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			eneg = b[i] == '-'
-			i++
-		}
-		es := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-		if i == es {
+		var ok bool
+		if exp, i, ok = scanExponent(b, i+1); !ok {
 			return sum128{}, false
-		}
-		digits := b[es:i]
-		for len(digits) > 1 && digits[0] == '0' {
-			digits = digits[1:]
-		}
-		if len(digits) > maxExpDigits {
-			return sum128{}, false
-		}
-		for _, c := range digits {
-			exp = exp*10 + int64(c-'0')
-		}
-		if eneg {
-			exp = -exp
 		}
 	}
 	d.i = i
 	if skip {
 		return sum128{}, true
 	}
+	out := appendCanonicalNumber(d.scratch[:0], neg, intPart, frac, exp)
+	d.scratch = out
+	return d.leaf(out, tagNumber), true
+}
+
+// skipDigits returns the index of the first byte at or after i that is not
+// a decimal digit.
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// scanExponent reads an exponent's optional sign and digits at b[i:]
+// (after the "e"); more than maxExpDigits significant digits fail.
+func scanExponent(b []byte, i int) (exp int64, end int, ok bool) {
+	neg := false
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		neg = b[i] == '-'
+		i++
+	}
+	es := i
+	if i = skipDigits(b, es); i == es {
+		return 0, 0, false
+	}
+	digits := b[es:i]
+	for len(digits) > 1 && digits[0] == '0' {
+		digits = digits[1:]
+	}
+	if len(digits) > maxExpDigits {
+		return 0, 0, false
+	}
+	for _, c := range digits {
+		exp = exp*10 + int64(c-'0')
+	}
+	if neg {
+		exp = -exp
+	}
+	return exp, i, true
+}
+
+// appendCanonicalNumber appends a number's canonical form to out: value =
+// ±0.digits × 10^exp with no leading or trailing zeros in digits, written
+// as the digits, 'e', exp in 8 bytes and a '-' when negative; zero,
+// whatever its sign or exponent, is "0".
+func appendCanonicalNumber(out []byte, neg bool, intPart, frac []byte, exp int64) []byte {
 	// The digits, without leading zeros, and where the point falls.
 	var lead int64
-	out := d.scratch[:0]
 	if len(intPart) == 1 && intPart[0] == '0' {
 		z := 0
 		for z < len(frac) && frac[z] == '0' {
@@ -581,14 +601,12 @@ func (d *digester) number(skip bool) (sum128, bool) {
 		out = out[:len(out)-1]
 	}
 	if len(out) == 0 {
-		d.scratch = out
-		return d.leaf(append(out, '0'), tagNumber), true // zero, whatever its sign or exponent
+		return append(out, '0')
 	}
 	e := uint64(lead + exp)
 	out = append(out, 'e', byte(e), byte(e>>8), byte(e>>16), byte(e>>24), byte(e>>32), byte(e>>40), byte(e>>48), byte(e>>56))
 	if neg {
 		out = append(out, '-')
 	}
-	d.scratch = out
-	return d.leaf(out, tagNumber), true
+	return out
 }

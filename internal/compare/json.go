@@ -121,7 +121,7 @@ func (w *ruleStates) root() (span, bool) {
 // match it passing, and returns the child's states and whether the child
 // is ignored. The caller releases the child's states with leave when done
 // with it.
-func (w *ruleStates) advance(parent span, match func(*pathStep) bool) (span, bool) {
+func (w *ruleStates) advance(parent span, match func(*step) bool) (span, bool) {
 	lo := len(w.states)
 	ignored := false
 	for i := parent.lo; i < parent.hi; i++ {
@@ -140,7 +140,7 @@ func (w *ruleStates) advance(parent span, match func(*pathStep) bool) (span, boo
 
 // enter advances the states of parent over the step s of a decoded value.
 func (w *walker) enter(parent span, s step) (span, bool) {
-	return w.advance(parent, func(rs *pathStep) bool { return rs.matches(s) })
+	return w.advance(parent, func(rs *step) bool { return rs.Matches(s) })
 }
 
 // leave releases the states of a child entered last.
@@ -289,7 +289,7 @@ func (w *walker) objectProbe(a, b map[string]any, sp span, depth int) bool {
 // member compares the member k of the reference (fromRef, value v) with
 // the same member of b, or reports it Added when only the candidate has it.
 func (w *walker) member(k string, v any, fromRef bool, b map[string]any, sp span, depth int) bool {
-	s := step{key: k}
+	s := keyStep(k)
 	child, ignored := w.enter(sp, s)
 	defer w.leave(child)
 	if ignored {
@@ -320,7 +320,7 @@ func (w *walker) array(a, b []any, sp span, depth int) bool {
 	}
 	equal := true
 	for i := 0; i < max(len(a), len(b)); i++ {
-		s := step{index: i, isIndex: true}
+		s := indexStep(i)
 		child, ignored := w.enter(sp, s)
 		if !ignored {
 			w.path = append(w.path, s)

@@ -114,7 +114,7 @@ const (
 
 // pathRule is one compiled entry of Ignore or Unordered.
 type pathRule struct {
-	steps  []pathStep
+	steps  []step
 	action ruleAction
 	key    string // the member for actByKey
 }
@@ -142,7 +142,7 @@ func compileRules(r Rules) (*compiled, error) {
 		timeout = DefaultCanonicalizeTimeout
 	}
 	for i, p := range r.Ignore {
-		steps, err := parsePath(strings.TrimSpace(p))
+		steps, err := parsePath(p)
 		if err != nil {
 			return nil, fmt.Errorf("ignore[%d]: %w", i, err)
 		}

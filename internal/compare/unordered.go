@@ -11,7 +11,7 @@ import (
 const noIndex = -1
 
 // elemStep returns the step rules see for an element of an unordered array.
-func elemStep() step { return step{index: noIndex, isIndex: true} }
+func elemStep() step { return indexStep(noIndex) }
 
 // maxTolerantPairs bounds the second, tolerant matching pass of multiset:
 // past this many (reference, candidate) pairs left over from the exact pass
@@ -51,12 +51,12 @@ func (w *walker) multiset(a, b []any, sp span, depth int) bool {
 		return false
 	}
 	for _, i := range restA {
-		w.path = append(w.path, step{index: i, isIndex: true})
+		w.path = append(w.path, indexStep(i))
 		w.emit(Removed, a[i], nil)
 		w.path = w.path[:len(w.path)-1]
 	}
 	for _, j := range restB {
-		w.path = append(w.path, step{index: j, isIndex: true})
+		w.path = append(w.path, indexStep(j))
 		w.emit(Added, nil, b[j])
 		w.path = w.path[:len(w.path)-1]
 	}
@@ -163,17 +163,17 @@ func (w *walker) byKey(a, b []any, key string, sp span, depth int) bool {
 		}
 		switch {
 		case c < 0:
-			w.path = append(w.path, step{index: ka[i].index, isIndex: true})
+			w.path = append(w.path, indexStep(ka[i].index))
 			w.emit(Removed, a[ka[i].index], nil)
 			equal = false
 			i++
 		case c > 0:
-			w.path = append(w.path, step{index: kb[j].index, isIndex: true})
+			w.path = append(w.path, indexStep(kb[j].index))
 			w.emit(Added, nil, b[kb[j].index])
 			equal = false
 			j++
 		default:
-			w.path = append(w.path, step{index: ka[i].index, isIndex: true})
+			w.path = append(w.path, indexStep(ka[i].index))
 			equal = w.value(a[ka[i].index], b[kb[j].index], child, depth+1) && equal
 			i++
 			j++
@@ -224,7 +224,7 @@ func (w *walker) hash(v any, sp span, depth int, tolerant bool) uint64 {
 		unordered := w.arrayRule(sp) != nil
 		h := uint64(5)
 		for i, e := range x {
-			s := step{index: i, isIndex: true}
+			s := indexStep(i)
 			if unordered {
 				s = elemStep()
 			}
@@ -243,7 +243,7 @@ func (w *walker) hash(v any, sp span, depth int, tolerant bool) uint64 {
 	case map[string]any:
 		h := uint64(6)
 		for k, e := range x {
-			child, ignored := w.enter(sp, step{key: k})
+			child, ignored := w.enter(sp, keyStep(k))
 			if !ignored {
 				h += mix(maphash.String(w.seed, k) ^ w.hash(e, child, depth+1, tolerant))
 			}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/miffy-proxy/miffy/internal/jsonpath"
 )
 
 // maxValueBytes caps the JSON rendering of a value carried in a Diff.
@@ -243,7 +245,7 @@ func renderCapped(b []byte, v any, limit, depth int) ([]byte, bool) {
 		if len(x) > limit {
 			x = x[:limit]
 		}
-		return appendJSONString(b, x), len(b) <= limit
+		return jsonpath.AppendJSONString(b, x), len(b) <= limit
 	case []any:
 		b = append(b, '[')
 		for i, e := range x {
@@ -262,7 +264,7 @@ func renderCapped(b []byte, v any, limit, depth int) ([]byte, bool) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, k)
+			b = jsonpath.AppendJSONString(b, k)
 			b = append(b, ':')
 			var full bool
 			if b, full = renderCapped(b, x[k], limit, depth+1); !full {

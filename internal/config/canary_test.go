@@ -53,8 +53,13 @@ func TestLoadCanary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	no, all := false, 1.0
 	want := Route{
 		Path: "/shop/{id}", Name: "shop", Reference: "http://127.0.0.1:3000", Candidate: "http://127.0.0.1:3001",
+		// Resolved: what the route leaves out, from [shadow], [publish],
+		// [noise] and [canary] (cooldown "10s" in the file).
+		AllowSideEffects: &no, Sample: &all, Publish: "mismatches", PublishNoise: &no,
+		OverrideHeader: "X-Canary", Cooldown: 10 * time.Second,
 		CandidateHostHeader: "shop-v2.internal",
 		Mode:                "canary", Weight: 12.5, StickyKey: "param:id", StickyCookie: "miffy_canary", CanaryHeader: "X-Beta",
 		DecisionURL: "http://127.0.0.1:7000/decide", DecisionTimeout: 250 * time.Millisecond, DecisionCacheTTL: time.Minute,

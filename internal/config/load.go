@@ -103,6 +103,7 @@ func loadLayers(defaults []byte, path string, noFile bool, environ []string) (*C
 	if err := c.Validate(); err != nil {
 		return nil, errors.Join(src.attribute(unjoin(err))...)
 	}
+	c.Resolve()
 	return c, nil
 }
 
@@ -464,9 +465,48 @@ func (c *Config) fillIn() {
 	}
 }
 
-func orDefault(s, def string) string {
-	if s == "" {
+// Resolve gives every route the values it leaves out: [shadow]
+// allow_side_effects and sample, [publish] mode, [noise] publish_noise
+// and, on canary routes, the [canary] defaults of the keys left at zero
+// (a decision cache only where a sticky key keys it). Afterwards a route
+// holds every value that applies to it, so nothing downstream picks a
+// default. Load calls it after Validate; call it again after adding routes
+// (it changes nothing twice).
+func (c *Config) Resolve() {
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		if r.AllowSideEffects == nil {
+			r.AllowSideEffects = ptr(c.Shadow.AllowSideEffects)
+		}
+		if r.Sample == nil {
+			r.Sample = ptr(c.Shadow.Sample)
+		}
+		r.Publish = orDefault(r.Publish, c.Publish.Mode)
+		if r.PublishNoise == nil {
+			r.PublishNoise = ptr(c.Noise.PublishNoise)
+		}
+		if r.Mode != ModeCanary {
+			continue
+		}
+		d := c.Canary
+		r.OverrideHeader = orDefault(r.OverrideHeader, d.OverrideHeader)
+		r.DecisionTimeout = orDefault(r.DecisionTimeout, d.DecisionTimeout)
+		if r.StickyKey != "" {
+			r.DecisionCacheTTL = orDefault(r.DecisionCacheTTL, d.DecisionCacheTTL)
+		}
+		r.Window = orDefault(r.Window, d.Window)
+		r.Cooldown = orDefault(r.Cooldown, d.Cooldown)
+		r.Probes = orDefault(r.Probes, d.Probes)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// orDefault is v, or def when v is the zero value.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
 		return def
 	}
-	return s
+	return v
 }

@@ -124,10 +124,15 @@ func TestLoad(t *testing.T) {
 					t.Errorf("port %d, management.port %d, management_port %d, logging %q; want 8081, 9100, 9100, json",
 						c.Port, c.Management.Port, c.ManagementPort, c.Logging)
 				}
+				no, all := false, 1.0
 				wantRoutes := []Route{
 					{Path: "/api/{value}", Key: "value", Name: "/api/{value}", Reference: "http://127.0.0.1:3000", Candidate: "http://127.0.0.1:3001", Mode: "shadow"},
 					{Path: "/api/13", Name: "/api/13", Reference: "http://127.0.0.1:3000", Candidate: "http://localhost:1337", Mode: "shadow"},
 					{Path: "/api/42", Name: "/api/42", Reference: "http://localhost:3001", Candidate: "http://localhost:3000", Mode: "shadow"},
+				}
+				for i := range wantRoutes {
+					r := &wantRoutes[i]
+					r.AllowSideEffects, r.Sample, r.Publish, r.PublishNoise = &no, &all, "mismatches", &no
 				}
 				if diff := cmp.Diff(wantRoutes, c.Routes); diff != "" {
 					t.Errorf("routes (-want +got)\n%s", diff)
@@ -164,14 +169,17 @@ name = "static"
 publish = "none"
 `,
 			check: func(t *testing.T, c *Config) {
-				half, yes := 0.5, true
+				half, yes, no, all := 0.5, true, false, 1.0
 				want := []Route{
 					{
 						Path: "/users/{id}/orders", Name: "/users/{id}/orders", Methods: []string{"GET", "POST"},
 						Reference: "http://127.0.0.1:3000", Candidate: "http://127.0.0.1:3001", Secondary: "http://127.0.0.1:3002",
-						Sample: &half, AllowSideEffects: &yes, Mode: "shadow",
+						Sample: &half, AllowSideEffects: &yes, Mode: "shadow", Publish: "mismatches", PublishNoise: &no,
 					},
-					{Path: "/static/{*rest}", Name: "static", Publish: "none", Reference: "http://127.0.0.1:3000", Candidate: "http://127.0.0.1:3001", Mode: "shadow"},
+					{
+						Path: "/static/{*rest}", Name: "static", Publish: "none", Reference: "http://127.0.0.1:3000", Candidate: "http://127.0.0.1:3001", Mode: "shadow",
+						Sample: &all, AllowSideEffects: &no, PublishNoise: &no,
+					},
 				}
 				want[0].Ignore = []string{"$.generated_at"}
 				if diff := cmp.Diff(want, c.Routes); diff != "" {

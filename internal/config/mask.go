@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
 // mask replaces secret values in Masked.
@@ -187,34 +188,9 @@ func namesFile(key string) bool {
 	return slices.Contains(fileWords, last)
 }
 
-// redactURL replaces the password of a URL's userinfo; other text is
-// returned as is.
-func redactURL(s string) string {
-	if !strings.Contains(s, "@") {
-		return s
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		if i := strings.Index(s, "://"); i >= 0 {
-			// Unparsable but URL-like: hide everything between
-			// "scheme://" and the last "@" of the authority.
-			rest := s[i+3:]
-			end := strings.IndexAny(rest, "/?#")
-			if end < 0 {
-				end = len(rest)
-			}
-			if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
-				return s[:i+3] + mask + rest[at:]
-			}
-		}
-		return s
-	}
-	if _, has := u.User.Password(); !has {
-		return s
-	}
-	u.User = url.UserPassword(u.User.Username(), mask)
-	return strings.Replace(u.String(), url.PathEscape(mask), mask, 1)
-}
+// redactURL replaces the password of a URL's userinfo (see
+// upstream.RedactURL).
+func redactURL(s string) string { return upstream.RedactURL(s) }
 
 // tomlKey quotes a key unless it is a bare TOML key.
 func tomlKey(k string) string {

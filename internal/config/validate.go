@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/httpsyntax"
 	"github.com/miffy-proxy/miffy/internal/route"
+	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
 var (
@@ -31,9 +31,45 @@ const maxTopicLen = 249
 // each error names its key, e.g.
 // `routes[1].reference: "htp:/x" is not an absolute http(s) URL`.
 // Load calls it; call it again after changing a Config.
+//
+// A key whose zero would mean something else downstream is refused here
+// at zero, so that no zero is quietly replaced by a default: see
+// config.default.toml for what each zero means.
 func (c *Config) Validate() error {
 	v := &validator{}
+	v.topLevel(c)
+	v.routes(c.Routes)
+	v.proxy(c.Proxy)
+	v.tlsFiles("management", c.Management.TLSCertFile, c.Management.TLSKeyFile, c.Management.TLSClientCAFile)
+	v.upstream(c)
+	v.shadow(c.Shadow)
+	v.prefixed("compare.", c.Compare.Validate())
+	if c.Compare.CanonicalizeTimeout == 0 {
+		// compare would read zero as its own default; a route's zero
+		// takes this value (compare.Rules.Merge).
+		v.errorf("compare.canonicalize_timeout: must be more than 0s (there is no unbounded setting)")
+	}
+	// compare.NewJudge reads a zero threshold as its own default: refused.
+	v.positiveShare("noise.relative", c.Noise.Relative)
+	v.positiveShare("noise.absolute", c.Noise.Absolute)
+	v.positive("noise.window", c.Noise.Window)
+	v.oneOf("publish.mode", c.Publish.Mode, publishModes)
+	v.atLeast("publish.max_body_bytes", int64(c.Publish.MaxBodyBytes), 0)
+	v.kafka(c)
+	v.report(c)
+	if strings.TrimSpace(c.Management.Host) == "" {
+		v.errorf("management.host: required (e.g. \"127.0.0.1\")")
+	}
+	v.canary(c)
+	v.rollout(c)
+	if c.Metrics.Statsd != "" {
+		v.hostPort("metrics.statsd", c.Metrics.Statsd)
+	}
+	return errors.Join(v.errs...)
+}
 
+// topLevel checks the top-level keys but routes.
+func (v *validator) topLevel(c *Config) {
 	v.port("port", c.Port)
 	v.port("management.port", c.Management.Port)
 	if c.Port == c.Management.Port && c.Port != 0 {
@@ -51,18 +87,19 @@ func (c *Config) Validate() error {
 	v.baseURL("reference", c.Reference, true)
 	v.baseURL("candidate", c.Candidate, true)
 	v.baseURL("secondary", c.Secondary, false)
-	v.routes(c.Routes)
+}
 
-	p := c.Proxy
-	v.nonNegative("proxy.read_header_timeout", p.ReadHeaderTimeout)
+// proxy checks the [proxy] section. read_header_timeout and idle_timeout
+// must be more than 0s: net/http would read a zero as read_timeout's value.
+func (v *validator) proxy(p Proxy) {
+	v.positive("proxy.read_header_timeout", p.ReadHeaderTimeout)
 	v.nonNegative("proxy.read_timeout", p.ReadTimeout)
-	v.nonNegative("proxy.idle_timeout", p.IdleTimeout)
+	v.positive("proxy.idle_timeout", p.IdleTimeout)
 	v.nonNegative("proxy.write_timeout", p.WriteTimeout)
 	if p.FastServer != nil {
 		v.errorf("proxy.fast_server: removed; miffy serves every client connection with Go's net/http server (HTTP/1.1, HTTP/2, TLS): delete the key")
 	}
 	v.tlsFiles("proxy", p.TLSCertFile, p.TLSKeyFile, p.TLSClientCAFile)
-	v.tlsFiles("management", c.Management.TLSCertFile, c.Management.TLSKeyFile, c.Management.TLSClientCAFile)
 	for _, tok := range p.AllowUpgrades {
 		switch {
 		case !httpsyntax.ValidToken(tok):
@@ -78,27 +115,21 @@ func (c *Config) Validate() error {
 	v.nonNegative("proxy.reference_timeout", p.ReferenceTimeout)
 	v.atLeast("proxy.max_idle_conns_per_host", int64(p.MaxIdleConnsPerHost), 1)
 	v.nonNegative("proxy.upstream_idle_timeout", p.UpstreamIdleTimeout)
+}
 
-	v.upstream(c)
-
-	s := c.Shadow
-	v.atLeast("shadow.max_body_bytes", s.MaxBodyBytes, 0)
+// shadow checks the [shadow] section.
+func (v *validator) shadow(s Shadow) {
+	v.atLeast("shadow.max_body_bytes", s.MaxBodyBytes, 1)
 	v.atLeast("shadow.max_response_bytes", s.MaxResponseBytes, 1)
 	v.positive("shadow.timeout", s.Timeout)
 	v.atLeast("shadow.max_in_flight", int64(s.MaxInFlight), 1)
 	v.atLeast("shadow.max_in_flight_bytes", s.MaxInFlightBytes, 1)
 	v.atLeast("shadow.compare_queue", int64(s.CompareQueue), 0)
 	v.share("shadow.sample", s.Sample)
+}
 
-	v.prefixed("compare.", c.Compare.Validate())
-
-	v.share("noise.relative", c.Noise.Relative)
-	v.share("noise.absolute", c.Noise.Absolute)
-	v.positive("noise.window", c.Noise.Window)
-
-	v.oneOf("publish.mode", c.Publish.Mode, publishModes)
-	v.atLeast("publish.max_body_bytes", int64(c.Publish.MaxBodyBytes), 0)
-
+// kafka checks the [kafka] and [control] sections.
+func (v *validator) kafka(c *Config) {
 	k := c.Kafka
 	v.topic("kafka.topic", k.Topic)
 	v.nonNegative("control.stale_after", c.Control.StaleAfter)
@@ -114,31 +145,27 @@ func (c *Config) Validate() error {
 	v.kafkaProperties(k.Properties)
 	v.atLeast("kafka.max_buffered_records", int64(k.MaxBufferedRecords), 1)
 	v.atLeast("kafka.max_buffered_bytes", k.MaxBufferedBytes, 1)
-	v.nonNegative("kafka.delivery_timeout", k.DeliveryTimeout)
+	if d := k.DeliveryTimeout; d < 0 || d > 0 && d < time.Second {
+		v.errorf("kafka.delivery_timeout: want 0s (no limit) or at least 1s, got %s", d)
+	}
+}
 
+// report checks the [report] and [verdict] sections, and the routes'
+// verdict overrides.
+func (v *validator) report(c *Config) {
 	v.topic("report.tally_topic", c.Report.TallyTopic)
-	if c.Report.TallyTopic == k.Topic || c.Report.TallyTopic == c.Control.Topic {
+	if c.Report.TallyTopic == c.Kafka.Topic || c.Report.TallyTopic == c.Control.Topic {
 		v.errorf("report.tally_topic: must differ from kafka.topic and control.topic (%q)", c.Report.TallyTopic)
 	}
 	v.positive("report.tally_interval", c.Report.TallyInterval)
 	v.nonNegative("report.latency_tie", c.Report.LatencyTie)
 	if err := c.Verdict.Validate("verdict."); err != nil {
 		v.prefixed("", err)
-	} else {
-		for i, r := range c.Routes {
-			v.prefixed("", c.Verdict.With(r.Verdict).Validate(fmt.Sprintf("routes[%d].verdict.", i)))
-		}
+		return
 	}
-
-	if strings.TrimSpace(c.Management.Host) == "" {
-		v.errorf("management.host: required (e.g. \"127.0.0.1\")")
+	for i, r := range c.Routes {
+		v.prefixed("", c.Verdict.With(r.Verdict).Validate(fmt.Sprintf("routes[%d].verdict.", i)))
 	}
-	v.canary(c)
-	v.rollout(c)
-	if c.Metrics.Statsd != "" {
-		v.hostPort("metrics.statsd", c.Metrics.Statsd)
-	}
-	return errors.Join(v.errs...)
 }
 
 // routes checks each route and that no two routes overlap.
@@ -277,6 +304,13 @@ func (v *validator) positive(key string, d time.Duration) {
 	}
 }
 
+// positiveShare checks a fraction in (0, 1].
+func (v *validator) positiveShare(key string, f float64) {
+	if !(f > 0 && f <= 1) {
+		v.errorf("%s: %v is not more than 0 and at most 1", key, f)
+	}
+}
+
 // share checks a fraction in [0, 1] (NaN fails).
 func (v *validator) share(key string, f float64) {
 	if !(f >= 0 && f <= 1) || math.IsNaN(f) {
@@ -284,8 +318,7 @@ func (v *validator) share(key string, f float64) {
 	}
 }
 
-// baseURL checks an upstream base URL: absolute http or https with a host,
-// optionally a path prefix, no query or fragment.
+// baseURL checks an upstream base URL (see upstream.ParseBaseURL).
 func (v *validator) baseURL(key, s string, required bool) {
 	if s == "" {
 		if required {
@@ -293,31 +326,9 @@ func (v *validator) baseURL(key, s string, required bool) {
 		}
 		return
 	}
-	u, err := url.Parse(s)
-	switch {
-	case err != nil, u.Scheme != "http" && u.Scheme != "https", u.Host == "", u.Opaque != "":
-		v.errorf("%s: %q is not an absolute http(s) URL", key, redactURL(s))
-	case u.RawQuery != "" || u.ForceQuery:
-		v.errorf("%s: %q has a query; a base URL may have a path prefix only", key, redactURL(s))
-	case u.Fragment != "" || strings.Contains(s, "#"):
-		v.errorf("%s: %q has a fragment; a base URL may have a path prefix only", key, redactURL(s))
-	case u.Port() != "" && !validPort(u.Port()):
-		v.errorf("%s: %q has an invalid port", key, redactURL(s))
+	if _, err := upstream.ParseBaseURL(s); err != nil {
+		v.errorf("%s: %v", key, err)
 	}
-}
-
-func validPort(p string) bool {
-	n := 0
-	for _, r := range p {
-		if r < '0' || r > '9' {
-			return false
-		}
-		n = n*10 + int(r-'0')
-		if n > 65535 {
-			return false
-		}
-	}
-	return n >= 1
 }
 
 // topic checks a Kafka topic name.

@@ -111,7 +111,7 @@ func (v *validator) canary(c *Config) {
 	}
 	v.positive("canary.decision_timeout", k.DecisionTimeout)
 	v.nonNegative("canary.decision_cache_ttl", k.DecisionCacheTTL)
-	v.atLeast("canary.decision_max_body_bytes", k.DecisionMaxBodyBytes, 0)
+	v.atLeast("canary.decision_max_body_bytes", k.DecisionMaxBodyBytes, 1)
 	v.positive("canary.window", k.Window)
 	v.atLeast("canary.min_requests", int64(k.MinRequests), 1)
 	v.positive("canary.cooldown", k.Cooldown)

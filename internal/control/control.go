@@ -14,7 +14,6 @@ package control
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/miffy-proxy/miffy/internal/shadow"
+	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
 // ErrUnknownRoute is returned for a change to a route that is not configured.
@@ -281,11 +281,8 @@ func (c Change) validate(r *shadow.Route) error {
 }
 
 func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http(s) URL", s)
-	}
-	return nil
+	_, err := upstream.ParseBaseURL(s) // as config checks it; a password is not shown
+	return err
 }
 
 func findRoute(t *shadow.Table, name string) *shadow.Route {

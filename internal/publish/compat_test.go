@@ -80,7 +80,7 @@ type v1Record struct {
 }
 
 func TestRecordsDecodeAsMiffy10(t *testing.T) {
-	enc, err := NewEncoder(EncoderConfig{RedactQueryParams: []string{"token"}})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536, RedactQueryParams: []string{"token"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func TestConsole(t *testing.T) {
 			},
 		},
 	}
-	enc, err := NewEncoder(EncoderConfig{})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 
 // TestConsoleConcurrent checks that blocks are written whole, one Write each.
 func TestConsoleConcurrent(t *testing.T) {
-	enc, err := NewEncoder(EncoderConfig{})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/compare"
+	"github.com/miffy-proxy/miffy/internal/jsonpath"
 )
 
 // EncoderConfig says what the Encoder hides and caps.
 type EncoderConfig struct {
 	// MaxBodyBytes caps each body in a record; a longer body is cut and
-	// marked truncated. If zero, 65536.
+	// marked truncated, with its size. Zero keeps no body bytes at all.
 	MaxBodyBytes int
 	// RedactHeaders are headers (case-insensitive) whose values become
 	// "[REDACTED]", on requests and responses. They add to Authorization,
@@ -51,15 +52,9 @@ type Encoder struct {
 // of the [publish] section: "redact_json_paths[0]: ...".
 func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 	e := &Encoder{
-		maxBody:       cfg.MaxBodyBytes,
+		maxBody:       max(cfg.MaxBodyBytes, 0), // a negative, which config refuses, as zero
 		redactHeaders: append(defaultRedactedHeaders(), cfg.RedactHeaders...),
 		redactQuery:   slices.Clone(cfg.RedactQueryParams),
-	}
-	switch {
-	case e.maxBody == 0:
-		e.maxBody = 65536
-	case e.maxBody < 0:
-		return nil, fmt.Errorf("max_body_bytes: must not be negative, got %d", cfg.MaxBodyBytes)
 	}
 	for i, h := range cfg.RedactHeaders {
 		if h == "" || strings.ContainsAny(h, " \t\r\n:") {
@@ -79,7 +74,7 @@ func NewEncoder(cfg EncoderConfig) (*Encoder, error) {
 		e.keys = append(e.keys, n)
 	}
 	for i, p := range cfg.RedactJSONPaths {
-		jp, err := parseJSONPath(p)
+		jp, err := jsonpath.Parse(p)
 		if err != nil {
 			return nil, fmt.Errorf("redact_json_paths[%d]: %w", i, err)
 		}

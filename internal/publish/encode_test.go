@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -154,7 +155,7 @@ func TestEncode(t *testing.T) {
 		},
 		{
 			name: "header redaction: default four and configured, any case, request and response",
-			cfg:  EncoderConfig{RedactHeaders: []string{"x-api-KEY"}},
+			cfg:  EncoderConfig{MaxBodyBytes: 65536, RedactHeaders: []string{"x-api-KEY"}},
 			change: func(r *Record) {
 				r.Request.Header = http.Header{
 					"Authorization":       {"a"},
@@ -174,7 +175,7 @@ func TestEncode(t *testing.T) {
 		},
 		{
 			name: "JSON path redaction in bodies and differences",
-			cfg:  EncoderConfig{RedactJSONPaths: []string{"$.password", "$.users[*].email", `$["a.b"]`}},
+			cfg:  EncoderConfig{MaxBodyBytes: 65536, RedactJSONPaths: []string{"$.password", "$.users[*].email", `$["a.b"]`}},
 			change: func(r *Record) {
 				r.Request.Body = []byte(`{"user":"ann","password":"hunter2","a.b":1}`)
 				r.Request.BodyContentType = "application/json"
@@ -199,6 +200,9 @@ func TestEncode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.cfg.MaxBodyBytes == 0 {
+				tt.cfg.MaxBodyBytes = 65536 // [publish] max_body_bytes
+			}
 			enc, err := NewEncoder(tt.cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -228,7 +232,7 @@ func TestEncode(t *testing.T) {
 // TestEncodeKeepsRecord checks that redaction does not write into the
 // caller's record.
 func TestEncodeKeepsRecord(t *testing.T) {
-	enc, err := NewEncoder(EncoderConfig{RedactJSONPaths: []string{"$.users[*].email"}})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536, RedactJSONPaths: []string{"$.users[*].email"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +251,7 @@ func TestEncodeKeepsRecord(t *testing.T) {
 }
 
 func TestEncodeStringEscapes(t *testing.T) {
-	enc, err := NewEncoder(EncoderConfig{})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,18 +266,37 @@ func TestEncodeStringEscapes(t *testing.T) {
 	}
 }
 
+// TestMaxBodyBytesZero: [publish] max_body_bytes = 0 keeps no body bytes
+// in records; each body is marked truncated with its size.
+func TestMaxBodyBytesZero(t *testing.T) {
+	enc, err := NewEncoder(EncoderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testRecord()
+	got, err := enc.Encode(nil, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := decode(t, got)["reference"].(map[string]any)["response"].(map[string]any)["body"]
+	want := map[string]any{"type": "bytes", "value": "", "truncated": true, "size": json.Number(strconv.Itoa(len(r.Reference.Body)))}
+	if diff := cmp.Diff(want, body); diff != "" {
+		t.Errorf("reference body (-want +got):\n%s", diff)
+	}
+}
+
 func TestNewEncoderErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  EncoderConfig
 		want string
 	}{
-		{"no dollar", EncoderConfig{RedactJSONPaths: []string{"$.ok", "password"}}, "redact_json_paths[1]: "},
-		{"empty name", EncoderConfig{RedactJSONPaths: []string{"$..a"}}, "redact_json_paths[0]: "},
-		{"bad index", EncoderConfig{RedactJSONPaths: []string{"$.a[x]"}}, "redact_json_paths[0]: "},
-		{"unclosed quote", EncoderConfig{RedactJSONPaths: []string{`$["a]`}}, "redact_json_paths[0]: "},
-		{"bad header", EncoderConfig{RedactHeaders: []string{"X-Ok", "Bad Name"}}, "redact_headers[1]: "},
-		{"negative cap", EncoderConfig{MaxBodyBytes: -1}, "max_body_bytes: "},
+		{"no dollar", EncoderConfig{MaxBodyBytes: 65536, RedactJSONPaths: []string{"$.ok", "password"}}, "redact_json_paths[1]: "},
+		{"empty name", EncoderConfig{MaxBodyBytes: 65536, RedactJSONPaths: []string{"$..a"}}, "redact_json_paths[0]: "},
+		{"bad index", EncoderConfig{MaxBodyBytes: 65536, RedactJSONPaths: []string{"$.a[x]"}}, "redact_json_paths[0]: "},
+		{"unclosed quote", EncoderConfig{MaxBodyBytes: 65536, RedactJSONPaths: []string{`$["a]`}}, "redact_json_paths[0]: "},
+		{"star in a name", EncoderConfig{MaxBodyBytes: 65536, RedactJSONPaths: []string{"$.*x"}}, `redact_json_paths[0]: invalid path "$.*x": at offset 1: "*x": * is a wildcard only as a whole step`},
+		{"bad header", EncoderConfig{MaxBodyBytes: 65536, RedactHeaders: []string{"X-Ok", "Bad Name"}}, "redact_headers[1]: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -285,8 +308,30 @@ func TestNewEncoderErrors(t *testing.T) {
 	}
 }
 
+// TestPathsMeanTheSame: a path that [compare] ignore refuses,
+// redact_json_paths refuses too, with the same reason, and a path one
+// takes the other takes.
+func TestPathsMeanTheSame(t *testing.T) {
+	for _, p := range []string{"$.a", "$.*", "$.*x", "$.a*", " $.a ", `$["*x"]`, "$..a", "$[*][0]", "$.a[x]", "a", `$["a"]`} {
+		t.Run(p, func(t *testing.T) {
+			_, cerr := compare.New(compare.Rules{Ignore: []string{p}})
+			_, perr := NewEncoder(EncoderConfig{MaxBodyBytes: 65536, RedactJSONPaths: []string{p}})
+			cmsg, pmsg := "", ""
+			if cerr != nil {
+				cmsg = strings.TrimPrefix(cerr.Error(), "ignore[0]: ")
+			}
+			if perr != nil {
+				pmsg = strings.TrimPrefix(perr.Error(), "redact_json_paths[0]: ")
+			}
+			if cmsg != pmsg {
+				t.Errorf("compare ignore: %q; publish redact_json_paths: %q", cmsg, pmsg)
+			}
+		})
+	}
+}
+
 func TestRedactHeader(t *testing.T) {
-	enc, err := NewEncoder(EncoderConfig{RedactHeaders: []string{"X-Token"}})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536, RedactHeaders: []string{"X-Token"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +347,7 @@ func TestRedactHeader(t *testing.T) {
 }
 
 func BenchmarkEncode(b *testing.B) {
-	enc, err := NewEncoder(EncoderConfig{})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -330,7 +375,7 @@ func BenchmarkEncode(b *testing.B) {
 }
 
 func TestEncodeError(t *testing.T) {
-	enc, err := NewEncoder(EncoderConfig{})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,14 +24,14 @@ type KafkaConfig struct {
 	// "bootstrap.servers", "sasl.password"; see ClientOptions.
 	Properties map[string]string
 	// MaxBufferedRecords bounds the records waiting for delivery; past it
-	// new records are dropped. If zero, 100000.
+	// new records are dropped. Zero buffers none: every record is dropped.
 	MaxBufferedRecords int
 	// MaxBufferedBytes bounds the bytes (keys and values) waiting for
-	// delivery; past it new records are dropped. If zero, 128 MiB.
+	// delivery; past it new records are dropped. Zero buffers none.
 	MaxBufferedBytes int64
 	// DeliveryTimeout is how long a record may wait for delivery, retries
-	// included, before it is failed. At least 1s. If zero, records are
-	// retried until Close.
+	// included, before it is failed. If zero, records are retried until
+	// Close.
 	DeliveryTimeout time.Duration
 }
 
@@ -79,18 +79,9 @@ type Kafka struct {
 var _ interface{ Publish(*Record) bool } = (*Kafka)(nil)
 
 // NewKafka makes the Kafka client. It does not wait for the broker: records
-// are buffered until it can be reached. Errors name the offending key.
+// are buffered until it can be reached. cfg is as package config checked
+// it ([kafka]); errors name the offending property.
 func NewKafka(cfg KafkaConfig, enc *Encoder, log zerolog.Logger, reg prometheus.Registerer) (*Kafka, error) {
-	switch {
-	case cfg.Topic == "":
-		return nil, errors.New("kafka.topic: must not be empty")
-	case cfg.MaxBufferedRecords < 0:
-		return nil, fmt.Errorf("kafka.max_buffered_records: must not be negative, got %d", cfg.MaxBufferedRecords)
-	case cfg.MaxBufferedBytes < 0:
-		return nil, fmt.Errorf("kafka.max_buffered_bytes: must not be negative, got %d", cfg.MaxBufferedBytes)
-	case cfg.DeliveryTimeout < 0 || (cfg.DeliveryTimeout > 0 && cfg.DeliveryTimeout < time.Second):
-		return nil, fmt.Errorf("kafka.delivery_timeout: want 0s (no limit) or at least 1s, got %s", cfg.DeliveryTimeout)
-	}
 	opts, err := ClientOptions(cfg.Properties)
 	if err != nil {
 		return nil, err
@@ -98,8 +89,8 @@ func NewKafka(cfg KafkaConfig, enc *Encoder, log zerolog.Logger, reg prometheus.
 	k := &Kafka{
 		enc:        enc,
 		log:        log,
-		maxRecords: int64(cmp.Or(cfg.MaxBufferedRecords, 100_000)),
-		maxBytes:   cmp.Or(cfg.MaxBufferedBytes, 128<<20),
+		maxRecords: int64(cfg.MaxBufferedRecords),
+		maxBytes:   cfg.MaxBufferedBytes,
 		dropLog:    newRateLimiter(logEvery, time.Now),
 		failLog:    newRateLimiter(logEvery, time.Now),
 		encLog:     newRateLimiter(logEvery, time.Now),

@@ -53,11 +53,19 @@ func freePort(t *testing.T) int {
 // newTestKafka makes a publisher for addr with its own registry.
 func newTestKafka(t *testing.T, addr string, cfg KafkaConfig) *Kafka {
 	t.Helper()
-	enc, err := NewEncoder(EncoderConfig{})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Topic = testTopic
+	// [kafka]'s bounds where a test leaves them out: NewKafka takes no
+	// defaults.
+	if cfg.MaxBufferedRecords == 0 {
+		cfg.MaxBufferedRecords = 100_000
+	}
+	if cfg.MaxBufferedBytes == 0 {
+		cfg.MaxBufferedBytes = 128 << 20
+	}
 	cfg.Properties = map[string]string{"bootstrap.servers": addr, "linger.ms": "1", "retry.backoff.ms": "50"}
 	k, err := NewKafka(cfg, enc, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), prometheus.NewRegistry())
 	if err != nil {
@@ -204,7 +212,7 @@ func TestKafkaCloseFlushes(t *testing.T) {
 
 func TestKafkaBufferBound(t *testing.T) {
 	size := func() int64 {
-		enc, _ := NewEncoder(EncoderConfig{})
+		enc, _ := NewEncoder(EncoderConfig{MaxBodyBytes: 65536})
 		b, err := enc.Encode(nil, record("b00"))
 		if err != nil {
 			t.Fatal(err)

@@ -21,8 +21,13 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
-// defaultBootstrap is used when bootstrap.servers is not set.
-const defaultBootstrap = "127.0.0.1:9092"
+// franz-go's defaults of kgo.BrokerMaxWriteBytes and
+// kgo.ProducerBatchMaxBytes, which apply where message.max.bytes and
+// batch.size are not set; finish checks that a batch fits in a write.
+const (
+	kgoMaxWriteBytes = 100 << 20
+	kgoBatchMaxBytes = 1_000_012
+)
 
 // clientProps is the parsed form of the librdkafka-style properties.
 type clientProps struct {
@@ -58,14 +63,15 @@ func propError(key, format string, args ...any) error {
 // ssl.ca.location, ssl.certificate.location, ssl.key.location,
 // ssl.key.password, ssl.endpoint.identification.algorithm (https, none).
 //
-// Defaults: bootstrap.servers 127.0.0.1:9092, acks=all and the idempotent
+// bootstrap.servers is required (config.default.toml gives it a value).
+// Defaults: acks=all and the idempotent
 // producer (no duplicates when a request is retried). Idempotence needs
 // acks=all: with acks 1 or 0 it is turned off, unless enable.idempotence is
 // set to true, which is then an error. Files (certificates, keys) are read
 // here, so a missing file is reported at start-up.
 func ClientOptions(props map[string]string) ([]kgo.Opt, error) {
 	p := clientProps{acksAll: true, protocol: "plaintext"}
-	seeds := defaultBootstrap
+	seeds := "" // required: [kafka] "bootstrap.servers" has its default
 	keys := make([]string, 0, len(props))
 	for k := range props {
 		keys = append(keys, k)
@@ -94,27 +100,29 @@ func ClientOptions(props map[string]string) ([]kgo.Opt, error) {
 
 // set parses one property.
 func (p *clientProps) set(k, v string, seeds *string) error {
-	switch k {
-	case "bootstrap.servers":
+	switch {
+	case k == "bootstrap.servers":
 		*seeds = v
+		return nil
+	case k == "security.protocol", strings.HasPrefix(k, "sasl."), strings.HasPrefix(k, "ssl."):
+		return p.setSecurity(k, v)
+	}
+	return p.setProducer(k, v)
+}
+
+// setProducer parses a property of the producer: what it sends, how it
+// batches and retries.
+func (p *clientProps) setProducer(k, v string) error {
+	var err error
+	var n int64
+	switch k {
 	case "client.id":
 		if v == "" || len(v) > 256 {
 			return propError(k, "want 1 to 256 characters, got %d", len(v))
 		}
 		p.opts = append(p.opts, kgo.ClientID(v))
 	case "acks":
-		switch v {
-		case "all", "-1":
-			p.acksAll = true
-		case "1":
-			p.acksAll = false
-			p.opts = append(p.opts, kgo.RequiredAcks(kgo.LeaderAck()))
-		case "0":
-			p.acksAll = false
-			p.opts = append(p.opts, kgo.RequiredAcks(kgo.NoAck()))
-		default:
-			return propError(k, "want all, 1 or 0, got %q", v)
-		}
+		return p.setAcks(v)
 	case "enable.idempotence":
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -122,54 +130,77 @@ func (p *clientProps) set(k, v string, seeds *string) error {
 		}
 		p.idempotence = &b
 	case "compression.type":
-		var c kgo.CompressionCodec
-		switch strings.ToLower(v) {
-		case "none":
-			c = kgo.NoCompression()
-		case "gzip":
-			c = kgo.GzipCompression()
-		case "snappy":
-			c = kgo.SnappyCompression()
-		case "lz4":
-			c = kgo.Lz4Compression()
-		case "zstd":
-			c = kgo.ZstdCompression()
-		default:
-			return propError(k, "want none, gzip, snappy, lz4 or zstd, got %q", v)
-		}
-		p.opts = append(p.opts, kgo.ProducerBatchCompression(c))
+		return p.setCompression(v)
 	case "linger.ms":
-		n, err := parseInt(k, v, 0, 60_000)
-		if err != nil {
-			return err
+		if n, err = parseInt(k, v, 0, 60_000); err == nil {
+			p.opts = append(p.opts, kgo.ProducerLinger(time.Duration(n)*time.Millisecond))
 		}
-		p.opts = append(p.opts, kgo.ProducerLinger(time.Duration(n)*time.Millisecond))
 	case "batch.size":
-		n, err := parseInt(k, v, 512, 1<<30)
-		if err != nil {
-			return err
+		if n, err = parseInt(k, v, 512, 1<<30); err == nil {
+			p.batchSize = n
+			p.opts = append(p.opts, kgo.ProducerBatchMaxBytes(int32(n)))
 		}
-		p.batchSize = n
-		p.opts = append(p.opts, kgo.ProducerBatchMaxBytes(int32(n)))
 	case "message.max.bytes":
-		n, err := parseInt(k, v, 1<<10, 1<<30)
-		if err != nil {
-			return err
+		if n, err = parseInt(k, v, 1<<10, 1<<30); err == nil {
+			p.messageMax = n
+			p.opts = append(p.opts, kgo.BrokerMaxWriteBytes(int32(n)))
 		}
-		p.messageMax = n
-		p.opts = append(p.opts, kgo.BrokerMaxWriteBytes(int32(n)))
 	case "retry.backoff.ms":
-		n, err := parseInt(k, v, 1, 300_000)
-		if err != nil {
-			return err
+		if n, err = parseInt(k, v, 1, 300_000); err == nil {
+			p.opts = append(p.opts, kgo.RetryBackoffFn(retryBackoff(time.Duration(n)*time.Millisecond)))
 		}
-		p.opts = append(p.opts, kgo.RetryBackoffFn(retryBackoff(time.Duration(n)*time.Millisecond)))
 	case "request.timeout.ms":
-		n, err := parseInt(k, v, 100, math.MaxInt32)
-		if err != nil {
-			return err
+		if n, err = parseInt(k, v, 100, math.MaxInt32); err == nil {
+			p.opts = append(p.opts, kgo.ProduceRequestTimeout(time.Duration(n)*time.Millisecond))
 		}
-		p.opts = append(p.opts, kgo.ProduceRequestTimeout(time.Duration(n)*time.Millisecond))
+	default:
+		return propError(k, "not supported by miffy")
+	}
+	return err
+}
+
+// setAcks parses acks.
+func (p *clientProps) setAcks(v string) error {
+	switch v {
+	case "all", "-1":
+		p.acksAll = true
+	case "1":
+		p.acksAll = false
+		p.opts = append(p.opts, kgo.RequiredAcks(kgo.LeaderAck()))
+	case "0":
+		p.acksAll = false
+		p.opts = append(p.opts, kgo.RequiredAcks(kgo.NoAck()))
+	default:
+		return propError("acks", "want all, 1 or 0, got %q", v)
+	}
+	return nil
+}
+
+// setCompression parses compression.type.
+func (p *clientProps) setCompression(v string) error {
+	var c kgo.CompressionCodec
+	switch strings.ToLower(v) {
+	case "none":
+		c = kgo.NoCompression()
+	case "gzip":
+		c = kgo.GzipCompression()
+	case "snappy":
+		c = kgo.SnappyCompression()
+	case "lz4":
+		c = kgo.Lz4Compression()
+	case "zstd":
+		c = kgo.ZstdCompression()
+	default:
+		return propError("compression.type", "want none, gzip, snappy, lz4 or zstd, got %q", v)
+	}
+	p.opts = append(p.opts, kgo.ProducerBatchCompression(c))
+	return nil
+}
+
+// setSecurity parses a property of the connection's security:
+// security.protocol, sasl.* and ssl.*.
+func (p *clientProps) setSecurity(k, v string) error {
+	switch k {
 	case "security.protocol":
 		switch lv := strings.ToLower(v); lv {
 		case "plaintext", "ssl", "sasl_plaintext", "sasl_ssl":
@@ -177,6 +208,7 @@ func (p *clientProps) set(k, v string, seeds *string) error {
 		default:
 			return propError(k, "want plaintext, ssl, sasl_plaintext or sasl_ssl, got %q", v)
 		}
+		return nil
 	case "sasl.mechanism":
 		switch uv := strings.ToUpper(v); uv {
 		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
@@ -184,25 +216,18 @@ func (p *clientProps) set(k, v string, seeds *string) error {
 		default:
 			return propError(k, "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", v)
 		}
-		p.setSASL = append(p.setSASL, k)
 	case "sasl.username":
 		p.username = v
-		p.setSASL = append(p.setSASL, k)
 	case "sasl.password":
 		p.password = v
-		p.setSASL = append(p.setSASL, k)
 	case "ssl.ca.location":
 		p.caFile = v
-		p.setSSL = append(p.setSSL, k)
 	case "ssl.certificate.location":
 		p.certFile = v
-		p.setSSL = append(p.setSSL, k)
 	case "ssl.key.location":
 		p.keyFile = v
-		p.setSSL = append(p.setSSL, k)
 	case "ssl.key.password":
 		p.keyPwd = v
-		p.setSSL = append(p.setSSL, k)
 	case "ssl.endpoint.identification.algorithm":
 		switch strings.ToLower(v) {
 		case "https":
@@ -212,9 +237,13 @@ func (p *clientProps) set(k, v string, seeds *string) error {
 		default:
 			return propError(k, "want https or none, got %q", v)
 		}
-		p.setSSL = append(p.setSSL, k)
 	default:
 		return propError(k, "not supported by miffy")
+	}
+	if strings.HasPrefix(k, "sasl.") {
+		p.setSASL = append(p.setSASL, k)
+	} else {
+		p.setSSL = append(p.setSSL, k)
 	}
 	return nil
 }
@@ -232,9 +261,10 @@ func (p *clientProps) finish() error {
 	default:
 		p.opts = append(p.opts, kgo.DisableIdempotentWrite())
 	}
-	// franz-go wants a batch to fit in a request.
-	writeMax := cmp.Or(p.messageMax, 100<<20)
-	batchMax := cmp.Or(p.batchSize, 1_000_012)
+	// franz-go wants a batch to fit in a request; unset, each is
+	// franz-go's own default.
+	writeMax := cmp.Or(p.messageMax, kgoMaxWriteBytes)
+	batchMax := cmp.Or(p.batchSize, kgoBatchMaxBytes)
 	if batchMax > writeMax {
 		if p.batchSize > 0 {
 			return propError("batch.size", "%d is larger than message.max.bytes (%d)", batchMax, writeMax)

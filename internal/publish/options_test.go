@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -121,9 +122,17 @@ func TestClientOptions(t *testing.T) {
 		{"wrong key password", map[string]string{"security.protocol": "ssl", "ssl.certificate.location": cert, "ssl.key.location": encKey, "ssl.key.password": "nope"}, `kafka."ssl.key.password": `},
 		{"bad hostname check", map[string]string{"security.protocol": "ssl", "ssl.endpoint.identification.algorithm": "dns"}, `kafka."ssl.endpoint.identification.algorithm": `},
 		{"empty bootstrap", map[string]string{"bootstrap.servers": " , "}, `kafka."bootstrap.servers": `},
+		{"no bootstrap", map[string]string{"bootstrap.servers": ""}, `kafka."bootstrap.servers": want host:port`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if _, ok := tt.props["bootstrap.servers"]; !ok {
+				tt.props = maps.Clone(tt.props)
+				if tt.props == nil {
+					tt.props = map[string]string{}
+				}
+				tt.props["bootstrap.servers"] = "127.0.0.1:9092" // [kafka]'s, always set
+			}
 			opts, err := ClientOptions(tt.props)
 			if tt.want != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tt.want) {

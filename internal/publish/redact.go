@@ -1,17 +1,14 @@
 package publish
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/miffy-proxy/miffy/internal/compare"
+	"github.com/miffy-proxy/miffy/internal/jsonpath"
 )
 
 // redacted replaces the value of a redacted header or JSON member.
@@ -119,120 +116,10 @@ func (e *Encoder) RedactHeader(h http.Header) http.Header {
 	return out
 }
 
-// JSON paths
-//
-// Redaction paths use the syntax of the comparison rules (package compare):
-//
-//	path = "$" { "." name | "." "*" | "[" digits "]" | "[" "*" "]" | "[" json-string "]" }
-//
-// "*" matches one level, any member or element. Diff paths ("$.a[2].b",
-// "$[\"a.b\"]") are concrete paths in the same syntax.
-
-type stepKind uint8
-
-const (
-	stepKey   stepKind = iota // an object member, by name
-	stepIndex                 // an array element, by index
-	stepAny                   // any member or element
-)
-
-type pathStep struct {
-	kind  stepKind
-	key   string
-	index int
-}
-
-// jsonPath is a parsed path: its steps after "$".
-type jsonPath []pathStep
-
-var errBadPath = errors.New("invalid JSON path")
-
-// parseJSONPath parses p (see "JSON paths").
-func parseJSONPath(p string) (jsonPath, error) {
-	if !strings.HasPrefix(p, "$") {
-		return nil, fmt.Errorf("%w %q: must start with $", errBadPath, p)
-	}
-	var steps jsonPath
-	for i := 1; i < len(p); {
-		switch p[i] {
-		case '.':
-			i++
-			j := i
-			for j < len(p) && !endsName(p[j]) {
-				j++
-			}
-			switch name := p[i:j]; name {
-			case "":
-				return nil, fmt.Errorf("%w %q: empty member name at offset %d", errBadPath, p, i)
-			case "*":
-				steps = append(steps, pathStep{kind: stepAny})
-			default:
-				steps = append(steps, pathStep{kind: stepKey, key: name})
-			}
-			i = j
-		case '[':
-			st, n, err := parseBracketStep(p[i:])
-			if err != nil {
-				return nil, fmt.Errorf("%w %q: at offset %d: %w", errBadPath, p, i, err)
-			}
-			steps = append(steps, st)
-			i += n
-		default:
-			return nil, fmt.Errorf("%w %q: unexpected %q at offset %d", errBadPath, p, p[i], i)
-		}
-	}
-	return steps, nil
-}
-
-// endsName reports whether c ends an unquoted member name.
-func endsName(c byte) bool {
-	return strings.IndexByte(".[]\"' \t\r\n", c) >= 0
-}
-
-// parseBracketStep parses "[...]" at the start of s and returns the step and
-// its length in bytes.
-func parseBracketStep(s string) (pathStep, int, error) {
-	if len(s) > 1 && s[1] == '"' {
-		dec := json.NewDecoder(strings.NewReader(s[1:]))
-		var name string
-		if err := dec.Decode(&name); err != nil {
-			return pathStep{}, 0, fmt.Errorf("reading quoted name: %w", err)
-		}
-		end := 1 + int(dec.InputOffset())
-		if end >= len(s) || s[end] != ']' {
-			return pathStep{}, 0, errors.New("missing ] after quoted name")
-		}
-		return pathStep{kind: stepKey, key: name}, end + 1, nil
-	}
-	end := strings.IndexByte(s, ']')
-	if end < 0 {
-		return pathStep{}, 0, errors.New("missing ]")
-	}
-	inner := s[1:end]
-	if inner == "*" {
-		return pathStep{kind: stepAny}, end + 1, nil
-	}
-	if inner == "" || strings.Trim(inner, "0123456789") != "" {
-		return pathStep{}, 0, fmt.Errorf("%q is not *, an index or a quoted name", inner)
-	}
-	n, err := strconv.Atoi(inner)
-	if err != nil {
-		return pathStep{}, 0, fmt.Errorf("parsing index %q: %w", inner, err)
-	}
-	return pathStep{kind: stepIndex, index: n}, end + 1, nil
-}
-
-// matches reports whether the pattern step s matches the concrete step c.
-func (s pathStep) matches(c pathStep) bool {
-	switch s.kind {
-	case stepAny:
-		return true
-	case stepKey:
-		return c.kind == stepKey && c.key == s.key
-	default:
-		return c.kind == stepIndex && c.index == s.index
-	}
-}
+// jsonPath is a parsed JSON path (package jsonpath's grammar, the one of
+// the comparison rules and of the differences compare reports): its steps
+// after "$".
+type jsonPath = []jsonpath.Step
 
 // redactValue returns v with every value the steps reach replaced by
 // "[REDACTED]". v is a decoded JSON value (map[string]any, []any, scalars);
@@ -244,16 +131,16 @@ func redactValue(v any, steps jsonPath) any {
 	s, rest := steps[0], steps[1:]
 	switch c := v.(type) {
 	case map[string]any:
-		switch s.kind {
-		case stepKey:
-			child, ok := c[s.key]
+		switch s.Kind {
+		case jsonpath.Key:
+			child, ok := c[s.Key]
 			if !ok {
 				return v
 			}
 			out := maps.Clone(c)
-			out[s.key] = redactValue(child, rest)
+			out[s.Key] = redactValue(child, rest)
 			return out
-		case stepAny:
+		case jsonpath.Any:
 			out := make(map[string]any, len(c))
 			for k, child := range c {
 				out[k] = redactValue(child, rest)
@@ -261,15 +148,15 @@ func redactValue(v any, steps jsonPath) any {
 			return out
 		}
 	case []any:
-		switch s.kind {
-		case stepIndex:
-			if s.index >= len(c) {
+		switch s.Kind {
+		case jsonpath.Index:
+			if s.Index >= len(c) {
 				return v
 			}
 			out := slices.Clone(c)
-			out[s.index] = redactValue(c[s.index], rest)
+			out[s.Index] = redactValue(c[s.Index], rest)
 			return out
-		case stepAny:
+		case jsonpath.Any:
 			out := make([]any, len(c))
 			for i, child := range c {
 				out[i] = redactValue(child, rest)
@@ -298,7 +185,7 @@ func (e *Encoder) redactDiff(d compare.Diff) compare.Diff {
 	if len(e.paths) == 0 && len(e.keys) == 0 || !strings.HasPrefix(d.Path, "$") {
 		return d
 	}
-	at, err := parseJSONPath(d.Path)
+	at, err := jsonpath.Parse(d.Path)
 	if err != nil {
 		return d
 	}
@@ -324,7 +211,7 @@ func (e *Encoder) redactDiffKeys(d compare.Diff, at jsonPath) compare.Diff {
 		return d
 	}
 	for _, s := range at {
-		if s.kind == stepKey && e.isRedactedKey(s.key) {
+		if s.Kind == jsonpath.Key && e.isRedactedKey(s.Key) {
 			d.Reference, d.Candidate = redactedOrNil(d.Reference), redactedOrNil(d.Candidate)
 			return d
 		}
@@ -369,7 +256,7 @@ func redactedOrNil(v any) any {
 // one for one (both have the same length).
 func prefixMatches(pattern, concrete jsonPath) bool {
 	for i := range pattern {
-		if !pattern[i].matches(concrete[i]) {
+		if !pattern[i].Matches(concrete[i]) {
 			return false
 		}
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 func TestRedactURI(t *testing.T) {
-	enc, err := NewEncoder(EncoderConfig{RedactQueryParams: []string{"api_key", "Token", "sig"}})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536, RedactQueryParams: []string{"api_key", "Token", "sig"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestRedactURI(t *testing.T) {
 }
 
 func TestRedactURINoParams(t *testing.T) {
-	enc, err := NewEncoder(EncoderConfig{})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestRedactURINoParams(t *testing.T) {
 
 func TestNewEncoderQueryParamErrors(t *testing.T) {
 	for _, bad := range []string{"", " ", "a=b", "a&b", "a#"} {
-		_, err := NewEncoder(EncoderConfig{RedactQueryParams: []string{"ok", bad}})
+		_, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536, RedactQueryParams: []string{"ok", bad}})
 		if err == nil || !strings.HasPrefix(err.Error(), "redact_query_params[1]: ") {
 			t.Errorf("NewEncoder(%q) error = %v, want one naming redact_query_params[1]", bad, err)
 		}
@@ -67,7 +67,7 @@ func TestNewEncoderQueryParamErrors(t *testing.T) {
 // default credential header, configured JSON path) and checks that it
 // appears nowhere in the record, full or compact, nor on the console.
 func TestEncodeRedactsSecrets(t *testing.T) {
-	enc, err := NewEncoder(EncoderConfig{
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536,
 		RedactQueryParams: []string{"api_key", "access_token"},
 		RedactJSONKeys:    []string{"password"},
 	})
@@ -106,7 +106,7 @@ func TestEncodeRedactsSecrets(t *testing.T) {
 }
 
 func TestRedactBody(t *testing.T) {
-	enc, err := NewEncoder(EncoderConfig{RedactJSONPaths: []string{"$.password", "$.users[*].token"}})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536, RedactJSONPaths: []string{"$.password", "$.users[*].token"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestRedactBody(t *testing.T) {
 }
 
 func TestRedactJSONKeys(t *testing.T) {
-	enc, err := NewEncoder(EncoderConfig{RedactJSONKeys: []string{"password", "access_token"}})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536, RedactJSONKeys: []string{"password", "access_token"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestRedactJSONKeys(t *testing.T) {
 }
 
 func TestRedactJSONKeysInDiffs(t *testing.T) {
-	enc, err := NewEncoder(EncoderConfig{RedactJSONKeys: []string{"token"}})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536, RedactJSONKeys: []string{"token"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestRedactJSONKeysInDiffs(t *testing.T) {
 }
 
 func TestRedactURLHeaders(t *testing.T) {
-	enc, err := NewEncoder(EncoderConfig{RedactQueryParams: []string{"code"}})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536, RedactQueryParams: []string{"code"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func FuzzRedactURI(f *testing.F) {
 	for _, s := range []string{"/a?secret=1", "/a?x=1&SECRET=2;secret=3#f", "/a?%73ecret=1", "?secret", "/a?secret[]=1&&=", "http://h/p?q=1&secret=x=y"} {
 		f.Add(s)
 	}
-	enc, err := NewEncoder(EncoderConfig{RedactQueryParams: []string{"secret"}})
+	enc, err := NewEncoder(EncoderConfig{MaxBodyBytes: 65536, RedactQueryParams: []string{"secret"}})
 	if err != nil {
 		f.Fatal(err)
 	}

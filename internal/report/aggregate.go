@@ -21,15 +21,8 @@ import (
 // Config bounds what an Aggregator keeps.
 type Config struct {
 	// TopPaths is how many differing paths a route's summary lists, most
-	// frequent first. If zero, 10.
+	// frequent first (miffy report -top). If zero, none.
 	TopPaths int
-	// MaxPaths is how many distinct paths are counted per route; once
-	// reached, differences at further paths are only counted together
-	// (RouteSummary.UntrackedDifferences). If zero, 1000.
-	MaxPaths int
-	// MaxRoutes is how many routes are counted apart; records of further
-	// routes are counted under the route OtherRoutes. If zero, 1000.
-	MaxRoutes int
 	// Until, if set, leaves out records of requests received after it and
 	// tallies of intervals that start after it.
 	Until time.Time
@@ -43,8 +36,19 @@ type Config struct {
 }
 
 // OtherRoutes is the route under which records are counted once
-// Config.MaxRoutes routes have been seen.
+// MaxRoutes routes have been seen.
 const OtherRoutes = "(other routes)"
+
+// Bounds of what an Aggregator keeps.
+const (
+	// MaxPaths is how many distinct paths are counted per route; once
+	// reached, differences at further paths are only counted together
+	// (RouteSummary.UntrackedDifferences).
+	MaxPaths = 1000
+	// MaxRoutes is how many routes (and, apart, endpoints) are counted
+	// apart; records of further routes are counted under OtherRoutes.
+	MaxRoutes = 1000
+)
 
 // maxErrorKinds bounds the error kinds counted per route; miffy writes five
 // (timeout, refused, reset, canceled, other) and the report adds
@@ -54,12 +58,13 @@ const maxErrorKinds = 16
 // Aggregator counts records. Its memory is bounded by Config whatever the
 // number of records. It is not safe for concurrent use.
 type Aggregator struct {
-	cfg         Config
-	records     int64
-	unreadable  int64
-	outOfRange  int64
-	first, last time.Time
-	routes      map[string]*routeStats
+	cfg                 Config
+	maxPaths, maxRoutes int // MaxPaths, MaxRoutes; tests lower them
+	records             int64
+	unreadable          int64
+	outOfRange          int64
+	first, last         time.Time
+	routes              map[string]*routeStats
 
 	tallies, unreadableTallies int64
 	endpoints                  int // endpoints counted apart from their route
@@ -93,10 +98,7 @@ type pathStats struct {
 
 // NewAggregator returns an empty Aggregator.
 func NewAggregator(cfg Config) *Aggregator {
-	cfg.TopPaths = cmp.Or(cfg.TopPaths, 10)
-	cfg.MaxPaths = cmp.Or(cfg.MaxPaths, 1000)
-	cfg.MaxRoutes = cmp.Or(cfg.MaxRoutes, 1000)
-	return &Aggregator{cfg: cfg, routes: make(map[string]*routeStats)}
+	return &Aggregator{cfg: cfg, maxPaths: MaxPaths, maxRoutes: MaxRoutes, routes: make(map[string]*routeStats)}
 }
 
 // Add counts one record value. It returns false, and counts the value as
@@ -120,17 +122,17 @@ func (a *Aggregator) Add(value []byte) bool {
 			a.last = r.Timestamp
 		}
 	}
-	a.route(r.Route).add(r, a.cfg)
+	a.route(r.Route).add(r, a.cfg.LatencyTie, a.maxPaths)
 	if r.Endpoint != "" && r.Endpoint != r.Route {
 		if s := a.endpoint(r.Route, r.Endpoint); s != nil {
-			s.add(r, a.cfg)
+			s.add(r, a.cfg.LatencyTie, a.maxPaths)
 		}
 	}
 	return true
 }
 
 // add counts one record.
-func (s *routeStats) add(r *record, cfg Config) {
+func (s *routeStats) add(r *record, latencyTie time.Duration, maxPaths int) {
 	s.addPrefix(tally.IDPrefix(r.ID))
 	if !r.Timestamp.IsZero() && (s.firstRecord.IsZero() || r.Timestamp.Before(s.firstRecord)) {
 		s.firstRecord = r.Timestamp
@@ -138,7 +140,7 @@ func (s *routeStats) add(r *record, cfg Config) {
 	s.compared++
 	s.ref.Add(r.Reference.DurationMS)
 	s.cand.Add(r.Candidate.DurationMS)
-	switch d, tie := r.Candidate.DurationMS-r.Reference.DurationMS, float64(cfg.LatencyTie)/float64(time.Millisecond); {
+	switch d, tie := r.Candidate.DurationMS-r.Reference.DurationMS, float64(latencyTie)/float64(time.Millisecond); {
 	case d > tie:
 		s.signs.Slower++
 	case d < -tie:
@@ -163,7 +165,7 @@ func (s *routeStats) add(r *record, cfg Config) {
 		// A difference without a class is taken for a regression.
 		noise := d.Class == "noise"
 		regression = regression || !noise
-		s.countPath(d.Path, noise, r.ID, cfg.MaxPaths)
+		s.countPath(d.Path, noise, r.ID, maxPaths)
 	}
 	if regression || len(r.Differences) == 0 {
 		s.regressions++
@@ -177,14 +179,14 @@ func (s *routeStats) add(r *record, cfg Config) {
 const endpointSep = "\x00"
 
 // endpoint returns the figures of one endpoint of route (named by the
-// Canonical-Resource header), or nil once Config.MaxRoutes endpoints are
+// Canonical-Resource header), or nil once MaxRoutes endpoints are
 // counted apart: their requests still count in their route's figures.
 func (a *Aggregator) endpoint(route, endpoint string) *routeStats {
 	key := route + endpointSep + endpoint
 	if s, ok := a.routes[key]; ok {
 		return s
 	}
-	if a.endpoints >= a.cfg.MaxRoutes {
+	if a.endpoints >= a.maxRoutes {
 		return nil
 	}
 	a.endpoints++
@@ -197,7 +199,7 @@ func (a *Aggregator) route(name string) *routeStats {
 	if s, ok := a.routes[name]; ok {
 		return s
 	}
-	if len(a.routes)-a.endpoints >= a.cfg.MaxRoutes {
+	if len(a.routes)-a.endpoints >= a.maxRoutes {
 		name = OtherRoutes
 		if s, ok := a.routes[name]; ok {
 			return s

@@ -116,7 +116,7 @@ func TestAggregate(t *testing.T) {
 // TestCompactRecords: the compact form of equal records (publish = "all")
 // is counted, candidate failures in it too.
 func TestCompactRecords(t *testing.T) {
-	a := NewAggregator(Config{})
+	a := NewAggregator(Config{TopPaths: 10})
 	for i, v := range []string{
 		`{"schema_version":1,"id":"c1","timestamp":"2026-01-02T03:04:05Z","route":"/r","key":"k","endpoint":"/r","equal":true,"request":{"method":"GET","uri":"/r","route":"/r"},"reference":{"status":200,"duration_ms":1.5},"candidate":{"status":200,"duration_ms":2.5}}`,
 		`{"schema_version":1,"id":"c2","timestamp":"2026-01-02T03:04:06Z","route":"/r","key":"k","endpoint":"/r","equal":true,"request":{"method":"GET","uri":"/r","route":"/r"},"reference":{"status":200,"duration_ms":1.5},"candidate":{"duration_ms":30,"error_kind":"timeout"}}`,
@@ -172,7 +172,7 @@ func TestCandidateServerErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := NewAggregator(Config{})
+			a := NewAggregator(Config{TopPaths: 10})
 			if tt.full != nil {
 				add(t, a, encoder(t), tt.full)
 			} else if !a.Add([]byte(tt.value)) {
@@ -196,7 +196,7 @@ func TestCandidateServerErrors(t *testing.T) {
 	}
 
 	// Both outputs show the kind.
-	a := NewAggregator(Config{})
+	a := NewAggregator(Config{TopPaths: 10})
 	add(t, a, encoder(t), statuses("x1", 200, 503, nil, nil), statuses("x2", 200, 200, nil, nil),
 		statuses("x3", 200, 0, nil, context.DeadlineExceeded))
 	s := a.Summary()
@@ -233,7 +233,7 @@ func TestUnreadable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := NewAggregator(Config{})
+			a := NewAggregator(Config{TopPaths: 10})
 			if a.Add([]byte(tt.value)) {
 				t.Fatal("Add = true")
 			}
@@ -248,7 +248,8 @@ func TestUnreadable(t *testing.T) {
 // together, not kept.
 func TestBounded(t *testing.T) {
 	enc := encoder(t)
-	a := NewAggregator(Config{MaxPaths: 3, MaxRoutes: 2, TopPaths: 10})
+	a := NewAggregator(Config{TopPaths: 10})
+	a.maxPaths, a.maxRoutes = 3, 2 // MaxPaths, MaxRoutes, lowered
 	for i := range 10 {
 		add(t, a, enc, rec(fmt.Sprint("m", i), "/a", 1, 1, nil, diff(fmt.Sprintf("$.items[%d]", i), compare.Regression)))
 	}
@@ -290,7 +291,7 @@ func TestTopPathsOrder(t *testing.T) {
 
 func TestTextOutput(t *testing.T) {
 	enc := encoder(t)
-	a := NewAggregator(Config{})
+	a := NewAggregator(Config{TopPaths: 10})
 	add(t, a, enc,
 		rec("e1", "/a", 10, 12, nil),
 		rec("m1", "/a", 10, 20, nil, diff("$.price", compare.Regression)),
@@ -320,7 +321,7 @@ func TestTextOutput(t *testing.T) {
 	}
 
 	var empty strings.Builder
-	WriteText(&empty, NewAggregator(Config{}).Summary())
+	WriteText(&empty, NewAggregator(Config{TopPaths: 10}).Summary())
 	if empty.String() != "0 records\n" {
 		t.Errorf("empty report %q", empty.String())
 	}

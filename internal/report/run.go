@@ -1,7 +1,6 @@
 package report
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,7 +35,8 @@ type Options struct {
 	Follow   bool
 	UntilEnd bool
 	// Interval between prints when following, and the least time between
-	// two progress lines. If zero, 5s.
+	// two progress lines (miffy report -interval). If zero, a print after
+	// every fetch.
 	Interval time.Duration
 	// JSON prints the summary as JSON (one object per print) instead of
 	// tables.
@@ -65,7 +65,7 @@ func RunSummary(ctx context.Context, opts Options, stdout, stderr io.Writer) (*S
 	if opts.Topic == "" {
 		return nil, errors.New("topic: must not be empty")
 	}
-	interval := cmp.Or(opts.Interval, 5*time.Second)
+	interval := opts.Interval
 	now := opts.Now
 	if now == nil {
 		now = time.Now

@@ -88,7 +88,7 @@ func TestRunReadsToEnd(t *testing.T) {
 	produce("diffs", []byte("not a record"), nil)
 
 	var out, errOut bytes.Buffer
-	opts := Options{Topic: "diffs", Client: []kgo.Opt{kgo.SeedBrokers(addr)}, UntilEnd: true, JSON: true}
+	opts := Options{Topic: "diffs", Client: []kgo.Opt{kgo.SeedBrokers(addr)}, UntilEnd: true, JSON: true, Aggregate: Config{TopPaths: 10}}
 	if err := Run(t.Context(), opts, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func TestTalliesGiveTrueFigures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := NewAggregator(Config{Limits: func(string) verdict.Limits { return defaultLimits }})
+			a := NewAggregator(Config{TopPaths: 10, Limits: func(string) verdict.Limits { return defaultLimits }})
 			for _, v := range tt.tallies {
 				if !a.AddTally(v) {
 					t.Fatalf("tally unreadable: %s", v)
@@ -132,7 +132,7 @@ func TestTalliesGiveTrueFigures(t *testing.T) {
 // from the (few, fast) mismatch records.
 func TestTallyLatencyIsOverEveryRequest(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	a := NewAggregator(Config{})
+	a := NewAggregator(Config{TopPaths: 10})
 	a.AddTally(tallyValue(t, "/r", t0, 1000, 1, 10, 1500))
 	r := rec("m1", "/r", 10, 1, nil, diff("$.price", compare.Regression))
 	r.Time = t0.Add(time.Second)
@@ -158,7 +158,7 @@ func TestServedByCanarySides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := NewAggregator(Config{})
+	a := NewAggregator(Config{TopPaths: 10})
 	a.AddTally(b)
 	s := a.Summary()
 	got := s.Routes[0].Served
@@ -189,7 +189,7 @@ func TestEndpointRows(t *testing.T) {
 		}
 		c.Compared(r)
 	}
-	a := NewAggregator(Config{Limits: func(string) verdict.Limits { return defaultLimits }})
+	a := NewAggregator(Config{TopPaths: 10, Limits: func(string) verdict.Limits { return defaultLimits }})
 	for _, tt := range c.Flush() {
 		b, _ := json.Marshal(tt)
 		a.AddTally(b)
@@ -232,7 +232,7 @@ func TestMixedFleetIsNotCovered(t *testing.T) {
 		{"and of an untallied one", []string{"aaa-1", "bbb-7"}, SourceRecords},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			a := NewAggregator(Config{})
+			a := NewAggregator(Config{TopPaths: 10})
 			a.AddTally(tv)
 			for _, id := range tt.ids {
 				r := rec(id, "/r", 1, 1, nil, diff("$.a", compare.Regression))

@@ -324,17 +324,15 @@ func trailerDiffs(ref, other *side) []compare.Diff {
 // decoded returns a side's answer for comparison, its body with any
 // Content-Encoding undone.
 func decoded(s *side, limit int64) (compare.Response, []byte, bool) {
-	body, cut := s.cap.buf, s.cap.cut
-	h := s.header
-	if enc := h.Get("Content-Encoding"); enc != "" && len(body) > 0 && !cut {
-		if plain, truncated, err := compare.DecodeBody(h, body, limit); err == nil {
-			body, cut = plain, truncated
-			h = h.Clone()
-			h.Del("Content-Encoding")
-			h.Del("Content-Length")
-		}
+	r := compare.Response{Status: s.status, Header: s.header, Body: s.cap.buf}
+	if s.cap.cut {
+		return r, r.Body, true // a cut body does not decode
 	}
-	return compare.Response{Status: s.status, Header: h, Body: body}, body, cut
+	d, truncated, err := compare.Decoded(r, limit)
+	if err != nil {
+		return r, r.Body, false // Compare reports the encoding error
+	}
+	return d, d.Body, truncated
 }
 
 // answer fills a with s's answer, its body with any Content-Encoding

@@ -17,20 +17,21 @@ type CollectorConfig struct {
 	// Instance names this instance in its tallies. If empty, the host name.
 	Instance string
 	// LatencyTie is how close a candidate's duration must be to its
-	// reference's to count as neither slower nor faster. If zero, 1ms.
+	// reference's to count as neither slower nor faster ([report]
+	// latency_tie). If zero, only equal durations tie.
 	LatencyTie time.Duration
-	// MaxEndpoints bounds the endpoints counted apart (the Canonical-
-	// Resource header names endpoints, so clients choose them); past it
-	// an endpoint's counts go to the endpoint OtherEndpoints of its route.
-	// If zero, 1000.
-	MaxEndpoints int
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
 }
 
-// OtherEndpoints is the endpoint counted for once CollectorConfig.
-// MaxEndpoints endpoints are counted in an interval.
+// OtherEndpoints is the endpoint counted for once MaxEndpoints endpoints
+// are counted in an interval.
 const OtherEndpoints = "(other endpoints)"
+
+// MaxEndpoints bounds the endpoints counted apart in an interval (the
+// Canonical-Resource header names endpoints, so clients choose them); past
+// it an endpoint's counts go to the endpoint OtherEndpoints of its route.
+const MaxEndpoints = 1000
 
 type key struct{ route, endpoint string }
 
@@ -39,8 +40,9 @@ type key struct{ route, endpoint string }
 // the next interval. Its methods are safe for concurrent use and never
 // block on anything but its own short lock.
 type Collector struct {
-	cfg CollectorConfig
-	now func() time.Time
+	cfg          CollectorConfig
+	now          func() time.Time
+	maxEndpoints int // MaxEndpoints; tests lower it
 
 	mu     sync.Mutex
 	start  time.Time
@@ -50,8 +52,6 @@ type Collector struct {
 
 // NewCollector returns a Collector whose first interval starts now.
 func NewCollector(cfg CollectorConfig) *Collector {
-	cfg.LatencyTie = cmp.Or(cfg.LatencyTie, time.Millisecond)
-	cfg.MaxEndpoints = cmp.Or(cfg.MaxEndpoints, 1000)
 	if cfg.Instance == "" {
 		cfg.Instance, _ = os.Hostname()
 	}
@@ -59,7 +59,7 @@ func NewCollector(cfg CollectorConfig) *Collector {
 	if now == nil {
 		now = time.Now
 	}
-	return &Collector{cfg: cfg, now: now, start: now(), tallys: map[key]*Tally{}}
+	return &Collector{cfg: cfg, now: now, maxEndpoints: MaxEndpoints, start: now(), tallys: map[key]*Tally{}}
 }
 
 // get returns the tally of route and endpoint; c.mu is held.
@@ -68,7 +68,7 @@ func (c *Collector) get(route, endpoint string) *Tally {
 	if t, ok := c.tallys[k]; ok {
 		return t
 	}
-	if len(c.tallys) >= c.cfg.MaxEndpoints {
+	if len(c.tallys) >= c.maxEndpoints {
 		k.endpoint = OtherEndpoints
 		if t, ok := c.tallys[k]; ok {
 			return t

@@ -19,27 +19,30 @@ import (
 
 // KafkaConfig configures the tally publisher.
 type KafkaConfig struct {
-	// Topic the tallies are written to ([report] tally_topic). Required.
+	// Topic the tallies are written to ([report] tally_topic, which
+	// config checks). Required.
 	Topic string
 	// Client are the connection options (see publish.ClientOptions).
 	Client []kgo.Opt
 	// Interval between two flushes of the collector ([report]
-	// tally_interval). If zero, 10s.
+	// tally_interval). If zero, the tallies are sent at Close only.
 	Interval time.Duration
-	// MaxBufferedRecords bounds the tallies waiting for delivery; past it
-	// new ones are dropped and counted. If zero, 10000.
-	MaxBufferedRecords int
 }
+
+// MaxBufferedTallies bounds the tallies waiting for delivery; past it new
+// ones are dropped and counted.
+const MaxBufferedTallies = 10_000
 
 // Kafka publishes a Collector's tallies every interval, and once more at
 // Close, to the tally topic. Delivery is counted like the records'
 // (miffy_tally_records_total by result: accepted, delivered, dropped,
 // failed).
 type Kafka struct {
-	cfg KafkaConfig
-	c   *Collector
-	cl  *kgo.Client
-	log zerolog.Logger
+	cfg         KafkaConfig
+	c           *Collector
+	cl          *kgo.Client
+	log         zerolog.Logger
+	maxBuffered int // MaxBufferedTallies; tests lower it
 
 	accepted, delivered, dropped, failed prometheus.Counter
 	buffered                             atomic.Int64
@@ -54,17 +57,12 @@ type Kafka struct {
 // NewKafka makes the client and starts the interval loop. It does not wait
 // for the broker.
 func NewKafka(cfg KafkaConfig, c *Collector, log zerolog.Logger, reg prometheus.Registerer) (*Kafka, error) {
-	if cfg.Topic == "" {
-		return nil, errors.New("report.tally_topic: must not be empty")
-	}
-	cfg.Interval = cmp.Or(cfg.Interval, 10*time.Second)
-	cfg.MaxBufferedRecords = cmp.Or(cfg.MaxBufferedRecords, 10_000)
 	records := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 		Name: "miffy_tally_records_total",
 		Help: "Tally records (one per route and endpoint per [report] tally_interval), by result: accepted (buffered), delivered, dropped (buffer full or closed), failed (not delivered).",
 	}, []string{"result"})
 	k := &Kafka{
-		cfg: cfg, c: c, log: log,
+		cfg: cfg, c: c, log: log, maxBuffered: MaxBufferedTallies,
 		accepted:  records.WithLabelValues("accepted"),
 		delivered: records.WithLabelValues("delivered"),
 		dropped:   records.WithLabelValues("dropped"),
@@ -74,7 +72,7 @@ func NewKafka(cfg KafkaConfig, c *Collector, log zerolog.Logger, reg prometheus.
 	}
 	opts := append(cfg.Client,
 		kgo.DefaultProduceTopic(cfg.Topic),
-		kgo.MaxBufferedRecords(cfg.MaxBufferedRecords+1024),
+		kgo.MaxBufferedRecords(k.maxBuffered+1024),
 		kgo.AllowAutoTopicCreation(),
 		kgo.WithLogger(kzerolog.New(&log)),
 	)
@@ -88,13 +86,17 @@ func NewKafka(cfg KafkaConfig, c *Collector, log zerolog.Logger, reg prometheus.
 
 func (k *Kafka) loop() {
 	defer close(k.done)
-	tick := time.NewTicker(k.cfg.Interval)
-	defer tick.Stop()
+	var tick <-chan time.Time // nil: no interval, Close sends the tallies
+	if k.cfg.Interval > 0 {
+		t := time.NewTicker(k.cfg.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-k.stop:
 			return
-		case <-tick.C:
+		case <-tick:
 			k.publish(k.c.Flush())
 		}
 	}
@@ -108,7 +110,7 @@ func (k *Kafka) publish(ts []*Tally) {
 			k.dropped.Inc()
 			continue
 		}
-		if k.buffered.Add(1) > int64(k.cfg.MaxBufferedRecords) {
+		if k.buffered.Add(1) > int64(k.maxBuffered) {
 			k.buffered.Add(-1)
 			k.dropped.Inc()
 			k.log.Warn().Str("route", t.Route).Msg("tally dropped: buffer full (is the broker down?)")

@@ -71,10 +71,11 @@ func TestKafkaBoundAndBrokerDown(t *testing.T) {
 		c.Compared(rec(r, 1, 1))
 	}
 	reg := prometheus.NewRegistry()
-	k, err := NewKafka(KafkaConfig{Topic: "tallies", Client: []kgo.Opt{kgo.SeedBrokers("127.0.0.1:1")}, Interval: time.Hour, MaxBufferedRecords: 1}, c, zerolog.Nop(), reg)
+	k, err := NewKafka(KafkaConfig{Topic: "tallies", Client: []kgo.Opt{kgo.SeedBrokers("127.0.0.1:1")}, Interval: time.Hour}, c, zerolog.Nop(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	k.maxBuffered = 1 // MaxBufferedTallies, lowered
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	if err := k.Close(ctx); err == nil {

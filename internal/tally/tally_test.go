@@ -140,7 +140,8 @@ func TestMergeAndWire(t *testing.T) {
 }
 
 func TestBounds(t *testing.T) {
-	c := NewCollector(CollectorConfig{MaxEndpoints: 3})
+	c := NewCollector(CollectorConfig{})
+	c.maxEndpoints = 3 // MaxEndpoints, lowered
 	for i := range 10 {
 		r := rec("/a", 1, 1)
 		r.Endpoint = fmt.Sprintf("ep%d", i)

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -28,21 +29,24 @@ import (
 	"github.com/miffy-proxy/miffy/internal/httpsyntax"
 )
 
-// Config tunes a Client. Zero values take the defaults stated per field.
+// Config tunes a Client. Nothing takes a default: a zero means what its
+// field says (package config hands in [proxy]'s values).
 type Config struct {
-	// DialTimeout bounds connecting, and the TLS handshake. If zero, 5s.
+	// DialTimeout bounds connecting, and the TLS handshake. If zero, no
+	// bound but the request's context.
 	DialTimeout time.Duration
 	// MaxIdlePerHost is how many idle connections are kept per upstream.
-	// If zero, 512.
+	// If zero, no limit.
 	MaxIdlePerHost int
-	// IdleTimeout is how long an idle connection is kept. If zero, 90s.
+	// IdleTimeout is how long an idle connection is kept. If zero, until
+	// the upstream closes it.
 	IdleTimeout time.Duration
 	// TLS is the base TLS configuration for https upstreams; ServerName is
 	// set per host unless it is set here. If nil, the system's roots.
 	TLS *tls.Config
 	// MaxResponseHeaderBytes bounds a response's head (each interim
 	// answer's, and the final one's); a longer one fails the exchange
-	// with ErrResponseHeaderTooLarge. If zero, 1 MiB.
+	// with ErrResponseHeaderTooLarge. If zero, no limit.
 	MaxResponseHeaderBytes int
 	// OfferHTTP2 offers h2 as well as http/1.1 in TLS handshakes; an
 	// upstream that picks h2 fails the exchange with ErrHTTP2 before
@@ -62,26 +66,24 @@ type Client struct {
 
 type poolKey struct{ scheme, addr string }
 
-// setDefaults gives the limits a Client and a Transport share their
-// defaults where they are zero.
-func setDefaults(dialTimeout *time.Duration, maxIdlePerHost *int, idleTimeout *time.Duration, maxHead *int) {
-	if *dialTimeout == 0 {
-		*dialTimeout = 5 * time.Second
+// orNoLimit is the bound n, or no bound (math.MaxInt32) where n is zero.
+func orNoLimit(n int) int {
+	if n == 0 {
+		return math.MaxInt32
 	}
-	if *maxIdlePerHost == 0 {
-		*maxIdlePerHost = 512
+	return n
+}
+
+// withDialTimeout bounds ctx by the dial timeout d; zero is no bound.
+func withDialTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d == 0 {
+		return context.WithCancel(ctx)
 	}
-	if *idleTimeout == 0 {
-		*idleTimeout = 90 * time.Second
-	}
-	if *maxHead == 0 {
-		*maxHead = 1 << 20
-	}
+	return context.WithTimeout(ctx, d)
 }
 
 // New returns a client.
 func New(cfg Config) *Client {
-	setDefaults(&cfg.DialTimeout, &cfg.MaxIdlePerHost, &cfg.IdleTimeout, &cfg.MaxResponseHeaderBytes)
 	return &Client{
 		cfg:    cfg,
 		dialer: net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second},
@@ -217,7 +219,7 @@ func (p *pool) get(ctx context.Context, c *Client) (pc *conn, reused bool, err e
 		pc = p.idle[n]
 		p.idle[n] = nil
 		p.idle = p.idle[:n]
-		if now.Sub(pc.idleSince) >= p.cfg.IdleTimeout {
+		if p.cfg.IdleTimeout > 0 && now.Sub(pc.idleSince) >= p.cfg.IdleTimeout {
 			pc.nc.Close()
 			continue
 		}
@@ -251,7 +253,7 @@ func (p *pool) dial(ctx context.Context, c *Client) (*conn, error) {
 			cfg.NextProtos = []string{"h2", "http/1.1"}
 		}
 		tc := tls.Client(nc, cfg)
-		hctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout)
+		hctx, cancel := withDialTimeout(ctx, p.cfg.DialTimeout)
 		err := tc.HandshakeContext(hctx)
 		cancel()
 		if err != nil {
@@ -295,7 +297,7 @@ func (p *pool) put(pc *conn) {
 		pc.br = bufio.NewReaderSize(countingReader{pc}, readBufSize)
 	}
 	p.mu.Lock()
-	if clean && len(p.idle) < p.cfg.MaxIdlePerHost {
+	if clean && len(p.idle) < orNoLimit(p.cfg.MaxIdlePerHost) {
 		p.idle = append(p.idle, pc)
 		pc = nil
 	}
@@ -408,7 +410,7 @@ func (pc *conn) roundTrip(ctx context.Context, req *Request) (resp *http.Respons
 		if interim > maxInterim {
 			return fail(errors.New("reading response: too many 1xx answers"), false)
 		}
-		resp, err = readResponse(&pc.br, countingReader{pc}, &pc.head, x, pc.pool.cfg.MaxResponseHeaderBytes)
+		resp, err = readResponse(&pc.br, countingReader{pc}, &pc.head, x, orNoLimit(pc.pool.cfg.MaxResponseHeaderBytes))
 		if err != nil {
 			// Closed or reset before a byte of the answer: a pooled
 			// connection that the upstream had let go of. Only an

@@ -183,30 +183,16 @@ func checkHead(raw []byte, method string, resp *http.Response) (common bool, err
 	s := string(raw) // one copy; the strings below point into it
 	le := indexOf(s, "\r\n")
 	line := s[:le]
-	// "HTTP/1.1 200 OK": three digits, then a space and a reason, or the
-	// end.
-	if len(line) < 12 || (line[:9] != "HTTP/1.1 " && line[:9] != "HTTP/1.0 ") || (len(line) > 12 && line[12] != ' ') {
-		return false, malformed("status line %.40q", line)
+	code, err := checkStatusLine(line)
+	if err != nil {
+		return false, err
 	}
-	code := 0
-	for _, c := range []byte(line[9:12]) {
-		if c < '0' || c > '9' {
-			return false, malformed("status line %.40q", line)
-		}
-		code = code*10 + int(c-'0')
-	}
-	if code < 100 || code > 599 {
-		return false, malformed("status %d outside 100..599", code)
-	}
-	if !httpsyntax.ValidValue(line[12:]) {
-		return false, malformed("status line %.40q", line)
-	}
-	common = method != http.MethodHead && line[7] == '1' && code >= 200 && code != 204 && code != 304
+	h := headFields{resp: resp, cl: -1}
+	h.common = method != http.MethodHead && line[7] == '1' && code >= 200 && code != 204 && code != 304
 	rest := s[le+2 : len(s)-2]
-	var vals []string
-	if common {
+	if h.common {
 		nf := countByte(rest, '\n')
-		vals = make([]string, nf)
+		h.vals = make([]string, nf)
 		*resp = http.Response{
 			Status:     line[9:],
 			StatusCode: code,
@@ -216,74 +202,111 @@ func checkHead(raw []byte, method string, resp *http.Response) (common bool, err
 			Header:     make(http.Header, nf),
 		}
 	}
-	cl, te := int64(-1), false
 	for len(rest) > 0 {
 		e := indexOf(rest, "\r\n")
-		f := rest[:e]
+		if err := h.field(rest[:e]); err != nil {
+			return false, err
+		}
 		rest = rest[e+2:]
-		colon := indexOf(f, ":")
-		if colon <= 0 {
-			return false, malformed("field %.40q", f)
-		}
-		name := f[:colon]
-		for i := 0; i < len(name); i++ {
-			if !httpsyntax.IsToken(name[i]) {
-				// obs-fold lands here too: its line starts with a
-				// space.
-				return false, malformed("field name %.40q", name)
-			}
-		}
-		value := httpsyntax.TrimOWS(f[colon+1:])
-		if !httpsyntax.ValidValue(value) {
-			return false, malformed("value of %.40q", name)
-		}
-		switch {
-		case httpsyntax.EqualFold(name, "Content-Length"):
-			n, ok := parseLength(value)
-			if !ok {
-				return false, malformed("Content-Length %.40q", value)
-			}
-			if cl >= 0 {
-				if n != cl {
-					return false, malformed("Content-Length values differ")
-				}
-				common = false // net/http folds them into one
-			}
-			cl = n
-		case httpsyntax.EqualFold(name, "Transfer-Encoding"):
-			te = true
-			common = false
-		case httpsyntax.EqualFold(name, "Trailer"):
-			common = false
-		case httpsyntax.EqualFold(name, "Connection") && common:
-			if httpsyntax.HasToken(value, "close") {
-				resp.Close = true
-			}
-		}
-		if !common {
-			continue
-		}
-		key := textproto.CanonicalMIMEHeaderKey(name)
-		if prior, ok := resp.Header[key]; ok {
-			resp.Header[key] = append(prior, value)
-			continue
-		}
-		vals[0] = value
-		resp.Header[key] = vals[:1:1]
-		vals = vals[1:]
 	}
-	if te && cl >= 0 {
+	if h.te && h.cl >= 0 {
 		// RFC 9112 section 6.3: a sign of smuggling, handled as an error.
 		return false, malformed("both Content-Length and Transfer-Encoding")
 	}
-	if !common || cl < 0 {
+	if !h.common || h.cl < 0 {
 		return false, nil // read to the close: net/http's
 	}
-	resp.ContentLength = cl
+	resp.ContentLength = h.cl
 	if resp.Close {
 		delete(resp.Header, "Connection") // as net/http does
 	}
 	return true, nil
+}
+
+// checkStatusLine checks "HTTP/1.1 200 OK" (three digits, then a space and
+// a reason, or the end) and returns the status code.
+func checkStatusLine(line string) (int, error) {
+	if len(line) < 12 || (line[:9] != "HTTP/1.1 " && line[:9] != "HTTP/1.0 ") || (len(line) > 12 && line[12] != ' ') {
+		return 0, malformed("status line %.40q", line)
+	}
+	code := 0
+	for _, c := range []byte(line[9:12]) {
+		if c < '0' || c > '9' {
+			return 0, malformed("status line %.40q", line)
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 100 || code > 599 {
+		return 0, malformed("status %d outside 100..599", code)
+	}
+	if !httpsyntax.ValidValue(line[12:]) {
+		return 0, malformed("status line %.40q", line)
+	}
+	return code, nil
+}
+
+// headFields is what checkHead learns from the fields of a head.
+type headFields struct {
+	resp   *http.Response // filled while the head is common
+	common bool           // the head is of the common kind (see checkHead)
+	vals   []string       // backing array of resp's header values
+	cl     int64          // Content-Length; -1 if none
+	te     bool           // a Transfer-Encoding field was seen
+}
+
+// field checks one field line and, while the head is common, adds it to
+// resp's header.
+func (h *headFields) field(f string) error {
+	colon := indexOf(f, ":")
+	if colon <= 0 {
+		return malformed("field %.40q", f)
+	}
+	name := f[:colon]
+	for i := 0; i < len(name); i++ {
+		if !httpsyntax.IsToken(name[i]) {
+			// obs-fold lands here too: its line starts with a space.
+			return malformed("field name %.40q", name)
+		}
+	}
+	value := httpsyntax.TrimOWS(f[colon+1:])
+	if !httpsyntax.ValidValue(value) {
+		return malformed("value of %.40q", name)
+	}
+	switch {
+	case httpsyntax.EqualFold(name, "Content-Length"):
+		n, ok := parseLength(value)
+		if !ok {
+			return malformed("Content-Length %.40q", value)
+		}
+		if h.cl >= 0 {
+			if n != h.cl {
+				return malformed("Content-Length values differ")
+			}
+			h.common = false // net/http folds them into one
+		}
+		h.cl = n
+	case httpsyntax.EqualFold(name, "Transfer-Encoding"):
+		h.te = true
+		h.common = false
+	case httpsyntax.EqualFold(name, "Trailer"):
+		h.common = false
+	case httpsyntax.EqualFold(name, "Connection") && h.common:
+		if httpsyntax.HasToken(value, "close") {
+			h.resp.Close = true
+		}
+	}
+	if !h.common {
+		return nil
+	}
+	key := textproto.CanonicalMIMEHeaderKey(name)
+	if prior, ok := h.resp.Header[key]; ok {
+		h.resp.Header[key] = append(prior, value)
+		return nil
+	}
+	h.vals[0] = value
+	h.resp.Header[key] = h.vals[:1:1]
+	h.vals = h.vals[1:]
+	return nil
 }
 
 // parseLength parses a Content-Length value: 1*DIGIT, no sign, within

@@ -32,22 +32,24 @@ func ViaTransport(protocol string) bool {
 	return protocol == ProtoH2 || protocol == ProtoH2C
 }
 
-// TransportConfig tunes NewTransport. Zero values take the defaults
-// stated per field.
+// TransportConfig tunes NewTransport. Nothing takes a default: a zero means
+// what its field says, as in Config.
 type TransportConfig struct {
 	// Protocol is one of Protocols. If empty, ProtoAuto.
 	Protocol string
 	// TLS is the base TLS configuration (see TLSFiles.Load). If nil, the
 	// system's roots.
 	TLS *tls.Config
-	// DialTimeout bounds connecting, and the TLS handshake. If zero, 5s.
+	// DialTimeout bounds connecting, and the TLS handshake. If zero, no
+	// bound but the request's context.
 	DialTimeout time.Duration
 	// MaxIdlePerHost is how many idle connections are kept per upstream
-	// (HTTP/1.1). If zero, 512.
+	// (HTTP/1.1). If zero, no limit.
 	MaxIdlePerHost int
-	// IdleTimeout is how long an idle connection is kept. If zero, 90s.
+	// IdleTimeout is how long an idle connection is kept. If zero, until
+	// the upstream closes it.
 	IdleTimeout time.Duration
-	// MaxResponseHeaderBytes bounds a response's head. If zero, 1 MiB.
+	// MaxResponseHeaderBytes bounds a response's head. If zero, no limit.
 	MaxResponseHeaderBytes int
 	// ResponseHeaderTimeout bounds the wait for a response's head after
 	// the request is written. If zero, only the request's context.
@@ -64,7 +66,6 @@ type TransportConfig struct {
 // strictConn): a head it would refuse fails the exchange. HTTP/2 has its
 // own framing, which net/http checks.
 func NewTransport(cfg TransportConfig) *Transport {
-	setDefaults(&cfg.DialTimeout, &cfg.MaxIdlePerHost, &cfg.IdleTimeout, &cfg.MaxResponseHeaderBytes)
 	var protos http.Protocols
 	switch cfg.Protocol {
 	case ProtoHTTP1:
@@ -87,10 +88,10 @@ func NewTransport(cfg TransportConfig) *Transport {
 		DialContext:            d.DialContext,
 		TLSClientConfig:        tc,
 		TLSHandshakeTimeout:    cfg.DialTimeout,
-		MaxIdleConnsPerHost:    cfg.MaxIdlePerHost,
+		MaxIdleConnsPerHost:    orNoLimit(cfg.MaxIdlePerHost), // net/http's zero is 2
 		IdleConnTimeout:        cfg.IdleTimeout,
 		ResponseHeaderTimeout:  cfg.ResponseHeaderTimeout,
-		MaxResponseHeaderBytes: int64(cfg.MaxResponseHeaderBytes),
+		MaxResponseHeaderBytes: int64(orNoLimit(cfg.MaxResponseHeaderBytes)), // net/http's zero is 10 MiB
 		ExpectContinueTimeout:  time.Second,
 		// Bodies pass through as the upstream sent them; the comparison
 		// decodes them itself.
@@ -99,7 +100,7 @@ func NewTransport(cfg TransportConfig) *Transport {
 	}
 	strict := cfg.Protocol != ProtoH2 && cfg.Protocol != ProtoH2C
 	if strict {
-		max := cfg.MaxResponseHeaderBytes
+		max := orNoLimit(cfg.MaxResponseHeaderBytes)
 		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			nc, err := d.DialContext(ctx, network, addr)
 			if err != nil {
@@ -127,7 +128,7 @@ func NewTransport(cfg TransportConfig) *Transport {
 			}
 			c.NextProtos = next
 			conn := tls.Client(nc, c)
-			hctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+			hctx, cancel := withDialTimeout(ctx, cfg.DialTimeout)
 			defer cancel()
 			if err := conn.HandshakeContext(hctx); err != nil {
 				nc.Close()
