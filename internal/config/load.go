@@ -485,6 +485,9 @@ func (c *Config) Resolve() {
 		if r.PublishNoise == nil {
 			r.PublishNoise = ptr(c.Noise.PublishNoise)
 		}
+		if r.Rollout != nil {
+			r.Rollout = c.resolvedRollout(*r.Rollout)
+		}
 		if r.Mode != ModeCanary {
 			continue
 		}

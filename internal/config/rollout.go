@@ -1,7 +1,6 @@
 package config
 
 import (
-	"cmp"
 	"fmt"
 	"time"
 
@@ -55,19 +54,26 @@ func (c *Config) rolloutRoute(i int) (rollout.Route, bool) {
 	if rc.Rollout == nil {
 		return rollout.Route{}, false
 	}
-	d := c.Rollout
-	r := rollout.Route{
+	ro := c.resolvedRollout(*rc.Rollout)
+	return rollout.Route{
 		Name:            rc.Name,
-		Steps:           rc.Rollout.Steps,
-		Interval:        cmp.Or(rc.Rollout.Interval, d.Interval),
-		ShadowFirst:     d.ShadowFirst,
-		MaxInconclusive: cmp.Or(rc.Rollout.MaxInconclusive, d.MaxInconclusive),
+		Steps:           ro.Steps,
+		Interval:        ro.Interval,
+		ShadowFirst:     *ro.ShadowFirst,
+		MaxInconclusive: ro.MaxInconclusive,
 		Limits:          c.Verdict.With(rc.Verdict),
+	}, true
+}
+
+// resolvedRollout is ro with [rollout]'s values in its unset keys (for
+// Resolve, and for Validate, which runs before it).
+func (c *Config) resolvedRollout(ro RouteRollout) *RouteRollout {
+	ro.Interval = orDefault(ro.Interval, c.Rollout.Interval)
+	ro.MaxInconclusive = orDefault(ro.MaxInconclusive, c.Rollout.MaxInconclusive)
+	if ro.ShadowFirst == nil {
+		ro.ShadowFirst = ptr(c.Rollout.ShadowFirst)
 	}
-	if rc.Rollout.ShadowFirst != nil {
-		r.ShadowFirst = *rc.Rollout.ShadowFirst
-	}
-	return r, true
+	return &ro
 }
 
 // rollout checks [rollout] and the routes' rollouts.

@@ -104,9 +104,6 @@ func (r Route) Validate(prefix string) error {
 }
 
 func (c *Config) defaults() error {
-	c.LeaseTimeout = cmp.Or(c.LeaseTimeout, 10*time.Second)
-	c.EvaluateEvery = cmp.Or(c.EvaluateEvery, 10*time.Second)
-	c.TallyInterval = cmp.Or(c.TallyInterval, 10*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -115,6 +112,15 @@ func (c *Config) defaults() error {
 		c.ID = cmp.Or(host, "controller") + "-" + strconv.Itoa(os.Getpid())
 	}
 	var errs []error
+	// The config layer resolves these ([rollout], [report]); no default here.
+	for _, k := range []struct {
+		key string
+		d   time.Duration
+	}{{"rollout.lease_timeout", c.LeaseTimeout}, {"rollout.evaluate_every", c.EvaluateEvery}, {"report.tally_interval", c.TallyInterval}} {
+		if k.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", k.key, k.d))
+		}
+	}
 	for key, v := range map[string]string{"rollout.topic": c.Topic, "rollout.lease_topic": c.LeaseTopic, "control.topic": c.ControlTopic, "report.tally_topic": c.TallyTopic} {
 		if v == "" {
 			errs = append(errs, fmt.Errorf("%s: required by the rollout controller", key))
