@@ -167,7 +167,12 @@ func readRequest(br *bufio.Reader) (*http.Request, error) {
 // the peer closes it or the test ends.
 func hold(br *bufio.Reader) { io.Copy(io.Discard, br) }
 
+// newClient returns a client closed when the test ends. Under
+// TestWrittenApart every request is written apart (hooks: inlineMax 0).
 func newClient(t *testing.T, cfg Config) *Client {
+	if strings.HasPrefix(t.Name(), "TestWrittenApart/") && cfg.hooks == nil {
+		cfg.hooks = &testHooks{inlineMax: 0}
+	}
 	c := New(cfg)
 	t.Cleanup(c.CloseIdle)
 	return c
@@ -220,6 +225,7 @@ func pathHandler() http.Handler {
 }
 
 func TestKeepAlive(t *testing.T) {
+	t.Parallel()
 	type step struct {
 		req  func(addr string) *Request
 		want result
@@ -333,6 +339,7 @@ func TestKeepAlive(t *testing.T) {
 }
 
 func TestNotReused(t *testing.T) {
+	t.Parallel()
 	big := strings.Repeat("b", 256<<10)
 	tests := []struct {
 		name    string
@@ -386,6 +393,7 @@ func TestNotReused(t *testing.T) {
 // pooled, even when the server leaves the socket open (and would answer
 // another request on it).
 func TestAnswerCloses(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		answer string
@@ -427,6 +435,7 @@ const keepAliveOK = "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length
 // seen to be closed before it is used. A GET would get through even if it
 // were not (see TestRetry); a POST shows the check itself.
 func TestServerClosedIdle(t *testing.T) {
+	t.Parallel()
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		t.Run(method, func(t *testing.T) {
 			closed := make(chan struct{}, 1)
@@ -470,6 +479,7 @@ func TestServerClosedIdle(t *testing.T) {
 // TestRetry covers a pooled connection that the upstream drops only once
 // the next request is on it, which no check before sending can see.
 func TestRetry(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		method string
@@ -555,6 +565,7 @@ func TestRetry(t *testing.T) {
 // TestNewConnectionNotRetried: only a reused connection may have gone
 // stale; a new one that fails is the upstream's answer.
 func TestNewConnectionNotRetried(t *testing.T) {
+	t.Parallel()
 	srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
 		readRequest(br)
 	})
@@ -568,6 +579,7 @@ func TestNewConnectionNotRetried(t *testing.T) {
 }
 
 func TestLongerBodyThanContentLength(t *testing.T) {
+	t.Parallel()
 	// The stray bytes look like an answer, so that a client that took
 	// them for the next one would show it.
 	const stray = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray"
@@ -619,6 +631,7 @@ func TestLongerBodyThanContentLength(t *testing.T) {
 }
 
 func TestHeaderTimeout(t *testing.T) {
+	t.Parallel()
 	const timeout = 100 * time.Millisecond
 	tests := []struct {
 		name string
@@ -677,6 +690,7 @@ func TestHeaderTimeout(t *testing.T) {
 
 // TestHeaderTimeoutNotOnBody: HeaderTimeout bounds the head only.
 func TestHeaderTimeoutNotOnBody(t *testing.T) {
+	t.Parallel()
 	const timeout = 50 * time.Millisecond
 	srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
 		for {
@@ -711,6 +725,7 @@ func TestHeaderTimeoutNotOnBody(t *testing.T) {
 // left on for it (the pool lifts it), and the connection carries the next
 // request.
 func TestHeaderTimeoutBufferedBody(t *testing.T) {
+	t.Parallel()
 	const timeout = 50 * time.Millisecond
 	srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
 		for {
@@ -754,6 +769,7 @@ func (c ownAfterFunc) AfterFunc(f func()) func() bool {
 }
 
 func TestContext(t *testing.T) {
+	t.Parallel()
 	cancelled := func(arrived <-chan struct{}) (context.Context, context.CancelFunc) {
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
@@ -833,6 +849,7 @@ func TestContext(t *testing.T) {
 
 // TestContextBody: ctx bounds the body too.
 func TestContextBody(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// ctx makes the context; end is called once half the body is read.
@@ -895,6 +912,7 @@ func TestContextBody(t *testing.T) {
 // read deadline (for HeaderTimeout, and back after the head) is not lost.
 // Where it lands is a matter of timing, so the test tries many points.
 func TestCancelRace(t *testing.T) {
+	t.Parallel()
 	const (
 		iterations    = 200
 		headerTimeout = 2 * time.Second
@@ -949,6 +967,7 @@ func TestCancelRace(t *testing.T) {
 // connection once the connection is back in the pool; a pooled connection
 // whose last request's deadline has passed is as good as any.
 func TestDeadlineNotKept(t *testing.T) {
+	t.Parallel()
 	srv, cs := newServer(t, false, pathHandler())
 	c := newClient(t, Config{})
 	addr := srv.Listener.Addr().String()
@@ -974,6 +993,7 @@ func TestDeadlineNotKept(t *testing.T) {
 }
 
 func TestRequestWriting(t *testing.T) {
+	t.Parallel()
 	type received struct {
 		Method           string
 		Host             string
@@ -1128,6 +1148,7 @@ func TestRequestWriting(t *testing.T) {
 }
 
 func TestTrailers(t *testing.T) {
+	t.Parallel()
 	srv, cs := newServer(t, false, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Trailer", "X-Sum")
 		io.WriteString(w, "part one, ")
@@ -1166,6 +1187,7 @@ func TestTrailers(t *testing.T) {
 }
 
 func TestInterim(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		interim string
@@ -1219,6 +1241,7 @@ func TestInterim(t *testing.T) {
 // TestTooManyInterim: maxInterim 1xx answers are fine; an upstream that
 // sends more is cut off, not read forever.
 func TestTooManyInterim(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{maxInterim, maxInterim + 1} {
 		srv := newRawServer(t, func(_ int, nc net.Conn, br *bufio.Reader) {
 			if _, err := readRequest(br); err != nil {
@@ -1244,6 +1267,7 @@ func TestTooManyInterim(t *testing.T) {
 }
 
 func TestUpgrade(t *testing.T) {
+	t.Parallel()
 	srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
 		for {
 			if _, err := readRequest(br); err != nil {
@@ -1275,6 +1299,7 @@ func TestUpgrade(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
+	t.Parallel()
 	srv, cs := newServer(t, true, pathHandler())
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
@@ -1338,6 +1363,7 @@ func TestTLS(t *testing.T) {
 }
 
 func TestMaxIdlePerHost(t *testing.T) {
+	t.Parallel()
 	const parallel = 3
 	arrived := make(chan struct{}, parallel)
 	release := make(chan struct{})
@@ -1392,6 +1418,7 @@ func TestMaxIdlePerHost(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
 	const idle = 30 * time.Millisecond
 	tests := []struct {
 		name      string
@@ -1405,12 +1432,13 @@ func TestIdleTimeout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, cs := newServer(t, false, pathHandler())
 			addr := srv.Listener.Addr().String()
-			c := newClient(t, Config{IdleTimeout: tt.timeout})
+			var clock atomic.Int64 // nanoseconds after the epoch
+			now := func() time.Time { return time.Unix(0, clock.Load()) }
+			c := newClient(t, Config{IdleTimeout: tt.timeout, hooks: &testHooks{inlineMax: defaultInlineMax, now: now}})
 			if _, err := fetch(t.Context(), c, get(addr, "/")); err != nil {
 				t.Fatal(err)
 			}
-			// Time passing is what is under test here.
-			time.Sleep(2 * idle)
+			clock.Add(int64(2 * idle)) // time passing is what is under test here
 			if _, err := fetch(t.Context(), c, get(addr, "/")); err != nil {
 				t.Fatal(err)
 			}
@@ -1422,6 +1450,7 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestCloseIdle(t *testing.T) {
+	t.Parallel()
 	srv, cs := newServer(t, false, pathHandler())
 	addr := srv.Listener.Addr().String()
 	c := newClient(t, Config{})
@@ -1442,6 +1471,7 @@ func TestCloseIdle(t *testing.T) {
 }
 
 func TestConcurrent(t *testing.T) {
+	t.Parallel()
 	const (
 		workers  = 8
 		requests = 50
@@ -1483,6 +1513,7 @@ func TestConcurrent(t *testing.T) {
 // client that waited for a proper end of head would wait for its
 // timeout), and the connection is not used again.
 func TestMalformedAnswer(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ name, answer string }{
 		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 2\n\nhi"},
 		{"status below 100", "HTTP/1.1 042 Low\r\nContent-Length: 2\r\n\r\nhi"},
@@ -1521,6 +1552,7 @@ func TestMalformedAnswer(t *testing.T) {
 // with ErrResponseHeaderTooLarge; a long head within the bound is read,
 // over TCP and TLS, and its connection kept.
 func TestResponseHeaderBound(t *testing.T) {
+	t.Parallel()
 	endlessHead := func(n int, nc net.Conn, br *bufio.Reader) {
 		if _, err := readRequest(br); err != nil {
 			return
