@@ -117,7 +117,7 @@ candidate = "`+ref.url+`"
 [proxy]
 read_header_timeout = "500ms"
 [kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 `)
 	c, err := net.Dial("tcp", strings.TrimPrefix(in.proxy, "http://"))
@@ -176,7 +176,7 @@ candidate = "`+ref.url+`"
 [proxy]
 idle_timeout = "500ms"
 [kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 `)
 	c, err := net.Dial("tcp", strings.TrimPrefix(in.proxy, "http://"))
@@ -221,7 +221,7 @@ routes = [{ path = "/api/{v}", key = "v" }]
 max_header_bytes = 4096
 max_request_body_bytes = 1024
 [kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 `)
 	big := strings.Repeat("b", 4096)
@@ -273,7 +273,7 @@ reference = "`+ref.url+`"
 candidate = "`+ref.url+`"
 routes = [{ path = "/api/{v}", key = "v", allow_side_effects = true }]
 [kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 `)
 	const chunk = "3\r\nabc\r\n0\r\n\r\n"
@@ -323,7 +323,7 @@ reference = "`+ref.url+`/base"
 candidate = "`+cand.url+`/cbase"
 routes = [{ path = "/api/{v}", key = "v" }]
 [kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 `)
 	tests := []struct {
@@ -603,7 +603,7 @@ port = %[1]d
 management_port = %[2]d
 logging = "json"
 [kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 `)
 	var addr string

@@ -42,6 +42,14 @@ func startBroker(t *testing.T) *broker.Broker {
 	return b
 }
 
+// brokerAddr is the address of a broker that is up, for the tests whose
+// subject is not Kafka: at shutdown miffy delivers its last tallies at once,
+// where with no broker it would wait shutdown_timeout for them.
+func brokerAddr(t *testing.T) string {
+	t.Helper()
+	return startBroker(t).Addr()
+}
+
 // syncBuffer is a bytes.Buffer safe for the logger and the test at once.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -452,7 +452,7 @@ routes = [{ path = "/api/{v}", key = "v", allow_side_effects = true`+routeExtra+
 [publish]
 mode = "none"
 [kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 `)
 	st.front = st.in.proxy

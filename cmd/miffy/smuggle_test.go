@@ -609,7 +609,7 @@ routes = [{ path = "/api/{v}", key = "v", allow_side_effects = true }]
 [publish]
 mode = "none"
 [kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 `)
 	for _, tt := range []struct{ path, raw string }{
@@ -707,7 +707,7 @@ reference_timeout = "10s"
 [publish]
 mode = "none"
 [kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 `)
 	const fast = 3 * time.Second // "at once", generously; well under reference_timeout
@@ -818,7 +818,7 @@ write_timeout = "1s"
 [publish]
 mode = "none"
 [kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 `)
 	w := dialWire(t, in)
