@@ -35,13 +35,12 @@ func TestCanaryEvents(t *testing.T) {
 	in := startMiffy(t, `
 port = %[1]d
 management_port = %[2]d
-# the broker is down or gone at the end: do not wait 30s for the last tally
-shutdown_timeout = "2s"
 access_log = false
 reference = "`+side("reference")+`"
 candidate = "`+side("candidate")+`"
 routes = [{ path = "/shop/{*rest}", name = "shop", mode = "canary", weight = 50 }]
 [kafka]
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 [canary]
 events = "`+events+`"

@@ -862,6 +862,7 @@ func TestSmuggleH2CPriorKnowledge(t *testing.T) {
 	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || string(b) != tapeBody {
 		t.Errorf("answered %s %d %.80q, want HTTP/2.0 200 %s", resp.Proto, resp.StatusCode, b, tapeBody)
 	}
+	tr.CloseIdleConnections() // an HTTP/2 connection left open holds miffy's shutdown for a second
 	st.settle(t)
 	for _, tp := range st.tapes() {
 		for _, r := range tp.requests() {
