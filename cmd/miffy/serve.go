@@ -121,7 +121,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 		Window:   cfg.Noise.Window,
 	}, time.Now)
 	proxy := shadow.New(scfg, table, judge, kafka, log, reg)
-	manager := control.NewManager(lv.builder(cfg), proxy, log.With().Str("component", "control").Logger(), reg, reg)
+	manager := control.NewManager(lv.builder(cfg), proxy, log.With().Str("component", "control").Logger(), reg, tallies.Totals)
 	manager.Started(float64(time.Now().Unix()))
 
 	proxyLn, err := net.Listen("tcp", net.JoinHostPort(cfg.Proxy.Host, strconv.Itoa(cfg.Port)))
