@@ -80,6 +80,7 @@ func sideServer(t *testing.T, name string) *httptest.Server {
 }
 
 func TestCanaryWiring(t *testing.T) {
+	t.Parallel()
 	ref, cand := sideServer(t, "reference"), sideServer(t, "candidate")
 	sock := filepath.Join(t.TempDir(), "md.sock")
 	s := startCanaryStack(t, fmt.Sprintf(`
@@ -276,6 +277,7 @@ func hostPort(t *testing.T, u string) string {
 // asks miffy's decide handler for every request and proxies it to the side
 // named; at weight 30, 300 of 1,000 go to the candidate.
 func TestNginxAuthRequest(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("nginx"); err != nil {
 		skipWithoutInCI(t, "nginx is not on PATH (.ci/run installs it)")
 	}
@@ -355,6 +357,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // TestNginxLua runs examples/nginx/miffy-lua.conf against miffy's
 // decision socket.
 func TestNginxLua(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("nginx"); err != nil {
 		skipWithoutInCI(t, "nginx is not on PATH (.ci/run installs it)")
 	}

@@ -153,6 +153,7 @@ func publishMetric(t *testing.T, in *instance, result string) int {
 // loses nothing: every request the reference answered yields exactly one
 // record in the topic.
 func TestShutdownDeliversAcceptedRecords(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	ref, cand := differingUpstreams(t, 30*time.Millisecond, 0)
 	in := startMiffy(t, deliveryConfig(ref, cand, "20s", `"bootstrap.servers" = "`+b.Addr()+`"`))
@@ -225,6 +226,7 @@ func TestShutdownDeliversAcceptedRecords(t *testing.T) {
 // go on unhindered; records up to max_buffered_records wait and arrive once
 // it is back, the rest are dropped and counted, nothing is duplicated.
 func TestBrokerOutageBuffersAndRecovers(t *testing.T) {
+	t.Parallel()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	bcfg := broker.Config{Addr: addr, DataDir: t.TempDir()}
 	b, err := broker.Start(bcfg, zerolog.Nop())
@@ -305,6 +307,7 @@ max_buffered_records = 20`))
 // served throughout. The budget's arithmetic (by records, by bytes) is
 // proved on the publisher in publish's TestKafkaBufferBound.
 func TestMemoryBoundedWithBrokerDown(t *testing.T) {
+	t.Parallel()
 	ref, cand := differingUpstreams(t, 0, 1024)
 	const budget, n = 64 << 10, 300
 	// Nothing can be delivered: shutting down waits 200ms, not 20s.
@@ -353,6 +356,7 @@ max_buffered_bytes = `+strconv.Itoa(budget)))
 // replayed (0: none), and publish = "none" compares and counts without
 // publishing; the topic holds only the records of the routes that publish.
 func TestSampleAndPublishScope(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	ref, cand := differingUpstreams(t, 0, 0) // every replay differs
 	in := startMiffy(t, `

@@ -17,6 +17,7 @@ import (
 // for the slow value, and the topic holds one record for each value the
 // candidate differs on and none for the others.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
 	brokerAddr, refAddr, candAddr, pageAddr := addr(), addr(), addr(), addr()
 	pp, mp := freePort(t), freePort(t)

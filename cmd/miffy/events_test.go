@@ -19,6 +19,7 @@ import (
 // leaves one JSON line naming the side that served it and its correlation
 // id, which the upstream got as X-Request-Id (the client's, else a new one).
 func TestCanaryEvents(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	seen := map[string]string{} // side -> X-Request-Id it got
 	side := func(name string) string {

@@ -228,6 +228,7 @@ func deadAddr(t *testing.T) string {
 }
 
 func TestDeadAddrRefuses(t *testing.T) {
+	t.Parallel()
 	addr := deadAddr(t)
 	if _, err := net.Dial("tcp", addr); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("dial %s: %v, want connection refused", addr, err)

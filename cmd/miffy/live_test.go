@@ -53,6 +53,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 // reload and the next request), and an invalid file is rejected while the
 // old routing serves on.
 func TestReloadUnderTraffic(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	a, bb := namedUpstream(t, "a"), namedUpstream(t, "b")
 	cand := namedUpstream(t, "cand")
@@ -161,6 +162,7 @@ func servedBy(t *testing.T, url string) string {
 // TestAdminAPI: without the token 401; with it the weight takes effect, an
 // upstream can be replaced, and shadowing paused.
 func TestAdminAPI(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	ref, cand, other := namedUpstream(t, "ref"), namedUpstream(t, "cand"), namedUpstream(t, "other")
 	config := `
@@ -254,6 +256,7 @@ func grepLines(text, prefix string) string {
 // TestFleetControl: two instances follow one control topic; `miffy ctl
 // -fleet` changes a weight and both apply it.
 func TestFleetControl(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	ref, cand := namedUpstream(t, "ref"), namedUpstream(t, "cand")
 	config := `
@@ -300,6 +303,7 @@ topic = "miffy-control"
 // TestControlTopicUnreadableIsSafe: with the control topic out of reach at
 // start, canary routes serve at weight 0 and /readyz says why.
 func TestControlTopicUnreadableIsSafe(t *testing.T) {
+	t.Parallel()
 	ref, cand := namedUpstream(t, "ref"), namedUpstream(t, "cand")
 	config := `
 port = %[1]d
@@ -337,6 +341,7 @@ require_broker = false
 // shows the control check degraded with the error, and the metrics count
 // the failed reads.
 func TestControlTopicLost(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	ref, cand := namedUpstream(t, "ref"), namedUpstream(t, "cand")
 	// The weight is on the topic before the instance starts: it reads it

@@ -42,6 +42,7 @@ func testCertFiles(t *testing.T) (certFile, keyFile string, pool *x509.CertPool)
 // the reference's answer, and each request is shadowed (a mismatch record
 // per client).
 func TestProtocols(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	ref, cand := demoUpstreams(t)
 	certFile, keyFile, pool := testCertFiles(t)

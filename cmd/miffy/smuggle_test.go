@@ -766,6 +766,7 @@ var nginxDiffers = map[string]string{
 // that is not listed is a wrong expectation or a broken helper. Skipped
 // without nginx.
 func TestSmuggleBaselineNginx(t *testing.T) {
+	t.Parallel()
 	st := &smuggleStack{ref: newTape(t, "reference"), cand: newTape(t, "candidate"), sec: newTape(t, "secondary")}
 	startNginxFront(t, st)
 	convs := append(framingConversations(st), sequenceConversations(st)...)
