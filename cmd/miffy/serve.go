@@ -73,8 +73,8 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	if err != nil {
 		return fmt.Errorf("publish.%w", err)
 	}
-	lv := &live{}
-	table, err := lv.builder(cfg)(nil, nil)
+	lv := &control.Carry{Build: buildTable}
+	table, err := lv.Builder(cfg)(nil, nil)
 	if err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 		Window:   cfg.Noise.Window,
 	}, time.Now)
 	proxy := shadow.New(scfg, table, judge, kafka, log, reg)
-	manager := control.NewManager(lv.builder(cfg), proxy, log.With().Str("component", "control").Logger(), reg, tallies.Totals)
+	manager := control.NewManager(lv.Builder(cfg), proxy, log.With().Str("component", "control").Logger(), reg, tallies.Totals)
 	manager.Started(float64(time.Now().Unix()))
 
 	proxyLn, err := net.Listen("tcp", net.JoinHostPort(cfg.Proxy.Host, strconv.Itoa(cfg.Port)))
@@ -223,10 +223,10 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 				for _, w := range next.Warnings(miffy.DefaultConfig) {
 					log.Warn().Msg("config reload: " + w)
 				}
-				if what := restartOnly(cfg, next); what != "" {
+				if what := control.RestartOnly(cfg, next); what != "" {
 					log.Warn().Str("changed", what).Msg("config reload: these settings take effect at the next restart")
 				}
-				return lv.builder(next), nil
+				return lv.Builder(next), nil
 			}, float64(time.Now().Unix()))
 		})
 		defer stopWatch()
