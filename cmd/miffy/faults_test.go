@@ -28,9 +28,14 @@ import (
 )
 
 // clientBound is how long a client may wait for the reference's answer
-// (or miffy's 502/504) whatever the other side does. Generous: the
-// reference answers at once; -race on two shared cores is slow.
-const clientBound = time.Second
+// (or miffy's 502/504) whatever the other side does. Generous (the
+// reference answers at once; -race on two shared cores is slow), and still
+// shorter than what waiting would take: a hung replay waits faultTimeout, a
+// slow reference answers after 5s.
+const clientBound = 2 * time.Second
+
+// faultTimeout is [shadow] timeout in the replay fault matrix.
+const faultTimeout = 3 * time.Second
 
 // faultCapBytes is [shadow] max_response_bytes in the fault configs.
 const faultCapBytes = 256 << 10
@@ -441,7 +446,7 @@ reference = "`+ref+`"
 candidate = "`+cand+`"
 routes = [{ path = "/api/{v}", key = "v"`+secondary+` }]
 [shadow]
-timeout = "800ms"
+timeout = "`+faultTimeout.String()+`"
 max_response_bytes = `+strconv.Itoa(faultCapBytes)+`
 [kafka]
 "bootstrap.servers" = "`+b.Addr()+`"
@@ -497,7 +502,7 @@ func TestFaultReference(t *testing.T) {
 		kind    string // miffy_upstream_errors_total{side="reference"}; "" = none
 		failed  bool   // the replay is skipped: reference_error, no record
 	}{
-		{"slower than reference_timeout", slowUpstream(2 * time.Second), 504, false, "timeout", true},
+		{"slower than reference_timeout", slowUpstream(5 * time.Second), 504, false, "timeout", true},
 		{"hung", hungUpstream, 504, false, "timeout", true},
 		{"connection refused", refusedUpstream, 502, false, "refused", true},
 		{"reset mid-body", resetMidBody, 200, true, "", true},
