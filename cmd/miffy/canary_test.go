@@ -295,6 +295,10 @@ weight = 30
 		"127.0.0.1:3000": hostPort(t, ref.URL),
 		"127.0.0.1:3001": hostPort(t, cand.URL),
 		"127.0.0.1:9000": hostPort(t, s.mgmt.URL),
+		// The example's limits suit production; under -race on a loaded
+		// machine the decide handler may answer later.
+		"proxy_connect_timeout 100ms;": "proxy_connect_timeout 5s;",
+		"proxy_read_timeout 1s;":       "proxy_read_timeout 10s;",
 	}, nil)
 
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -382,6 +386,10 @@ weight = 30
 		"127.0.0.1:3000":            hostPort(t, ref.URL),
 		"127.0.0.1:3001":            hostPort(t, cand.URL),
 		"/tmp/maxwells-daemon.sock": sock,
+		// The example's 50 ms a step suits production; under -race on a
+		// loaded machine miffy may take longer, and the fallback to master
+		// that follows is not what this test is about.
+		"sock:settimeout(50)": "sock:settimeout(5000)",
 	}, mods)
 
 	client := &http.Client{Timeout: 10 * time.Second}
