@@ -411,7 +411,6 @@ func writeRatios(w io.Writer, sums map[key]*summary, modes []string) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
-
 }
 
 // writeSpread lists every run's req/s and p99.
@@ -437,7 +436,6 @@ func writeSpread(w io.Writer, sums map[key]*summary, modes []string) {
 		}
 	}
 	fmt.Fprintln(w)
-
 }
 
 // writeConfigs says what each configuration does.
@@ -455,7 +453,6 @@ func writeConfigs(w io.Writer) {
 	fmt.Fprintln(w, "miffy answers from the reference and replays detached (bounded by `[shadow] max_in_flight`),")
 	fmt.Fprintln(w, "so a slow candidate costs it replays in flight (memory), not client latency.")
 	fmt.Fprintln(w)
-
 }
 
 // writeGoBench quotes the Go micro-benchmarks' result lines, if any.
