@@ -362,7 +362,6 @@ func writeModes(w io.Writer, sums map[key]*summary, modes []string) {
 		}
 		fmt.Fprintln(w)
 	}
-
 }
 
 // writeModeRow is one configuration's row; the shadow columns only for
