@@ -632,7 +632,8 @@ func TestLongerBodyThanContentLength(t *testing.T) {
 
 func TestHeaderTimeout(t *testing.T) {
 	t.Parallel()
-	const timeout = 100 * time.Millisecond
+	// The answered requests must beat it: room for a loaded machine.
+	const timeout = 300 * time.Millisecond
 	tests := []struct {
 		name string
 		// answered is how many requests the server answers, over all
@@ -691,7 +692,8 @@ func TestHeaderTimeout(t *testing.T) {
 // TestHeaderTimeoutNotOnBody: HeaderTimeout bounds the head only.
 func TestHeaderTimeoutNotOnBody(t *testing.T) {
 	t.Parallel()
-	const timeout = 50 * time.Millisecond
+	// The head comes at once; 300ms leaves room for a loaded machine.
+	const timeout = 300 * time.Millisecond
 	srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
 		for {
 			if _, err := readRequest(br); err != nil {
@@ -699,7 +701,7 @@ func TestHeaderTimeoutNotOnBody(t *testing.T) {
 			}
 			io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nsl")
 			// The slowness under test.
-			time.Sleep(3 * timeout)
+			time.Sleep(2 * timeout)
 			io.WriteString(nc, "ow")
 		}
 	})
@@ -726,7 +728,8 @@ func TestHeaderTimeoutNotOnBody(t *testing.T) {
 // request.
 func TestHeaderTimeoutBufferedBody(t *testing.T) {
 	t.Parallel()
-	const timeout = 50 * time.Millisecond
+	// The head comes at once; 300ms leaves room for a loaded machine.
+	const timeout = 300 * time.Millisecond
 	srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
 		for {
 			if _, err := readRequest(br); err != nil {
@@ -744,7 +747,7 @@ func TestHeaderTimeoutBufferedBody(t *testing.T) {
 			t.Fatalf("request %d: %v", i, err)
 		}
 		// Past the head's deadline before the body is read.
-		time.Sleep(3 * timeout)
+		time.Sleep(2 * timeout)
 		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil || string(b) != "ok" {
@@ -783,8 +786,10 @@ func TestContext(t *testing.T) {
 		ctx, cancel := cancelled(arrived)
 		return ownAfterFunc{ctx, &ownUsed}, cancel
 	}
+	// The request must reach the server before the deadline: 200ms leaves
+	// room for a loaded machine.
 	deadline := func(<-chan struct{}) (context.Context, context.CancelFunc) {
-		return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		return context.WithTimeout(context.Background(), 200*time.Millisecond)
 	}
 	tests := []struct {
 		name     string
@@ -803,8 +808,16 @@ func TestContext(t *testing.T) {
 		{name: "deadline", ctx: deadline, want: context.DeadlineExceeded, repeat: 10},
 		{name: "deadline, reused connection", answered: 1, ctx: deadline, want: context.DeadlineExceeded, repeat: 10},
 	}
+	// Once, for the exchange on that context (the one before it had
+	// another context); checked once the parallel subtests are done.
+	t.Cleanup(func() {
+		if got := ownUsed.Load(); got != 1 {
+			t.Errorf("the context's own AfterFunc was called %d times, want 1", got)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			for i := range tt.repeat {
 				var received atomic.Int32
 				arrived := make(chan struct{})
@@ -840,11 +853,6 @@ func TestContext(t *testing.T) {
 			}
 		})
 	}
-	// Once, for the exchange on that context (the one before it had
-	// another context).
-	if got := ownUsed.Load(); got != 1 {
-		t.Errorf("the context's own AfterFunc was called %d times, want 1", got)
-	}
 }
 
 // TestContextBody: ctx bounds the body too.
@@ -870,7 +878,8 @@ func TestContextBody(t *testing.T) {
 		{
 			name: "deadline",
 			ctx: func(t *testing.T) (context.Context, func()) {
-				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+				// The head must come before it: room for a loaded machine.
+				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 				t.Cleanup(cancel)
 				return ctx, func() {} // the deadline ends it
 			},
@@ -880,6 +889,7 @@ func TestContextBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
 				if _, err := readRequest(br); err != nil {
 					return
@@ -971,7 +981,7 @@ func TestDeadlineNotKept(t *testing.T) {
 	srv, cs := newServer(t, false, pathHandler())
 	c := newClient(t, Config{})
 	addr := srv.Listener.Addr().String()
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second) // room for a loaded machine
 	defer cancel()
 	if _, err := fetch(ctx, c, get(addr, "/first")); err != nil {
 		t.Fatal(err)

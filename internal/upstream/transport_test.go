@@ -315,8 +315,10 @@ func TestRoundTripperHeaderTimeout(t *testing.T) {
 	rt := RoundTripper{NewTransport(TransportConfig{})}
 	addr := srv.Listener.Addr().String()
 
+	// The flushed head must beat it: room for a loaded machine.
+	const headTimeout = 300 * time.Millisecond
 	req := get(addr, "/slow-head")
-	req.HeaderTimeout = 20 * time.Millisecond
+	req.HeaderTimeout = headTimeout
 	var err error
 	within(t, bound, func() { _, err = rt.Do(t.Context(), req) })
 	var ne net.Error
@@ -325,7 +327,7 @@ func TestRoundTripperHeaderTimeout(t *testing.T) {
 	}
 
 	req = get(addr, "/slow-body")
-	req.HeaderTimeout = 20 * time.Millisecond
+	req.HeaderTimeout = headTimeout
 	resp, err := rt.Do(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +341,7 @@ func TestRoundTripperHeaderTimeout(t *testing.T) {
 	select {
 	case err := <-done:
 		t.Fatalf("body ended before the upstream sent it: %v", err)
-	case <-time.After(100 * time.Millisecond): // past HeaderTimeout: the body still waits
+	case <-time.After(2 * headTimeout): // past HeaderTimeout: the body still waits
 	}
 }
 
