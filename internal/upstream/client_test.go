@@ -818,6 +818,7 @@ func TestContext(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			met := 0 // runs where the request reached the server before the deadline
 			for i := range tt.repeat {
 				var received atomic.Int32
 				arrived := make(chan struct{})
@@ -847,9 +848,17 @@ func TestContext(t *testing.T) {
 				if !errors.Is(err, tt.want) {
 					t.Fatalf("run %d: err = %v, want one wrapping %v", i, err, tt.want)
 				}
-				if got, want := received.Load(), tt.answered+1; got != want {
+				got, want := received.Load(), tt.answered+1
+				if got == tt.answered && tt.want == context.DeadlineExceeded {
+					continue // a loaded machine: the deadline came before the request reached the server
+				}
+				met++
+				if got != want {
 					t.Errorf("run %d: server read %d requests, want %d", i, got, want)
 				}
+			}
+			if met == 0 {
+				t.Errorf("in all %d runs the deadline came before the request reached the server: nothing was tested", tt.repeat)
 			}
 		})
 	}
@@ -898,21 +907,31 @@ func TestContextBody(t *testing.T) {
 				hold(br)
 			})
 			c := newClient(t, Config{})
+			met := 0 // runs where half the body came before the deadline
 			for i := range tt.repeat {
 				ctx, end := tt.ctx(t)
 				resp, err := c.Do(ctx, get(srv.addr, "/"))
+				if err == nil {
+					if _, err = io.ReadFull(resp.Body, make([]byte, 5)); err != nil {
+						resp.Body.Close()
+					}
+				}
 				if err != nil {
+					if tt.want == context.DeadlineExceeded && ctx.Err() != nil {
+						continue // a loaded machine: the deadline came before half the body
+					}
 					t.Fatal(err)
 				}
-				if _, err := io.ReadFull(resp.Body, make([]byte, 5)); err != nil {
-					t.Fatal(err)
-				}
+				met++
 				end()
 				within(t, bound, func() { _, err = io.ReadAll(resp.Body) })
 				resp.Body.Close()
 				if !errors.Is(err, tt.want) {
 					t.Fatalf("run %d: err = %v, want one wrapping %v", i, err, tt.want)
 				}
+			}
+			if met == 0 {
+				t.Errorf("in all %d runs the deadline came before half the body: nothing was tested", tt.repeat)
 			}
 		})
 	}
