@@ -154,7 +154,9 @@ require_broker = false
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatalf("connection still open after %v", took)
 	}
-	if took < 400*time.Millisecond || took > 2*time.Second {
+	// Not before the timeout; after it, any time before the client's own
+	// 5s deadline (a loaded machine is slow to close).
+	if took < 400*time.Millisecond || took > 4*time.Second {
 		t.Errorf("connection closed after %v, want about read_header_timeout (500ms)", took)
 	}
 	if n := len(ref.requests()); n != 0 {
@@ -197,7 +199,9 @@ require_broker = false
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Fatalf("idle connection: read %v, want EOF", err)
 	}
-	if took := time.Since(idle); took < 300*time.Millisecond || took > 2*time.Second {
+	// Not before the timeout; after it, any time before the client's own
+	// 5s deadline (a loaded machine is slow to close).
+	if took := time.Since(idle); took < 300*time.Millisecond || took > 4*time.Second {
 		t.Errorf("idle connection closed after %v, want about idle_timeout (500ms)", took)
 	}
 }
