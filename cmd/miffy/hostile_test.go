@@ -7,14 +7,18 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -620,5 +624,31 @@ require_broker = false
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil || host != "127.0.0.1" {
 		t.Errorf("management listens on %q, want 127.0.0.1 (from the startup log)\n%s", addr, in.stderr)
+	}
+}
+
+// TestPortInUseFailsCleanly: when the proxy's port is taken, run returns
+// an error naming the key, having closed what it started (no goroutine of
+// the proxy, the publishers or the listeners is left).
+func TestPortInUseFailsCleanly(t *testing.T) {
+	checkLeaks(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfgPath := filepath.Join(t.TempDir(), "config.toml")
+	writeFile(cfgPath, fmt.Sprintf(`
+port = %d
+management_port = %d
+access_log = false
+reference = "http://127.0.0.1:1"
+candidate = "http://127.0.0.1:2"
+[kafka]
+"bootstrap.servers" = %q
+`, taken.Addr().(*net.TCPAddr).Port, freePort(t), brokerAddr(t)))
+	err = run(t.Context(), []string{"-config", cfgPath}, nil, io.Discard, io.Discard)
+	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "port: listening") {
+		t.Errorf("run = %v, want port: listening ... address already in use", err)
 	}
 }

@@ -143,6 +143,7 @@ type pipeline struct {
 	proxy       *shadow.Proxy
 	manager     *control.Manager
 	closeEvents func()
+	shutDown    bool // shutdown has closed the proxy, within its deadline
 }
 
 // startPipeline makes the pipeline of cfg. On an error what it started is
@@ -207,8 +208,12 @@ func startPipeline(cfg *config.Config, log zerolog.Logger, reg *prometheus.Regis
 }
 
 // close closes what the pipeline started, where the orderly shutdown has
-// not: each close is safe twice.
+// not: the publishers' closes are safe twice; the proxy is closed here only
+// on the error returns (nothing taken, nothing to wait for).
 func (p *pipeline) close() {
+	if p.proxy != nil && !p.shutDown {
+		p.proxy.Close(context.Background()) // its compare workers: no replay was taken
+	}
 	if p.tallyPub != nil {
 		p.tallyPub.Close(context.Background())
 	}
@@ -313,6 +318,7 @@ func shutdown(ctx context.Context, cfg *config.Config, runErr error, proxySrv, m
 	if n := p.proxy.Replays(); n > 0 {
 		log.Info().Int64("replays", n).Msg("waiting for the replays in flight")
 	}
+	p.shutDown = true
 	if err := p.proxy.Close(shutCtx); err != nil {
 		log.Warn().Err(err).Msg("replays abandoned at the shutdown deadline")
 	}
