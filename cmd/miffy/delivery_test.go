@@ -7,8 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -436,15 +434,9 @@ topic = "scope"
 func TestShutdownSecondSignal(t *testing.T) {
 	checkLeaks(t)
 	ref, cand := differingUpstreams(t, 0, 0)
-	pp, mp := freePort(t), freePort(t)
-	path := filepath.Join(t.TempDir(), "config.toml")
-	cfg := fmt.Sprintf(deliveryConfig(ref, cand, "30s", `"bootstrap.servers" = "`+deadAddr(t)+`"`), pp, mp)
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	hard, stopHard := context.WithCancel(context.Background())
 	defer stopHard()
-	in := startMiffyCtx(t, withHardStop(context.Background(), hard), path, pp, mp)
+	in := startMiffyCtx(t, withHardStop(context.Background(), hard), deliveryConfig(ref, cand, "30s", `"bootstrap.servers" = "`+deadAddr(t)+`"`))
 	const n = 5
 	for i := range n {
 		if code, _ := get(t, fmt.Sprintf("%s/load/%d", in.proxy, i)); code != 200 {

@@ -103,13 +103,19 @@ func (in *instance) stop(t *testing.T) error {
 // closes its listener before miffy binds) are tried again with others.
 func startMiffy(t *testing.T, config string, environ ...string) *instance {
 	t.Helper()
+	return startMiffyCtx(t, context.Background(), config, environ...)
+}
+
+// startMiffyCtx is startMiffy with run's context derived from parent.
+func startMiffyCtx(t *testing.T, parent context.Context, config string, environ ...string) *instance {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
 		pp, mp := freePort(t), freePort(t)
 		path := filepath.Join(t.TempDir(), "config.toml")
 		if err := os.WriteFile(path, []byte(fmt.Sprintf(config, pp, mp)), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		in, err := launchMiffy(t, context.Background(), path, pp, mp, environ...)
+		in, err := launchMiffy(t, parent, path, pp, mp, environ...)
 		if err == nil {
 			return in
 		}
@@ -124,13 +130,7 @@ func startMiffy(t *testing.T, config string, environ ...string) *instance {
 // startMiffyFile runs miffy on a config file whose ports are pp and mp.
 func startMiffyFile(t *testing.T, path string, pp, mp int, environ ...string) *instance {
 	t.Helper()
-	return startMiffyCtx(t, context.Background(), path, pp, mp, environ...)
-}
-
-// startMiffyCtx is startMiffyFile with run's context derived from parent.
-func startMiffyCtx(t *testing.T, parent context.Context, path string, pp, mp int, environ ...string) *instance {
-	t.Helper()
-	in, err := launchMiffy(t, parent, path, pp, mp, environ...)
+	in, err := launchMiffy(t, context.Background(), path, pp, mp, environ...)
 	if err != nil {
 		t.Fatal(err)
 	}
