@@ -96,43 +96,83 @@ type results struct {
 }
 
 func soak(ctx context.Context, s settings, stdout io.Writer) (*results, error) {
-	logf := func(format string, a ...any) {
+	e := &soakEnv{s: s, res: &results{}, logf: func(format string, a ...any) {
 		fmt.Fprintf(stdout, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
+	}}
+	defer e.close()
+	if err := e.start(ctx); err != nil {
+		return nil, err
 	}
-	res := &results{}
-	dataDir := filepath.Join(s.dir, "kafka")
-	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", DataDir: dataDir, Retention: 24 * time.Hour}, zerolog.Nop())
-	if err != nil {
-		return nil, fmt.Errorf("starting the broker: %w", err)
-	}
-	brokerAddr := b.Addr()
-	var bmu sync.Mutex
-	defer func() { bmu.Lock(); b.Close(); bmu.Unlock() }()
+	e.load(ctx)
+	e.logf("load done: %d requests", e.res.requests)
+	return e.res, e.finish(ctx)
+}
 
+// soakEnv is one soak run: the broker, the upstreams and the miffy process
+// under load, and what is measured of them.
+type soakEnv struct {
+	s    settings
+	res  *results
+	logf func(format string, a ...any)
+
+	bmu        sync.Mutex
+	b          *broker.Broker // replaced by the restart; under bmu
+	brokerAddr string
+	dataDir    string
+
+	closers           []func() // by close, last first
+	cand              *flappingCandidate
+	cmd               *exec.Cmd
+	exited            chan error
+	client            *http.Client
+	proxyURL, mgmtURL string
+}
+
+// close stops what start started, the last first.
+func (e *soakEnv) close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i]()
+	}
+}
+
+// start starts the broker, the reference, the flapping candidate and
+// miffy, and waits for miffy to be healthy.
+func (e *soakEnv) start(ctx context.Context) error {
+	e.dataDir = filepath.Join(e.s.dir, "kafka")
+	b, err := broker.Start(broker.Config{Addr: "127.0.0.1:0", DataDir: e.dataDir, Retention: 24 * time.Hour}, zerolog.Nop())
+	if err != nil {
+		return fmt.Errorf("starting the broker: %w", err)
+	}
+	e.b, e.brokerAddr = b, b.Addr()
+	e.closers = append(e.closers, func() { e.bmu.Lock(); e.b.Close(); e.bmu.Unlock() })
 	ref, err := listen("127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	refSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"path":%q,"price":10,"tags":["a","b"]}`, r.URL.Path)
 	})}
 	go refSrv.Serve(ref)
-	defer refSrv.Close()
-
-	cand := newFlappingCandidate()
-	if err := cand.start(); err != nil {
-		return nil, err
+	e.closers = append(e.closers, func() { refSrv.Close() })
+	e.cand = newFlappingCandidate()
+	if err := e.cand.start(); err != nil {
+		return err
 	}
-	defer cand.close()
+	e.closers = append(e.closers, e.cand.close)
+	return e.startMiffy(ctx, ref.Addr().String())
+}
 
+// startMiffy writes miffy's config, starts it and waits until it is
+// healthy.
+func (e *soakEnv) startMiffy(ctx context.Context, refAddr string) error {
 	ports, err := freePorts(2)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	proxyURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
-	mgmtURL := "http://127.0.0.1:" + strconv.Itoa(ports[1])
-	cfgPath := filepath.Join(s.dir, "miffy.toml")
+	e.proxyURL = "http://127.0.0.1:" + strconv.Itoa(ports[0])
+	e.mgmtURL = "http://127.0.0.1:" + strconv.Itoa(ports[1])
+	cfgPath := filepath.Join(e.s.dir, "miffy.toml")
 	cfg := fmt.Sprintf(`port = %d
 management_port = %d
 logging = "json"
@@ -145,36 +185,41 @@ timeout = "3s"
 [kafka]
 topic = "soak"
 "bootstrap.servers" = "%s"
-`, ports[0], ports[1], ref.Addr(), cand.addr, brokerAddr)
+`, ports[0], ports[1], refAddr, e.cand.addr, e.brokerAddr)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		return nil, err
+		return err
 	}
-	logFile, err := os.Create(filepath.Join(s.dir, "miffy.log"))
+	logFile, err := os.Create(filepath.Join(e.s.dir, "miffy.log"))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer logFile.Close()
-	cmd := exec.Command(s.miffy, "-config", cfgPath)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting miffy: %w", err)
+	e.closers = append(e.closers, func() { logFile.Close() })
+	e.cmd = exec.Command(e.s.miffy, "-config", cfgPath)
+	e.cmd.Stdout, e.cmd.Stderr = logFile, logFile
+	if err := e.cmd.Start(); err != nil {
+		return fmt.Errorf("starting miffy: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
+	e.exited = make(chan error, 1)
+	go func() { e.exited <- e.cmd.Wait() }()
+	e.closers = append(e.closers, func() {
+		if e.cmd.ProcessState == nil {
+			e.cmd.Process.Kill()
 		}
-	}()
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
-	if err := waitHTTP(ctx, client, mgmtURL+"/healthz", 20*time.Second); err != nil {
-		return nil, fmt.Errorf("miffy did not come up (log in %s): %w", logFile.Name(), err)
+	})
+	e.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
+	if err := waitHTTP(ctx, e.client, e.mgmtURL+"/healthz", 20*time.Second); err != nil {
+		return fmt.Errorf("miffy did not come up (log in %s): %w", logFile.Name(), err)
 	}
-	logf("miffy pid %d, proxy %s, management %s, broker %s, work dir %s", cmd.Process.Pid, proxyURL, mgmtURL, brokerAddr, s.dir)
+	e.logf("miffy pid %d, proxy %s, management %s, broker %s, work dir %s", e.cmd.Process.Pid, e.proxyURL, e.mgmtURL, e.brokerAddr, e.s.dir)
+	return nil
+}
 
-	// The load: s.rps requests a second, at most 256 in flight; a tick that
-	// finds them all busy is counted as skipped (the generator is behind).
-	loadCtx, stopLoad := context.WithTimeout(ctx, s.duration)
+// load sends s.rps requests a second for s.duration, at most 256 in
+// flight; a tick that finds them all busy is counted as skipped (the
+// generator is behind). The candidate flaps throughout; the broker
+// restarts halfway.
+func (e *soakEnv) load(ctx context.Context) {
+	loadCtx, stopLoad := context.WithTimeout(ctx, e.s.duration)
 	defer stopLoad()
 	var (
 		wg       sync.WaitGroup
@@ -182,118 +227,125 @@ topic = "soak"
 		errMu    sync.Mutex
 		inFlight = make(chan struct{}, 256)
 	)
-	want := func(path string) string { return fmt.Sprintf(`{"path":%q,"price":10,"tags":["a","b"]}`, path) }
-	one := func(n int64) {
-		defer wg.Done()
-		defer func() { <-inFlight }()
-		path := "/api/" + strconv.FormatInt(n, 10)
-		resp, err := client.Get(proxyURL + path)
-		msg := ""
-		if err != nil {
-			msg = err.Error()
-		} else {
-			body, rerr := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if rerr != nil || resp.StatusCode != 200 || string(body) != want(path) {
-				msg = fmt.Sprintf("%s: %d %.80q %v", path, resp.StatusCode, body, rerr)
-			}
-		}
-		atomic.AddInt64(&res.requests, 1)
-		if msg != "" {
-			atomic.AddInt64(&res.clientErrors, 1)
-			errMu.Lock()
-			if res.firstClientError == "" {
-				res.firstClientError = msg
-			}
-			errMu.Unlock()
-		}
-	}
-	go cand.flap(loadCtx, s.flap, func(p string) { logf("candidate: %s", p) })
-	restartAt := time.After(s.duration / 2)
+	defer wg.Wait()
+	go e.cand.flap(loadCtx, e.s.flap, func(p string) { e.logf("candidate: %s", p) })
+	restartAt := time.After(e.s.duration / 2)
 	sampleAt := time.After(10 * time.Second)
-	tick := time.NewTicker(time.Second / time.Duration(s.rps))
+	tick := time.NewTicker(time.Second / time.Duration(e.s.rps))
 	defer tick.Stop()
 	progress := time.NewTicker(30 * time.Second)
 	defer progress.Stop()
-load:
 	for {
 		select {
 		case <-loadCtx.Done():
-			break load
+			return
 		case <-tick.C:
 			select {
 			case inFlight <- struct{}{}:
-				wg.Add(1)
-				go one(seq.Add(1))
+				wg.Go(func() {
+					defer func() { <-inFlight }()
+					e.request(seq.Add(1), &errMu)
+				})
 			default:
-				res.loadSkipped++
+				e.res.loadSkipped++
 			}
 		case <-sampleAt:
-			res.rssStart = rssKiB(cmd.Process.Pid)
-			res.goroutinesStart = scrape(ctx, client, mgmtURL)["go_goroutines"]
-			logf("start: RSS %d KiB, %v goroutines", res.rssStart, res.goroutinesStart)
+			e.res.rssStart = rssKiB(e.cmd.Process.Pid)
+			e.res.goroutinesStart = scrape(ctx, e.client, e.mgmtURL)["go_goroutines"]
+			e.logf("start: RSS %d KiB, %v goroutines", e.res.rssStart, e.res.goroutinesStart)
 		case <-progress.C:
-			m := scrape(ctx, client, mgmtURL)
-			logf("%d requests, %d client errors; records accepted %v delivered %v buffered %v; RSS %d KiB",
-				atomic.LoadInt64(&res.requests), atomic.LoadInt64(&res.clientErrors),
+			m := scrape(ctx, e.client, e.mgmtURL)
+			e.logf("%d requests, %d client errors; records accepted %v delivered %v buffered %v; RSS %d KiB",
+				atomic.LoadInt64(&e.res.requests), atomic.LoadInt64(&e.res.clientErrors),
 				m[`miffy_publish_records_total{result="accepted"}`], m[`miffy_publish_records_total{result="delivered"}`],
-				m["miffy_publish_buffered_records"], rssKiB(cmd.Process.Pid))
+				m["miffy_publish_buffered_records"], rssKiB(e.cmd.Process.Pid))
 		case <-restartAt:
-			go func() {
-				down := 5 * time.Second
-				logf("broker: stopping for %v", down)
-				bmu.Lock()
-				b.Close()
-				bmu.Unlock()
-				select {
-				case <-time.After(down):
-				case <-ctx.Done():
-					return
-				}
-				nb, err := broker.Start(broker.Config{Addr: brokerAddr, DataDir: dataDir, Retention: 24 * time.Hour}, zerolog.Nop())
-				if err != nil {
-					logf("broker: restart failed: %v", err)
-					return
-				}
-				bmu.Lock()
-				b = nb
-				bmu.Unlock()
-				logf("broker: back on %s", brokerAddr)
-			}()
+			go e.restartBroker(ctx, 5*time.Second)
 		}
 	}
-	wg.Wait()
-	logf("load done: %d requests", res.requests)
+}
 
-	// Let the replays finish and the buffer drain, then take the end figures.
+// request sends request n and counts it, and the first client error
+// (under errMu).
+func (e *soakEnv) request(n int64, errMu *sync.Mutex) {
+	path := "/api/" + strconv.FormatInt(n, 10)
+	want := fmt.Sprintf(`{"path":%q,"price":10,"tags":["a","b"]}`, path)
+	resp, err := e.client.Get(e.proxyURL + path)
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	} else {
+		body, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if rerr != nil || resp.StatusCode != 200 || string(body) != want {
+			msg = fmt.Sprintf("%s: %d %.80q %v", path, resp.StatusCode, body, rerr)
+		}
+	}
+	atomic.AddInt64(&e.res.requests, 1)
+	if msg != "" {
+		atomic.AddInt64(&e.res.clientErrors, 1)
+		errMu.Lock()
+		if e.res.firstClientError == "" {
+			e.res.firstClientError = msg
+		}
+		errMu.Unlock()
+	}
+}
+
+// restartBroker stops the broker for down, then starts it again on the
+// same address and data.
+func (e *soakEnv) restartBroker(ctx context.Context, down time.Duration) {
+	e.logf("broker: stopping for %v", down)
+	e.bmu.Lock()
+	e.b.Close()
+	e.bmu.Unlock()
+	select {
+	case <-time.After(down):
+	case <-ctx.Done():
+		return
+	}
+	nb, err := broker.Start(broker.Config{Addr: e.brokerAddr, DataDir: e.dataDir, Retention: 24 * time.Hour}, zerolog.Nop())
+	if err != nil {
+		e.logf("broker: restart failed: %v", err)
+		return
+	}
+	e.bmu.Lock()
+	e.b = nb
+	e.bmu.Unlock()
+	e.logf("broker: back on %s", e.brokerAddr)
+}
+
+// finish lets the replays finish and the buffer drain, takes the end
+// figures, stops miffy with SIGTERM and reads the topic back.
+func (e *soakEnv) finish(ctx context.Context) error {
 	settled := waitUntil(ctx, 60*time.Second, func() bool {
-		m := scrape(ctx, client, mgmtURL)
+		m := scrape(ctx, e.client, e.mgmtURL)
 		return m["miffy_shadow_in_flight"] == 0 && m["miffy_publish_buffered_records"] == 0
 	})
 	if !settled {
-		logf("replays or records still pending after 60s")
+		e.logf("replays or records still pending after 60s")
 	}
-	client.CloseIdleConnections()
-	res.rssEnd = rssKiB(cmd.Process.Pid)
-	res.metrics = scrape(ctx, client, mgmtURL)
-	res.goroutinesEnd = res.metrics["go_goroutines"]
+	e.client.CloseIdleConnections()
+	e.res.rssEnd = rssKiB(e.cmd.Process.Pid)
+	e.res.metrics = scrape(ctx, e.client, e.mgmtURL)
+	e.res.goroutinesEnd = e.res.metrics["go_goroutines"]
 
-	cmd.Process.Signal(syscall.SIGTERM)
+	e.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case res.exitErr = <-exited:
+	case e.res.exitErr = <-e.exited:
 	case <-time.After(60 * time.Second):
-		res.exitErr = errors.New("miffy did not exit within 60s of SIGTERM")
+		e.res.exitErr = errors.New("miffy did not exit within 60s of SIGTERM")
 	}
 
-	bmu.Lock()
-	addr := b.Addr()
-	bmu.Unlock()
+	e.bmu.Lock()
+	addr := e.b.Addr()
+	e.bmu.Unlock()
 	ids, dups, err := readTopic(ctx, addr, "soak")
 	if err != nil {
-		return res, fmt.Errorf("reading the topic back: %w", err)
+		return fmt.Errorf("reading the topic back: %w", err)
 	}
-	res.recordsRead, res.duplicates = len(ids), dups
-	return res, nil
+	e.res.recordsRead, e.res.duplicates = len(ids), dups
+	return nil
 }
 
 func (r *results) print(w io.Writer, s settings) {

@@ -41,65 +41,83 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	client := &http.Client{Transport: tr, Timeout: *timeout}
 
 	n := int(math.Ceil(*rate * dur.Seconds()))
-	lat := make([]int64, n) // µs; -1 for a failed request
-	var (
-		wg                    sync.WaitGroup
-		bytes                 atomic.Int64
-		connect, read, status atomic.Int64
-		timeouts, inFlight    atomic.Int64
-		interval              = time.Duration(float64(time.Second) / *rate)
-		start                 = time.Now()
-	)
+	st := &loadStats{lat: make([]int64, n)}
+	url := func(i int) string { return fmt.Sprintf("%s/api/%d", base, i%*paths) }
+	start := time.Now()
+	n = st.run(ctx, client, url, n, *rate, *maxConns, start)
+	st.writeWRK(stdout, st.lat[:n], time.Since(start))
+	return nil
+}
+
+// loadStats are what runLoad counts: each request's latency (µs; -1 for a
+// failed request), the bytes received and the errors by kind.
+type loadStats struct {
+	lat                   []int64
+	bytes                 atomic.Int64
+	connect, read, status atomic.Int64
+	timeouts, inFlight    atomic.Int64
+}
+
+// run sends the n requests at rate from start, at most maxConns at once,
+// and returns how many were due before ctx ended.
+func (st *loadStats) run(ctx context.Context, client *http.Client, url func(int) string, n int, rate float64, maxConns int, start time.Time) int {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	interval := time.Duration(float64(time.Second) / rate)
 	for i := range n {
 		due := start.Add(time.Duration(i) * interval)
 		if d := time.Until(due); d > 0 {
 			select {
 			case <-time.After(d):
 			case <-ctx.Done():
-				n = i
 			}
 		}
 		if ctx.Err() != nil {
-			break
+			return i
 		}
-		if inFlight.Add(1) > int64(*maxConns) {
-			inFlight.Add(-1)
-			timeouts.Add(1)
-			lat[i] = -1
+		if st.inFlight.Add(1) > int64(maxConns) {
+			st.inFlight.Add(-1)
+			st.timeouts.Add(1)
+			st.lat[i] = -1
 			continue
 		}
-		wg.Add(1)
-		go func(i int, due time.Time) {
-			defer wg.Done()
-			defer inFlight.Add(-1)
-			resp, err := client.Get(fmt.Sprintf("%s/api/%d", base, i%*paths))
-			if err != nil {
-				lat[i] = -1
-				if strings.Contains(err.Error(), "Timeout") || strings.Contains(err.Error(), "deadline") {
-					timeouts.Add(1)
-				} else {
-					connect.Add(1)
-				}
-				return
-			}
-			b, err := io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			bytes.Add(b)
-			lat[i] = time.Since(due).Microseconds()
-			switch {
-			case err != nil:
-				read.Add(1)
-				lat[i] = -1
-			case resp.StatusCode >= 400:
-				status.Add(1)
-			}
-		}(i, due)
+		wg.Go(func() {
+			defer st.inFlight.Add(-1)
+			st.send(client, url(i), i, due)
+		})
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	return n
+}
 
-	ok := make([]int64, 0, n)
-	for _, v := range lat[:n] {
+// send makes request i, due at due, and counts its outcome.
+func (st *loadStats) send(client *http.Client, url string, i int, due time.Time) {
+	resp, err := client.Get(url)
+	if err != nil {
+		st.lat[i] = -1
+		if strings.Contains(err.Error(), "Timeout") || strings.Contains(err.Error(), "deadline") {
+			st.timeouts.Add(1)
+		} else {
+			st.connect.Add(1)
+		}
+		return
+	}
+	b, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	st.bytes.Add(b)
+	st.lat[i] = time.Since(due).Microseconds()
+	switch {
+	case err != nil:
+		st.read.Add(1)
+		st.lat[i] = -1
+	case resp.StatusCode >= 400:
+		st.status.Add(1)
+	}
+}
+
+// writeWRK prints the results as wrk-report.lua does: a "WRKJSON " line.
+func (st *loadStats) writeWRK(stdout io.Writer, lat []int64, elapsed time.Duration) {
+	ok := make([]int64, 0, len(lat))
+	for _, v := range lat {
 		if v >= 0 {
 			ok = append(ok, v)
 		}
@@ -111,21 +129,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return ok[min(len(ok)-1, int(math.Ceil(p/100*float64(len(ok))))-1)]
 	}
-	var sum, sq float64
-	for _, v := range ok {
-		sum += float64(v)
-	}
-	mean := 0.0
-	if len(ok) > 0 {
-		mean = sum / float64(len(ok))
-	}
-	for _, v := range ok {
-		sq += (float64(v) - mean) * (float64(v) - mean)
-	}
-	stdev := 0.0
-	if len(ok) > 1 {
-		stdev = math.Sqrt(sq / float64(len(ok)-1))
-	}
+	mean, stdev := meanStdev(ok)
 	minV, maxV := int64(0), int64(0)
 	if len(ok) > 0 {
 		minV, maxV = ok[0], ok[len(ok)-1]
@@ -134,8 +138,26 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"\"errors\":{\"connect\":%d,\"read\":%d,\"write\":0,\"status\":%d,\"timeout\":%d},"+
 		"\"latency_us\":{\"min\":%d,\"mean\":%.1f,\"stdev\":%.1f,\"max\":%d,"+
 		"\"p50\":%d,\"p90\":%d,\"p99\":%d,\"p999\":%d}}\n",
-		len(ok), elapsed.Microseconds(), bytes.Load(),
-		connect.Load(), read.Load(), status.Load(), timeouts.Load(),
+		len(ok), elapsed.Microseconds(), st.bytes.Load(),
+		st.connect.Load(), st.read.Load(), st.status.Load(), st.timeouts.Load(),
 		minV, mean, stdev, maxV, pctl(50), pctl(90), pctl(99), pctl(99.9))
-	return nil
+}
+
+// meanStdev is the mean and the sample standard deviation of vs.
+func meanStdev(vs []int64) (mean, stdev float64) {
+	if len(vs) == 0 {
+		return 0, 0
+	}
+	var sum, sq float64
+	for _, v := range vs {
+		sum += float64(v)
+	}
+	mean = sum / float64(len(vs))
+	for _, v := range vs {
+		sq += (float64(v) - mean) * (float64(v) - mean)
+	}
+	if len(vs) > 1 {
+		stdev = math.Sqrt(sq / float64(len(vs)-1))
+	}
+	return mean, stdev
 }

@@ -313,6 +313,21 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 			modes = append(modes, m)
 		}
 	}
+	writeIntro(w, machine)
+	writeModes(w, sums, modes)
+	writeCPU(w, sums, modes)
+	writeBodies(w, sums, bodyModes)
+	writeRatios(w, sums, modes)
+	writeSpread(w, sums, modes)
+	writeConfigs(w)
+	if profileDir != "" {
+		writeProfile(w, profileDir)
+	}
+	writeGoBench(w, goBench)
+}
+
+// writeIntro is the report's title, the machine and how to read the tables.
+func writeIntro(w io.Writer, machine string) {
 	fmt.Fprintln(w, "# miffy side-by-side benchmark")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Written by `bench/run.sh` (`just bench`); rerun it rather than editing this file. How it")
@@ -334,43 +349,52 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 	fmt.Fprintln(w, "(`miffy_shadow_skipped_total{reason=\"reference_error\"}`: wrk closes its connections with")
 	fmt.Fprintln(w, "requests in flight when a run ends), so not compared; *drops*: `miffy_shadow_dropped_total`.")
 	fmt.Fprintln(w)
+}
+
+// writeModes is a table per mode: every configuration with each candidate.
+func writeModes(w io.Writer, sums map[key]*summary, modes []string) {
 	for _, mode := range modes {
 		fmt.Fprintf(w, "## %s\n\n", cmp.Or(modeDesc[mode], mode))
 		fmt.Fprintln(w, "| configuration | candidate | runs | req/s | p50 | p99 | p99.9 | errors | non-2xx | candidate got | coverage | drops | mismatches | published | miffy RSS max |")
 		fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 		for r := range rowsOf(sums, mode) {
-			cand, c, s := r.cand, r.config, r.s
-			cov, drops, mism, pub, rss := "—", "—", "—", "—", "—"
-			if c == "miffy-shadow" {
-				cov = fmt.Sprintf("%s (%.0f/%.0f", pct(s.replayed, s.eligible), s.replayed, s.eligible)
-				if s.cut > 0 {
-					cov += fmt.Sprintf(", %.0f cut", s.cut)
-				}
-				cov += ")"
-				drops = strconv.FormatFloat(s.dropped, 'f', 0, 64)
-				mism = strconv.FormatFloat(s.mismatches, 'f', 0, 64)
-				pub = fmt.Sprintf("%.0f (%.0f delivered)", s.accepted, s.delivered)
-			}
-			if strings.HasPrefix(c, "miffy") && s.rssKB > 0 {
-				rss = fmt.Sprintf("%.1f MiB", float64(s.rssKB)/1024)
-			}
-			share := "—"
-			if s.candShare >= 0 {
-				share = pct(s.candShare, 1)
-			}
-			candDesc := "fast"
-			if cand == "slow" {
-				candDesc = "**slow**"
-			}
-			fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n",
-				c, candDesc, s.n, s.rps, ms(s.p50), ms(s.p99), ms(s.p999), s.errors, s.non2xx, share, cov, drops, mism, pub, rss)
+			writeModeRow(w, r.cand, r.config, r.s)
 		}
 		fmt.Fprintln(w)
 	}
+}
 
-	writeCPU(w, sums, modes)
-	writeBodies(w, sums, bodyModes)
+// writeModeRow is one configuration's row; the shadow columns only for
+// miffy-shadow.
+func writeModeRow(w io.Writer, cand, c string, s *summary) {
+	cov, drops, mism, pub, rss := "—", "—", "—", "—", "—"
+	if c == "miffy-shadow" {
+		cov = fmt.Sprintf("%s (%.0f/%.0f", pct(s.replayed, s.eligible), s.replayed, s.eligible)
+		if s.cut > 0 {
+			cov += fmt.Sprintf(", %.0f cut", s.cut)
+		}
+		cov += ")"
+		drops = strconv.FormatFloat(s.dropped, 'f', 0, 64)
+		mism = strconv.FormatFloat(s.mismatches, 'f', 0, 64)
+		pub = fmt.Sprintf("%.0f (%.0f delivered)", s.accepted, s.delivered)
+	}
+	if strings.HasPrefix(c, "miffy") && s.rssKB > 0 {
+		rss = fmt.Sprintf("%.1f MiB", float64(s.rssKB)/1024)
+	}
+	share := "—"
+	if s.candShare >= 0 {
+		share = pct(s.candShare, 1)
+	}
+	candDesc := "fast"
+	if cand == "slow" {
+		candDesc = "**slow**"
+	}
+	fmt.Fprintf(w, "| %s | %s | %d | %.0f | %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s |\n",
+		c, candDesc, s.n, s.rps, ms(s.p50), ms(s.p99), ms(s.p999), s.errors, s.non2xx, share, cov, drops, mism, pub, rss)
+}
 
+// writeRatios compares the configurations, per mode.
+func writeRatios(w io.Writer, sums map[key]*summary, modes []string) {
 	fmt.Fprintln(w, "## Ratios")
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "| ratio |")
@@ -386,7 +410,10 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
+}
 
+// writeSpread lists every run's req/s and p99.
+func writeSpread(w io.Writer, sums map[key]*summary, modes []string) {
 	fmt.Fprintln(w, "## Spread: req/s and p99 of every run")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Runs alternate round-robin over the configurations, so a noisy neighbour hits all of them alike.")
@@ -408,7 +435,10 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 		}
 	}
 	fmt.Fprintln(w)
+}
 
+// writeConfigs says what each configuration does.
+func writeConfigs(w io.Writer) {
 	fmt.Fprintln(w, "## What the configurations do")
 	fmt.Fprintln(w)
 	for _, c := range configs {
@@ -422,26 +452,27 @@ func writeReport(w io.Writer, results []result, machine, profileDir, goBench str
 	fmt.Fprintln(w, "miffy answers from the reference and replays detached (bounded by `[shadow] max_in_flight`),")
 	fmt.Fprintln(w, "so a slow candidate costs it replays in flight (memory), not client latency.")
 	fmt.Fprintln(w)
+}
 
-	if profileDir != "" {
-		writeProfile(w, profileDir)
+// writeGoBench quotes the Go micro-benchmarks' result lines, if any.
+func writeGoBench(w io.Writer, goBench string) {
+	if strings.TrimSpace(goBench) == "" {
+		return
 	}
-	if strings.TrimSpace(goBench) != "" {
-		fmt.Fprintln(w, "## Go micro-benchmarks")
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "`go test -run '^$' -bench … -benchmem` on the same machine (allocs/op of the proxy benchmarks")
-		fmt.Fprintln(w, "include the whole in-process round trip: raw client, miffy, raw upstreams; see")
-		fmt.Fprintln(w, "`internal/shadow/proxy_bench_test.go`).")
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "```")
-		for _, line := range strings.Split(goBench, "\n") {
-			if strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, "pkg:") || strings.HasPrefix(line, "cpu:") {
-				fmt.Fprintln(w, line)
-			}
+	fmt.Fprintln(w, "## Go micro-benchmarks")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "`go test -run '^$' -bench … -benchmem` on the same machine (allocs/op of the proxy benchmarks")
+	fmt.Fprintln(w, "include the whole in-process round trip: raw client, miffy, raw upstreams; see")
+	fmt.Fprintln(w, "`internal/shadow/proxy_bench_test.go`).")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "```")
+	for _, line := range strings.Split(goBench, "\n") {
+		if strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, "pkg:") || strings.HasPrefix(line, "cpu:") {
+			fmt.Fprintln(w, line)
 		}
-		fmt.Fprintln(w, "```")
-		fmt.Fprintln(w)
 	}
+	fmt.Fprintln(w, "```")
+	fmt.Fprintln(w)
 }
 
 // writeCPU prints the CPU each process used per request, the figure that a

@@ -49,69 +49,16 @@ func runReportScale(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stderr, "benchtool: wrote %d records (%d bytes on average) and %d tallies\n", *n, size, tallies)
 	total := int64(*n) + int64(tallies)
-
-	// The CLI: read to the end, print, exit.
-	start := time.Now()
-	cmd := exec.CommandContext(ctx, *miffy, "report", "-brokers", *brokers, "-topic", topic, "-tally-topic", tallyTopic)
-	cmd.Env = append(os.Environ(), "MIFFY_CONFIG=/dev/null")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, io.Discard
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("miffy report: %w\n%s", err, out.String())
-	}
-	cliTime := time.Since(start)
-	cliRSS := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
-	if !strings.Contains(out.String(), fmt.Sprintf("%d records", *n)) {
-		return fmt.Errorf("miffy report did not read %d records:\n%s", *n, out.String())
-	}
-
-	// The page's consumer: until /api/routes counts every value.
-	start = time.Now()
-	srv := exec.CommandContext(ctx, *miffy, "report", "-brokers", *brokers, "-topic", topic, "-tally-topic", tallyTopic, "--serve=127.0.0.1:0")
-	srv.Env = cmd.Env
-	pipe, err := srv.StdoutPipe()
+	env := append(os.Environ(), "MIFFY_CONFIG=/dev/null")
+	read := []string{"report", "-brokers", *brokers, "-topic", topic, "-tally-topic", tallyTopic}
+	cli, err := measureCLI(ctx, *miffy, read, env, *n)
 	if err != nil {
 		return err
 	}
-	srv.Stderr = io.Discard
-	if err := srv.Start(); err != nil {
-		return err
-	}
-	base, err := servedURL(pipe)
+	srv, err := measureServe(ctx, *miffy, read, env, total, *n)
 	if err != nil {
-		srv.Process.Kill()
-		srv.Wait()
 		return err
 	}
-	var served time.Duration
-	for deadline := time.Now().Add(10 * time.Minute); ; {
-		var ov struct{ Records, Tallies int64 }
-		resp, err := http.Get(base + "api/routes")
-		if err == nil {
-			json.NewDecoder(resp.Body).Decode(&ov)
-			resp.Body.Close()
-		}
-		if ov.Records+ov.Tallies >= total {
-			served = time.Since(start)
-			break
-		}
-		if time.Now().After(deadline) {
-			srv.Process.Kill()
-			srv.Wait()
-			return fmt.Errorf("report server read %d of %d values in 10 minutes", ov.Records+ov.Tallies, total)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	// One example fetched by offset, as the page does when it is opened.
-	resp, err := http.Get(base + "api/records/0/" + fmt.Sprint(*n/2))
-	fetchOK := err == nil && resp.StatusCode == 200
-	if resp != nil {
-		resp.Body.Close()
-	}
-	srv.Process.Signal(os.Interrupt)
-	srv.Wait()
-	srvRSS := srv.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
-
 	fmt.Fprintf(stdout, `## miffy report at scale
 
 Written by `+"`bench/report-scale.sh`"+` on %s (%d CPUs): %d mismatch records (JSON, %d bytes on
@@ -129,9 +76,84 @@ The example fetch by offset answered: %v. Memory does not grow with the topic: a
 fixed-size (histograms, at most 1000 paths and routes in the CLI, 100 routes of time slots in
 the server), examples are fetched from the topic when opened.
 `, time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), *n, size, *routes, tallies,
-		total, cliTime.Seconds(), float64(total)/cliTime.Seconds(), float64(cliRSS)/1024,
-		total, served.Seconds(), float64(total)/served.Seconds(), float64(srvRSS)/1024, fetchOK)
+		total, cli.took.Seconds(), float64(total)/cli.took.Seconds(), float64(cli.rssKiB)/1024,
+		total, srv.took.Seconds(), float64(total)/srv.took.Seconds(), float64(srv.rssKiB)/1024, srv.fetchOK)
 	return nil
+}
+
+// scaleRun is how long one reader took and its peak RSS.
+type scaleRun struct {
+	took    time.Duration
+	rssKiB  int64
+	fetchOK bool // --serve: an example fetched by offset
+}
+
+// measureCLI runs miffy with args (a report that reads to the end, prints
+// and exits) and checks that it read n records.
+func measureCLI(ctx context.Context, miffy string, args, env []string, n int) (scaleRun, error) {
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, miffy, args...)
+	cmd.Env = env
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, io.Discard
+	if err := cmd.Run(); err != nil {
+		return scaleRun{}, fmt.Errorf("miffy report: %w\n%s", err, out.String())
+	}
+	r := scaleRun{took: time.Since(start), rssKiB: cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss}
+	if !strings.Contains(out.String(), fmt.Sprintf("%d records", n)) {
+		return scaleRun{}, fmt.Errorf("miffy report did not read %d records:\n%s", n, out.String())
+	}
+	return r, nil
+}
+
+// measureServe runs miffy with args and --serve until its /api/routes
+// counts total values, then fetches record n/2 by offset, as the page does
+// when it is opened.
+func measureServe(ctx context.Context, miffy string, args, env []string, total int64, n int) (scaleRun, error) {
+	start := time.Now()
+	srv := exec.CommandContext(ctx, miffy, append(args, "--serve=127.0.0.1:0")...)
+	srv.Env = env
+	pipe, err := srv.StdoutPipe()
+	if err != nil {
+		return scaleRun{}, err
+	}
+	srv.Stderr = io.Discard
+	if err := srv.Start(); err != nil {
+		return scaleRun{}, err
+	}
+	stop := func() { srv.Process.Kill(); srv.Wait() }
+	base, err := servedURL(pipe)
+	if err != nil {
+		stop()
+		return scaleRun{}, err
+	}
+	var r scaleRun
+	for deadline := time.Now().Add(10 * time.Minute); ; {
+		var ov struct{ Records, Tallies int64 }
+		resp, err := http.Get(base + "api/routes")
+		if err == nil {
+			json.NewDecoder(resp.Body).Decode(&ov)
+			resp.Body.Close()
+		}
+		if ov.Records+ov.Tallies >= total {
+			r.took = time.Since(start)
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return scaleRun{}, fmt.Errorf("report server read %d of %d values in 10 minutes", ov.Records+ov.Tallies, total)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	resp, err := http.Get(base + "api/records/0/" + fmt.Sprint(n/2))
+	r.fetchOK = err == nil && resp.StatusCode == 200
+	if resp != nil {
+		resp.Body.Close()
+	}
+	srv.Process.Signal(os.Interrupt)
+	srv.Wait()
+	r.rssKiB = srv.ProcessState.SysUsage().(*syscall.Rusage).Maxrss
+	return r, nil
 }
 
 // servedURL reads the report server's first line for its URL.

@@ -80,6 +80,7 @@ func sideServer(t *testing.T, name string) *httptest.Server {
 }
 
 func TestCanaryWiring(t *testing.T) {
+	t.Parallel()
 	ref, cand := sideServer(t, "reference"), sideServer(t, "candidate")
 	sock := filepath.Join(t.TempDir(), "md.sock")
 	s := startCanaryStack(t, fmt.Sprintf(`
@@ -276,6 +277,7 @@ func hostPort(t *testing.T, u string) string {
 // asks miffy's decide handler for every request and proxies it to the side
 // named; at weight 30, 300 of 1,000 go to the candidate.
 func TestNginxAuthRequest(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("nginx"); err != nil {
 		skipWithoutInCI(t, "nginx is not on PATH (.ci/run installs it)")
 	}
@@ -293,6 +295,10 @@ weight = 30
 		"127.0.0.1:3000": hostPort(t, ref.URL),
 		"127.0.0.1:3001": hostPort(t, cand.URL),
 		"127.0.0.1:9000": hostPort(t, s.mgmt.URL),
+		// The example's limits suit production; under -race on a loaded
+		// machine the decide handler may answer later.
+		"proxy_connect_timeout 100ms;": "proxy_connect_timeout 5s;",
+		"proxy_read_timeout 1s;":       "proxy_read_timeout 10s;",
 	}, nil)
 
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -355,6 +361,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 // TestNginxLua runs examples/nginx/miffy-lua.conf against miffy's
 // decision socket.
 func TestNginxLua(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("nginx"); err != nil {
 		skipWithoutInCI(t, "nginx is not on PATH (.ci/run installs it)")
 	}
@@ -379,6 +386,10 @@ weight = 30
 		"127.0.0.1:3000":            hostPort(t, ref.URL),
 		"127.0.0.1:3001":            hostPort(t, cand.URL),
 		"/tmp/maxwells-daemon.sock": sock,
+		// The example's 50 ms a step suits production; under -race on a
+		// loaded machine miffy may take longer, and the fallback to master
+		// that follows is not what this test is about.
+		"sock:settimeout(50)": "sock:settimeout(5000)",
 	}, mods)
 
 	client := &http.Client{Timeout: 10 * time.Second}

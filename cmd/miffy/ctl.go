@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/miffy-proxy/miffy/internal/config"
 	"github.com/miffy-proxy/miffy/internal/control"
 	"github.com/miffy-proxy/miffy/internal/publish"
 )
@@ -57,37 +58,9 @@ func runCtl(ctx context.Context, args []string, environ []string, stdout, stderr
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-
 	if *fleet {
-		if cfg.Control.Topic == "" {
-			return fmt.Errorf("-fleet: [control] topic is not set")
-		}
-		if !c.list && c.change.ResetBreaker {
-			return fmt.Errorf("-fleet: reset-breaker acts on one instance; drop -fleet")
-		}
-		opts, err := publish.ClientOptions(cfg.Kafka.Properties)
-		if err != nil {
-			return err
-		}
-		all, err := control.ReadDesired(ctx, opts, cfg.Control.Topic)
-		if err != nil {
-			return err
-		}
-		if c.list {
-			return printJSON(stdout, all)
-		}
-		var next *control.Desired
-		if !c.change.Clear {
-			d := all[c.change.Route].Merge(c.change.Desired)
-			next = &d
-		}
-		if err := control.PublishDesired(ctx, opts, cfg.Control.Topic, c.change.Route, next); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "control topic %q: route %q -> %s\n", cfg.Control.Topic, c.change.Route, desiredJSON(next))
-		return nil
+		return ctlFleet(ctx, cfg, c, stdout)
 	}
-
 	base := *mgmtURL
 	if base == "" {
 		base = "http://127.0.0.1:" + strconv.Itoa(cfg.Management.Port)
@@ -99,6 +72,44 @@ func runCtl(ctx context.Context, args []string, environ []string, stdout, stderr
 	if tok == "" {
 		return fmt.Errorf("%w: no admin token: set MIFFY_ADMIN_TOKEN or -token (or use -fleet)", errUsage)
 	}
+	return ctlAdmin(ctx, base, tok, c, stdout)
+}
+
+// ctlFleet lists or changes the routes' desired state on the control
+// topic.
+func ctlFleet(ctx context.Context, cfg *config.Config, c ctlCommand, stdout io.Writer) error {
+	if cfg.Control.Topic == "" {
+		return fmt.Errorf("-fleet: [control] topic is not set")
+	}
+	if !c.list && c.change.ResetBreaker {
+		return fmt.Errorf("-fleet: reset-breaker acts on one instance; drop -fleet")
+	}
+	opts, err := publish.ClientOptions(cfg.Kafka.Properties)
+	if err != nil {
+		return err
+	}
+	all, err := control.ReadDesired(ctx, opts, cfg.Control.Topic)
+	if err != nil {
+		return err
+	}
+	if c.list {
+		return printJSON(stdout, all)
+	}
+	var next *control.Desired
+	if !c.change.Clear {
+		d := all[c.change.Route].Merge(c.change.Desired)
+		next = &d
+	}
+	if err := control.PublishDesired(ctx, opts, cfg.Control.Topic, c.change.Route, next); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "control topic %q: route %q -> %s\n", cfg.Control.Topic, c.change.Route, desiredJSON(next))
+	return nil
+}
+
+// ctlAdmin lists or changes the routes of the instance whose management
+// URL is base, through its admin API.
+func ctlAdmin(ctx context.Context, base, token string, c ctlCommand, stdout io.Writer) error {
 	method, body := http.MethodGet, []byte(nil)
 	if !c.list {
 		method = http.MethodPost
@@ -108,7 +119,7 @@ func runCtl(ctx context.Context, args []string, environ []string, stdout, stderr
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 // for the slow value, and the topic holds one record for each value the
 // candidate differs on and none for the others.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
 	brokerAddr, refAddr, candAddr, pageAddr := addr(), addr(), addr(), addr()
 	pp, mp := freePort(t), freePort(t)
@@ -77,8 +78,10 @@ func TestDemo(t *testing.T) {
 		if want := fmt.Sprintf(`"message":"hello %d"`, v); code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/api/%d: %d %s, want the reference's answer", v, code, body)
 		}
-		if took := time.Since(start); took > time.Second {
-			t.Errorf("/api/%d took %v", v, took)
+		// /api/7's candidate answers after 1.5s: the client does not
+		// wait for it.
+		if took := time.Since(start); v == 7 && took >= 1500*time.Millisecond {
+			t.Errorf("/api/%d took %v: the client waited for the slow candidate", v, took)
 		}
 	}
 	// The embedded broker stops with the demo: read the topic before, once

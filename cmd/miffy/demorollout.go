@@ -67,7 +67,7 @@ type demoRollout struct {
 // startDemoRollout starts a rollout controller for cfg's rollouts (as
 // miffy rollout does), until ctx is done or stop.
 func startDemoRollout(ctx context.Context, cfg *config.Config, opts []kgo.Opt, log zerolog.Logger) (*demoRollout, error) {
-	ctl, err := rollout.New(rolloutConfig(cfg, cfg.RolloutRoutes()), opts, log, prometheus.NewRegistry())
+	ctl, err := rollout.New(rolloutConfig(cfg, rolloutRoutes(cfg)), opts, log, prometheus.NewRegistry())
 	if err != nil {
 		return nil, fmt.Errorf("the demo's rollout controller: %w", err)
 	}

@@ -48,6 +48,7 @@ func demoUpstreams(t *testing.T) (ref, cand *httptest.Server) {
 // by a KAFKA_ variable, routes with and without key) against real upstreams
 // and the embedded broker, then reads the records back with franz-go.
 func TestEndToEndOriginalConfig(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	ref, cand := demoUpstreams(t)
 	config := `
@@ -190,6 +191,7 @@ func keys(m map[string]map[string]any) []string {
 // TestBadConfigFailsAtStart: run returns an error naming the key, before
 // listening on anything.
 func TestBadConfigFailsAtStart(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, config, want string
 		env                []string
@@ -223,6 +225,7 @@ func TestBadConfigFailsAtStart(t *testing.T) {
 }
 
 func TestCheckConfigMasksSecrets(t *testing.T) {
+	t.Parallel()
 	path := t.TempDir() + "/config.toml"
 	writeFile(path, "[kafka]\n\"security.protocol\" = \"sasl_plaintext\"\n\"sasl.mechanism\" = \"PLAIN\"\n\"sasl.username\" = \"miffy\"\n")
 	var out strings.Builder
@@ -238,6 +241,7 @@ func TestCheckConfigMasksSecrets(t *testing.T) {
 // TestCheckConfigWarns: check-config accepts a config that is probably a
 // mistake, and says why in comment lines naming the key.
 func TestCheckConfigWarns(t *testing.T) {
+	t.Parallel()
 	path := t.TempDir() + "/config.toml"
 	writeFile(path, "[shadow]\ntimeout = \"2s\"\n")
 	var out strings.Builder
@@ -252,6 +256,7 @@ func TestCheckConfigWarns(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
+	t.Parallel()
 	var out strings.Builder
 	if err := run(t.Context(), []string{"version"}, nil, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "miffy ") {
 		t.Errorf("version: %v %q", err, out.String())
@@ -288,6 +293,7 @@ func TestUsage(t *testing.T) {
 
 // TestStartWarns: serve logs the config's warnings at start, naming the key.
 func TestStartWarns(t *testing.T) {
+	t.Parallel()
 	in := startMiffy(t, `
 port = %[1]d
 management_port = %[2]d

@@ -28,9 +28,14 @@ import (
 )
 
 // clientBound is how long a client may wait for the reference's answer
-// (or miffy's 502/504) whatever the other side does. Generous: the
-// reference answers at once; -race on two shared cores is slow.
-const clientBound = time.Second
+// (or miffy's 502/504) whatever the other side does. Generous (the
+// reference answers at once; -race on two shared cores is slow), and still
+// shorter than what waiting would take: a hung replay waits faultTimeout, a
+// slow reference answers after 5s.
+const clientBound = 2 * time.Second
+
+// faultTimeout is [shadow] timeout in the replay fault matrix.
+const faultTimeout = 3 * time.Second
 
 // faultCapBytes is [shadow] max_response_bytes in the fault configs.
 const faultCapBytes = 256 << 10
@@ -228,6 +233,7 @@ func deadAddr(t *testing.T) string {
 }
 
 func TestDeadAddrRefuses(t *testing.T) {
+	t.Parallel()
 	addr := deadAddr(t)
 	if _, err := net.Dial("tcp", addr); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("dial %s: %v, want connection refused", addr, err)
@@ -440,7 +446,7 @@ reference = "`+ref+`"
 candidate = "`+cand+`"
 routes = [{ path = "/api/{v}", key = "v"`+secondary+` }]
 [shadow]
-timeout = "800ms"
+timeout = "`+faultTimeout.String()+`"
 max_response_bytes = `+strconv.Itoa(faultCapBytes)+`
 [kafka]
 "bootstrap.servers" = "`+b.Addr()+`"
@@ -496,7 +502,7 @@ func TestFaultReference(t *testing.T) {
 		kind    string // miffy_upstream_errors_total{side="reference"}; "" = none
 		failed  bool   // the replay is skipped: reference_error, no record
 	}{
-		{"slower than reference_timeout", slowUpstream(2 * time.Second), 504, false, "timeout", true},
+		{"slower than reference_timeout", slowUpstream(5 * time.Second), 504, false, "timeout", true},
 		{"hung", hungUpstream, 504, false, "timeout", true},
 		{"connection refused", refusedUpstream, 502, false, "refused", true},
 		{"reset mid-body", resetMidBody, 200, true, "", true},
@@ -636,7 +642,8 @@ func TestFaultBrokerDownAtStart(t *testing.T) {
 port = %[1]d
 management_port = %[2]d
 access_log = false
-shutdown_timeout = "1s"
+# nothing can be delivered: the shutdown gives up on the records soon
+shutdown_timeout = "200ms"
 reference = "`+jsonServer(t, `{"a":1}`)+`"
 candidate = "`+jsonServer(t, `{"a":2}`)+`"
 routes = [{ path = "/api/{v}", key = "v" }]
@@ -679,7 +686,7 @@ func TestFaultBrokerRestartReadiness(t *testing.T) {
 	in := startMiffy(t, `
 port = %[1]d
 management_port = %[2]d
-# the broker is down or gone at the end: do not wait 30s for the last tally
+# if the test fails with the broker down: do not wait 30s for the last tally
 shutdown_timeout = "2s"
 access_log = false
 reference = "`+jsonServer(t, `{"a":1}`)+`"
@@ -718,4 +725,9 @@ routes = [{ path = "/api/{v}", key = "v" }]
 	})
 	ask(8, 10)
 	recordsByKey(t, addr, "miffy", 10)
+	// Stopped while b2 is up (its cleanup would run first): the last
+	// tallies are delivered at once.
+	if err := in.stop(t); err != nil {
+		t.Errorf("run: %v", err)
+	}
 }

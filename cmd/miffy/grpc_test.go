@@ -36,6 +36,7 @@ func healthUpstream(t *testing.T, st healthpb.HealthCheckResponse_ServingStatus)
 // reference's answer, with its status, and the call is replayed to the
 // candidate and compared; the candidate's different answer is published.
 func TestGRPCThroughMiffy(t *testing.T) {
+	t.Parallel()
 	for _, tlsOn := range []bool{false, true} {
 		t.Run(map[bool]string{false: "h2c", true: "TLS"}[tlsOn], func(t *testing.T) { testGRPC(t, tlsOn) })
 	}

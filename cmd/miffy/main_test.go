@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,6 +42,14 @@ func startBroker(t *testing.T) *broker.Broker {
 	}
 	t.Cleanup(b.Close)
 	return b
+}
+
+// brokerAddr is the address of a broker that is up, for the tests whose
+// subject is not Kafka: at shutdown miffy delivers its last tallies at once,
+// where with no broker it would wait shutdown_timeout for them.
+func brokerAddr(t *testing.T) string {
+	t.Helper()
+	return startBroker(t).Addr()
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test at once.
@@ -89,25 +99,48 @@ func (in *instance) stop(t *testing.T) error {
 
 // startMiffy writes the config (a format string given %[1]d = proxy port,
 // %[2]d = management port) to a file, runs miffy on it and waits until
-// /healthz answers.
+// /healthz answers. Ports taken meanwhile by another process (freePort
+// closes its listener before miffy binds) are tried again with others.
 func startMiffy(t *testing.T, config string, environ ...string) *instance {
 	t.Helper()
-	pp, mp := freePort(t), freePort(t)
-	path := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(config, pp, mp)), 0o600); err != nil {
+	return startMiffyCtx(t, context.Background(), config, environ...)
+}
+
+// startMiffyCtx is startMiffy with run's context derived from parent.
+func startMiffyCtx(t *testing.T, parent context.Context, config string, environ ...string) *instance {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		pp, mp := freePort(t), freePort(t)
+		path := filepath.Join(t.TempDir(), "config.toml")
+		if err := os.WriteFile(path, []byte(fmt.Sprintf(config, pp, mp)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		in, err := launchMiffy(t, parent, path, pp, mp, environ...)
+		if err == nil {
+			return in
+		}
+		if attempt < 3 && errors.Is(err, syscall.EADDRINUSE) {
+			t.Logf("attempt %d: %v; trying other ports", attempt, err)
+			continue
+		}
 		t.Fatal(err)
 	}
-	return startMiffyFile(t, path, pp, mp, environ...)
 }
 
 // startMiffyFile runs miffy on a config file whose ports are pp and mp.
 func startMiffyFile(t *testing.T, path string, pp, mp int, environ ...string) *instance {
 	t.Helper()
-	return startMiffyCtx(t, context.Background(), path, pp, mp, environ...)
+	in, err := launchMiffy(t, context.Background(), path, pp, mp, environ...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
 }
 
-// startMiffyCtx is startMiffyFile with run's context derived from parent.
-func startMiffyCtx(t *testing.T, parent context.Context, path string, pp, mp int, environ ...string) *instance {
+// launchMiffy runs miffy until /healthz answers, and stops it when the test
+// ends. It returns an error when run returns before that (wrapping run's
+// error) or /healthz does not answer in time; miffy is then stopped.
+func launchMiffy(t *testing.T, parent context.Context, path string, pp, mp int, environ ...string) (*instance, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(parent)
 	in := &instance{
@@ -118,28 +151,29 @@ func startMiffyCtx(t *testing.T, parent context.Context, path string, pp, mp int
 		done:   make(chan error, 1),
 	}
 	go func() { in.done <- run(ctx, []string{"-config", path}, environ, in.stdout, in.stderr) }()
-	t.Cleanup(func() {
-		if err := in.stop(t); err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
 		case err := <-in.done:
-			in.stopOnce.Do(func() { in.err = err })
-			t.Fatalf("run returned before it was ready: %v\n%s", err, in.stderr)
+			cancel()
+			return nil, fmt.Errorf("run returned before it was ready: %w\n%s", err, in.stderr)
 		default:
 		}
 		resp, err := http.Get(in.mgmt + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return in
+				t.Cleanup(func() {
+					if err := in.stop(t); err != nil {
+						t.Errorf("run: %v", err)
+					}
+				})
+				return in, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("miffy not healthy in time\n%s", in.stderr)
+			err := in.stop(t)
+			return nil, fmt.Errorf("miffy not healthy in time (run: %v)\n%s", err, in.stderr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -14,6 +14,7 @@ import (
 // and the secondary disagree on a timestamp (noise); the candidate also
 // changes a price (a regression). The record carries both classes.
 func TestNoiseCancellationWithSecondary(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	var clock atomic.Int64
 	upstream := func(price int) *httptest.Server {
@@ -81,6 +82,7 @@ console = true
 // TestAllNoiseIsNotPublished: when every difference is noise the record is
 // counted but not published (publish_noise = false).
 func TestAllNoiseIsNotPublished(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	var clock atomic.Int64
 	upstream := func() *httptest.Server {
@@ -123,6 +125,7 @@ routes = [{ path = "/p/{id}" }, { path = "/q/{id}", publish_noise = true }]
 // kept for its route's name, or for its Canonical-Resource header when it
 // has one (Diffy's convention); the record names the endpoint used.
 func TestCanonicalResourceEndpoint(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	ref, cand := differingUpstreams(t, 0, 0)
 	in := startMiffy(t, `

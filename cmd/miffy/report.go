@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -29,59 +30,14 @@ func runReport(ctx context.Context, args []string, environ []string, stdout, std
 		io.WriteString(fs.Output(), "Usage: miffy report [flags]\n\nReads the records on the topic and prints a diff report per route.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	path := fs.String("config", "", "config file for [kafka] (default $MIFFY_CONFIG, else ./config.toml if present)")
-	brokers := fs.String("brokers", "", "bootstrap brokers, host:port[,host:port...] (default [kafka] \"bootstrap.servers\")")
-	topic := fs.String("topic", "", "topic to read (default [kafka] topic)")
-	group := fs.String("group", "", "consumer group: start at its committed offsets and commit what was read")
-	from := fs.String("from", "start", "where to start without a committed offset: start, end, an RFC 3339 time, or a duration ago (1h)")
-	untilEnd := fs.Bool("until-end", true, "stop at the end offsets the topic had at the start (false: read until interrupted)")
-	follow := fs.Bool("follow", false, "keep reading and print the summary every -interval")
-	interval := fs.Duration("interval", 5*time.Second, "time between prints with -follow")
-	asJSON := fs.Bool("json", false, "print the summary as JSON")
-	top := fs.Int("top", 10, "differing paths listed per route")
-	tallyTopic := fs.String("tally-topic", "", "tally topic to read as well (default [report] tally_topic; \"-\": none)")
-	until := fs.String("until", "", "leave out requests received after this: an RFC 3339 time, or a duration ago (10m)")
-	check := fs.Bool("check", false, "exit 0 when every checked route passes, 1 when any fails, 3 when none fails but any is inconclusive")
-	routeName := fs.String("route", "", "with -check: check only this route")
-	var serve serveFlag
-	fs.Var(&serve, "serve", "serve the report page, its API and gates on ADDR (--serve=ADDR; alone: "+defaultServeAddr+") until interrupted")
+	f := newReportFlags(fs)
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
-	if serve.set && serve.addr == defaultServeAddr && fs.NArg() == 1 {
-		serve.addr = fs.Arg(0) // --serve ADDR
-	} else if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if err := f.validate(fs); err != nil {
+		return err
 	}
-	if serve.set && (*check || *follow || *asJSON) {
-		return fmt.Errorf("%w: -serve: not with -check, -follow or -json (the page follows the topics)", errUsage)
-	}
-	start, err := report.ParseFrom(*from, time.Now())
-	if err != nil {
-		return fmt.Errorf("%w: -from: %v", errUsage, err)
-	}
-	if *interval <= 0 {
-		return fmt.Errorf("%w: -interval: must be positive, got %s", errUsage, *interval)
-	}
-	if *top <= 0 {
-		return fmt.Errorf("%w: -top: must be positive, got %d", errUsage, *top)
-	}
-	var untilT time.Time
-	if *until != "" {
-		u, err := report.ParseFrom(*until, time.Now())
-		if err != nil || u.Time().IsZero() {
-			return fmt.Errorf("%w: -until: want an RFC 3339 time or a duration such as 10m, got %q", errUsage, *until)
-		}
-		untilT = u.Time()
-	}
-	if *check && *follow {
-		return fmt.Errorf("%w: -check and -follow: a check needs an end; drop -follow", errUsage)
-	}
-	if *routeName != "" && !*check {
-		return fmt.Errorf("%w: -route: only with -check", errUsage)
-	}
-
-	cfg, err := loadConfig(*path, environ)
+	cfg, err := loadConfig(*f.path, environ)
 	if err != nil {
 		return err
 	}
@@ -89,50 +45,118 @@ func runReport(ctx context.Context, args []string, environ []string, stdout, std
 	if props == nil {
 		props = map[string]string{}
 	}
-	if *brokers != "" {
-		props["bootstrap.servers"] = *brokers
+	if *f.brokers != "" {
+		props["bootstrap.servers"] = *f.brokers
 	}
 	opts, err := publish.ClientOptions(props)
 	if err != nil {
 		return err
 	}
-	if *topic == "" {
-		*topic = cfg.Kafka.Topic
-	}
-	switch *tallyTopic {
+	topic, tallyTopic := cmp.Or(*f.topic, cfg.Kafka.Topic), *f.tallyTopic
+	switch tallyTopic {
 	case "":
-		*tallyTopic = cfg.Report.TallyTopic
+		tallyTopic = cfg.Report.TallyTopic
 	case "-":
-		*tallyTopic = ""
+		tallyTopic = ""
 	}
-	if serve.set {
-		return serveReport(ctx, cfg, opts, serve.addr, *topic, *tallyTopic, start, stdout, stderr)
+	if f.serve.set {
+		return serveReport(ctx, cfg, opts, f.serve.addr, topic, tallyTopic, f.start, stdout, stderr)
 	}
 	sum, err := report.RunSummary(ctx, report.Options{
-		Topic:      *topic,
-		TallyTopic: *tallyTopic,
+		Topic:      topic,
+		TallyTopic: tallyTopic,
 		Client:     opts,
-		Group:      *group,
-		From:       start,
-		UntilEnd:   *untilEnd,
-		Follow:     *follow,
-		Interval:   *interval,
-		JSON:       *asJSON,
+		Group:      *f.group,
+		From:       f.start,
+		UntilEnd:   *f.untilEnd,
+		Follow:     *f.follow,
+		Interval:   *f.interval,
+		JSON:       *f.asJSON,
 		Aggregate: report.Config{
-			TopPaths:   *top,
-			Until:      untilT,
+			TopPaths:   *f.top,
+			Until:      f.untilT,
 			LatencyTie: cfg.Report.LatencyTie,
 			Limits:     routeLimits(cfg),
 		},
 	}, stdout, stderr)
-	if err != nil || !*check {
+	if err != nil || !*f.check {
 		return err
 	}
 	var configured []string
 	for _, r := range cfg.Routes {
 		configured = append(configured, r.Name)
 	}
-	return checkVerdict(sum, *routeName, configured, stderr)
+	return checkVerdict(sum, *f.routeName, configured, stderr)
+}
+
+// reportFlags are miffy report's flags; start and untilT are -from and
+// -until parsed (by validate).
+type reportFlags struct {
+	path, brokers, topic, group, from, tallyTopic, until, routeName *string
+	untilEnd, follow, asJSON, check                                 *bool
+	interval                                                        *time.Duration
+	top                                                             *int
+	serve                                                           serveFlag
+
+	start  report.From
+	untilT time.Time
+}
+
+func newReportFlags(fs *flag.FlagSet) *reportFlags {
+	f := &reportFlags{}
+	f.path = fs.String("config", "", "config file for [kafka] (default $MIFFY_CONFIG, else ./config.toml if present)")
+	f.brokers = fs.String("brokers", "", "bootstrap brokers, host:port[,host:port...] (default [kafka] \"bootstrap.servers\")")
+	f.topic = fs.String("topic", "", "topic to read (default [kafka] topic)")
+	f.group = fs.String("group", "", "consumer group: start at its committed offsets and commit what was read")
+	f.from = fs.String("from", "start", "where to start without a committed offset: start, end, an RFC 3339 time, or a duration ago (1h)")
+	f.untilEnd = fs.Bool("until-end", true, "stop at the end offsets the topic had at the start (false: read until interrupted)")
+	f.follow = fs.Bool("follow", false, "keep reading and print the summary every -interval")
+	f.interval = fs.Duration("interval", 5*time.Second, "time between prints with -follow")
+	f.asJSON = fs.Bool("json", false, "print the summary as JSON")
+	f.top = fs.Int("top", 10, "differing paths listed per route")
+	f.tallyTopic = fs.String("tally-topic", "", "tally topic to read as well (default [report] tally_topic; \"-\": none)")
+	f.until = fs.String("until", "", "leave out requests received after this: an RFC 3339 time, or a duration ago (10m)")
+	f.check = fs.Bool("check", false, "exit 0 when every checked route passes, 1 when any fails, 3 when none fails but any is inconclusive")
+	f.routeName = fs.String("route", "", "with -check: check only this route")
+	fs.Var(&f.serve, "serve", "serve the report page, its API and gates on ADDR (--serve=ADDR; alone: "+defaultServeAddr+") until interrupted")
+	return f
+}
+
+// validate rejects flags that do not go together or do not parse, and parses
+// -from and -until.
+func (f *reportFlags) validate(fs *flag.FlagSet) error {
+	if f.serve.set && f.serve.addr == defaultServeAddr && fs.NArg() == 1 {
+		f.serve.addr = fs.Arg(0) // --serve ADDR
+	} else if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if f.serve.set && (*f.check || *f.follow || *f.asJSON) {
+		return fmt.Errorf("%w: -serve: not with -check, -follow or -json (the page follows the topics)", errUsage)
+	}
+	var err error
+	if f.start, err = report.ParseFrom(*f.from, time.Now()); err != nil {
+		return fmt.Errorf("%w: -from: %v", errUsage, err)
+	}
+	if *f.interval <= 0 {
+		return fmt.Errorf("%w: -interval: must be positive, got %s", errUsage, *f.interval)
+	}
+	if *f.top <= 0 {
+		return fmt.Errorf("%w: -top: must be positive, got %d", errUsage, *f.top)
+	}
+	if *f.until != "" {
+		u, err := report.ParseFrom(*f.until, time.Now())
+		if err != nil || u.Time().IsZero() {
+			return fmt.Errorf("%w: -until: want an RFC 3339 time or a duration such as 10m, got %q", errUsage, *f.until)
+		}
+		f.untilT = u.Time()
+	}
+	if *f.check && *f.follow {
+		return fmt.Errorf("%w: -check and -follow: a check needs an end; drop -follow", errUsage)
+	}
+	if *f.routeName != "" && !*f.check {
+		return fmt.Errorf("%w: -route: only with -check", errUsage)
+	}
+	return nil
 }
 
 // routeLimits returns each route's verdict limits: [verdict], with the

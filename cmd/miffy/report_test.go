@@ -23,6 +23,7 @@ import (
 // miffy report sums their records per route, equal ones included where a
 // route publishes them.
 func TestReportSumsTwoInstances(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	// The candidate differs on /diff/{n} always, on /all/{n} for odd n.
 	ref := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -127,6 +128,7 @@ topic = "fleet"
 }
 
 func TestReportUsage(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		args []string
@@ -154,6 +156,7 @@ func TestReportUsage(t *testing.T) {
 // TestReportServeToken: with [report] token_file the report server wants
 // the token; an empty token file fails at start, naming the key.
 func TestReportServeToken(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	dir := t.TempDir()
 	tokenPath, emptyPath := filepath.Join(dir, "token"), filepath.Join(dir, "empty")

@@ -47,7 +47,7 @@ func runRollout(ctx context.Context, args []string, environ []string, stdout, st
 	if err != nil {
 		return err
 	}
-	routes := cfg.RolloutRoutes()
+	routes := rolloutRoutes(cfg)
 	if len(routes) == 0 {
 		return errors.New("rollout: no route has a [routes.rollout] table; nothing to roll out")
 	}
@@ -102,4 +102,23 @@ func rolloutConfig(cfg *config.Config, routes []rollout.Route) rollout.Config {
 		ID:            ro.ControllerID,
 		Routes:        routes,
 	}
+}
+
+// rolloutRoutes are the rollouts of cfg's routes that have one (Load
+// resolved their unset keys from [rollout]).
+func rolloutRoutes(cfg *config.Config) []rollout.Route {
+	var out []rollout.Route
+	for _, rc := range cfg.Routes {
+		if ro := rc.Rollout; ro != nil {
+			out = append(out, rollout.Route{
+				Name:            rc.Name,
+				Steps:           ro.Steps,
+				Interval:        ro.Interval,
+				ShadowFirst:     *ro.ShadowFirst,
+				MaxInconclusive: ro.MaxInconclusive,
+				Limits:          cfg.Verdict.With(rc.Verdict),
+			})
+		}
+	}
+	return out
 }

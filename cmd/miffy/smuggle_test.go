@@ -609,7 +609,7 @@ routes = [{ path = "/api/{v}", key = "v", allow_side_effects = true }]
 [publish]
 mode = "none"
 [kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 `)
 	for _, tt := range []struct{ path, raw string }{
@@ -707,7 +707,7 @@ reference_timeout = "10s"
 [publish]
 mode = "none"
 [kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 `)
 	const fast = 3 * time.Second // "at once", generously; well under reference_timeout
@@ -766,6 +766,7 @@ var nginxDiffers = map[string]string{
 // that is not listed is a wrong expectation or a broken helper. Skipped
 // without nginx.
 func TestSmuggleBaselineNginx(t *testing.T) {
+	t.Parallel()
 	st := &smuggleStack{ref: newTape(t, "reference"), cand: newTape(t, "candidate"), sec: newTape(t, "secondary")}
 	startNginxFront(t, st)
 	convs := append(framingConversations(st), sequenceConversations(st)...)
@@ -818,7 +819,7 @@ write_timeout = "1s"
 [publish]
 mode = "none"
 [kafka]
-"bootstrap.servers" = "`+deadAddr(t)+`"
+"bootstrap.servers" = "`+brokerAddr(t)+`"
 require_broker = false
 `)
 	w := dialWire(t, in)
@@ -862,6 +863,7 @@ func TestSmuggleH2CPriorKnowledge(t *testing.T) {
 	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || string(b) != tapeBody {
 		t.Errorf("answered %s %d %.80q, want HTTP/2.0 200 %s", resp.Proto, resp.StatusCode, b, tapeBody)
 	}
+	tr.CloseIdleConnections() // an HTTP/2 connection left open holds miffy's shutdown for a second
 	st.settle(t)
 	for _, tp := range st.tapes() {
 		for _, r := range tp.requests() {

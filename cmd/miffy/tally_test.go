@@ -18,6 +18,7 @@ import (
 // against the embedded broker: the record topic holds the mismatches only,
 // and the tally published at shutdown counts every compared request.
 func TestTalliesEndToEnd(t *testing.T) {
+	t.Parallel()
 	b := startBroker(t)
 	ref, cand := demoUpstreams(t)
 	in := startMiffy(t, `
@@ -171,6 +172,7 @@ max_latency_ratio = 100.0
 }
 
 func TestCheckVerdict(t *testing.T) {
+	t.Parallel()
 	sum := &report.Summary{Routes: []report.RouteSummary{{Route: "/ok", Verdict: "pass"}, {Route: "/meh", Verdict: "inconclusive"}}}
 	tests := []struct {
 		name       string

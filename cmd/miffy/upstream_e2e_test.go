@@ -47,6 +47,7 @@ func clientCert(t *testing.T, dir string) (cert *x509.Certificate, certFile, key
 // tls_ca_file, tls_cert_file and tls_key_file; without the client
 // certificate the client gets 502.
 func TestUpstreamTLSEndToEnd(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	client, certFile, keyFile := clientCert(t, dir)
 	clientCAs := x509.NewCertPool()

@@ -11,6 +11,7 @@ import (
 // TestInsecureUpstreamShown: tls_insecure_skip_verify is shown by
 // check-config and logged as a warning at start.
 func TestInsecureUpstreamShown(t *testing.T) {
+	t.Parallel()
 	path := t.TempDir() + "/config.toml"
 	writeFile(path, "[upstream.candidate]\ntls_insecure_skip_verify = true\n")
 	var out strings.Builder
@@ -41,6 +42,7 @@ func TestInsecureUpstreamShown(t *testing.T) {
 
 // TestRouteProtocolWired: a route's protocols reach its table entry.
 func TestRouteProtocolWired(t *testing.T) {
+	t.Parallel()
 	path := t.TempDir() + "/config.toml"
 	writeFile(path, "[[routes]]\npath = \"/grpc/{x}\"\ncandidate_protocol = \"h2c\"\nsecondary_protocol = \"http1\"\n")
 	cfg, err := loadConfig(path, nil)

@@ -3,8 +3,6 @@ package config
 import (
 	"fmt"
 	"time"
-
-	"github.com/miffy-proxy/miffy/internal/rollout"
 )
 
 // Rollout is the [rollout] section: the controller (`miffy rollout`) and
@@ -35,34 +33,6 @@ type RouteRollout struct {
 	Interval        time.Duration `koanf:"interval"`
 	ShadowFirst     *bool         `koanf:"shadow_first"`
 	MaxInconclusive time.Duration `koanf:"max_inconclusive"`
-}
-
-// RolloutRoutes returns the rollouts of the routes that have one, with
-// [rollout]'s defaults and the route's verdict limits filled in.
-func (c *Config) RolloutRoutes() []rollout.Route {
-	var out []rollout.Route
-	for i := range c.Routes {
-		if r, ok := c.rolloutRoute(i); ok {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func (c *Config) rolloutRoute(i int) (rollout.Route, bool) {
-	rc := c.Routes[i]
-	if rc.Rollout == nil {
-		return rollout.Route{}, false
-	}
-	ro := c.resolvedRollout(*rc.Rollout)
-	return rollout.Route{
-		Name:            rc.Name,
-		Steps:           ro.Steps,
-		Interval:        ro.Interval,
-		ShadowFirst:     *ro.ShadowFirst,
-		MaxInconclusive: ro.MaxInconclusive,
-		Limits:          c.Verdict.With(rc.Verdict),
-	}, true
 }
 
 // resolvedRollout is ro with [rollout]'s values in its unset keys (for
@@ -112,11 +82,30 @@ func (v *validator) rollout(c *Config) {
 		if !r.Shadow {
 			v.errorf("%s: needs shadow = true on the route: every stage is judged on the shadow verdict (the candidate's answers compared with the reference's)", key)
 		}
-		if rr, _ := c.rolloutRoute(i); ro.Interval > 0 {
-			v.prefixed("", rr.Validate(key+"."))
-		}
+		v.routeRollout(key+".", c.resolvedRollout(*r.Rollout))
 	}
 	if some && c.Control.Topic == "" {
 		v.errorf("control.topic: required by routes with a rollout (the controller sets their weights through it)")
 	}
+}
+
+// routeRollout checks a route's rollout, [rollout]'s values in its unset
+// keys; errors name the key under prefix (e.g. "routes[2].rollout.").
+func (v *validator) routeRollout(prefix string, ro *RouteRollout) {
+	if len(ro.Steps) == 0 {
+		v.errorf("%ssteps: required, the candidate weights in percent, rising and ending at 100 (e.g. [1, 5, 25, 50, 100])", prefix)
+	}
+	for i, s := range ro.Steps {
+		switch {
+		case !(s > 0 && s <= 100):
+			v.errorf("%ssteps[%d]: %v is not a weight above 0 and at most 100", prefix, i, s)
+		case i > 0 && !(s > ro.Steps[i-1]):
+			v.errorf("%ssteps[%d]: %v does not rise above steps[%d] (%v)", prefix, i, s, i-1, ro.Steps[i-1])
+		}
+	}
+	if n := len(ro.Steps); n > 0 && ro.Steps[n-1] != 100 {
+		v.errorf("%ssteps: must end at 100 (ends at %v)", prefix, ro.Steps[n-1])
+	}
+	v.positive(prefix+"interval", ro.Interval)
+	v.nonNegative(prefix+"max_inconclusive", ro.MaxInconclusive)
 }

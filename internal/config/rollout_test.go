@@ -6,9 +6,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/miffy-proxy/miffy/internal/rollout"
-	"github.com/miffy-proxy/miffy/internal/verdict"
 )
 
 const rolloutFile = `
@@ -43,15 +40,22 @@ func TestLoadRollout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limits := verdict.Limits{MinCompared: 200, MaxRegressionRate: 0.001, MaxCandidateErrorRate: 0.001, MaxLatencyRatio: 1.2, Confidence: 0.95}
-	shop := limits
-	shop.MinCompared = 50
-	want := []rollout.Route{
-		{Name: "shop", Steps: []float64{1, 5, 25, 50, 100}, Interval: 5 * time.Minute, ShadowFirst: false, MaxInconclusive: 30 * time.Minute, Limits: shop},
-		{Name: "cart", Steps: []float64{10, 100}, Interval: 2 * time.Minute, ShadowFirst: true, MaxInconclusive: 30 * time.Minute, Limits: limits},
+	no, yes := false, true
+	want := []*RouteRollout{
+		{Steps: []float64{1, 5, 25, 50, 100}, Interval: 5 * time.Minute, ShadowFirst: &no, MaxInconclusive: 30 * time.Minute},
+		{Steps: []float64{10, 100}, Interval: 2 * time.Minute, ShadowFirst: &yes, MaxInconclusive: 30 * time.Minute},
 	}
-	if diff := cmp.Diff(want, c.RolloutRoutes()); diff != "" {
-		t.Errorf("RolloutRoutes (-want +got):\n%s", diff)
+	var got []*RouteRollout
+	for _, r := range c.Routes {
+		if r.Rollout != nil {
+			got = append(got, r.Rollout)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("resolved rollouts (-want +got):\n%s", diff)
+	}
+	if got := c.Verdict.With(c.Routes[0].Verdict).MinCompared; got != 50 {
+		t.Errorf("shop's min_compared = %d, want its own 50", got)
 	}
 }
 
@@ -74,7 +78,7 @@ func TestValidateRollout(t *testing.T) {
 		{"steps fall", route(func(r *RouteRollout) { r.Steps = []float64{5, 1, 100} }), []string{"routes[1].rollout.steps[1]: 1 does not rise above steps[0] (5)"}},
 		{"steps out of range", route(func(r *RouteRollout) { r.Steps = []float64{0, 150} }), []string{"routes[1].rollout.steps[0]: 0 is not a weight", "routes[1].rollout.steps[1]: 150 is not a weight", "routes[1].rollout.steps: must end at 100 (ends at 150)"}},
 		{"steps do not end at 100", route(func(r *RouteRollout) { r.Steps = []float64{1, 50} }), []string{"routes[1].rollout.steps: must end at 100 (ends at 50)"}},
-		{"negative durations", route(func(r *RouteRollout) { r.Interval, r.MaxInconclusive = -time.Second, -time.Second }), []string{"routes[1].rollout.interval: must be positive", "routes[1].rollout.max_inconclusive: must not be negative"}},
+		{"negative durations", route(func(r *RouteRollout) { r.Interval, r.MaxInconclusive = -time.Second, -time.Second }), []string{"routes[1].rollout.interval: -1s must be more than 0s", "routes[1].rollout.max_inconclusive: -1s is negative"}},
 		{"shadow route", func(c *Config) {
 			c.Control.Topic = "miffy-control"
 			c.Routes = []Route{{Path: "/s", Name: "/s", Mode: "shadow", Rollout: &RouteRollout{Steps: []float64{100}}}}

@@ -89,8 +89,9 @@ type RouteState struct {
 	Secondary string   `json:"secondary,omitempty"`
 	Paused    bool     `json:"paused"`
 	Overrides Desired  `json:"overrides"`
-	// Counters are the route's metrics (summed over their other labels).
-	Counters map[string]float64 `json:"counters,omitempty"`
+	// Counters are the route's counts since start, by name, as the proxy
+	// counts them itself (see Counters).
+	Counters map[string]int64 `json:"counters,omitempty"`
 }
 
 // Builder builds a routing table from the base config with the overrides
@@ -104,6 +105,10 @@ type Proxy interface {
 	SetTable(*shadow.Table)
 }
 
+// Counters returns a route's counts since start, by name (nil: none); the
+// proxy's tally collector (tally.Collector.Totals) gives them.
+type Counters func(route string) map[string]int64
+
 // Manager holds the overrides and rebuilds the routing table on change.
 type Manager struct {
 	mu        sync.Mutex
@@ -111,7 +116,7 @@ type Manager struct {
 	proxy     Proxy
 	overrides map[string]Desired
 	log       zerolog.Logger
-	gatherer  prometheus.Gatherer
+	counters  Counters
 	// held is true from safeState until resync: the control topic has not
 	// been read yet, so canary routes serve at weight 0 (unless a weight
 	// was set at runtime), whatever a table rebuilt meanwhile says.
@@ -124,15 +129,16 @@ type Manager struct {
 }
 
 // NewManager returns a manager for a proxy whose table was built by build
-// without overrides. g, if not nil, feeds the per-route counters of Routes.
-func NewManager(build Builder, p Proxy, log zerolog.Logger, reg prometheus.Registerer, g prometheus.Gatherer) *Manager {
+// without overrides. counters, if not nil, gives the per-route counters of
+// Routes.
+func NewManager(build Builder, p Proxy, log zerolog.Logger, reg prometheus.Registerer, counters Counters) *Manager {
 	f := promauto.With(reg)
 	return &Manager{
 		build:     build,
 		proxy:     p,
 		overrides: map[string]Desired{},
 		log:       log,
-		gatherer:  g,
+		counters:  counters,
 		changes: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "miffy_control_changes_total",
 			Help: "Route changes asked for at runtime, by source (admin, control_topic) and result (applied, rejected).",
@@ -313,11 +319,12 @@ func (m *Manager) Override(route string) Desired {
 func (m *Manager) Routes() []RouteState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	counters := m.counters()
 	var out []RouteState
 	for _, r := range m.proxy.Table().Routes() {
 		st := m.state(r)
-		st.Counters = counters[r.Name]
+		if m.counters != nil {
+			st.Counters = m.counters(r.Name)
+		}
 		out = append(out, st)
 	}
 	return out
@@ -343,45 +350,6 @@ func (m *Manager) state(r *shadow.Route) RouteState {
 		st.Breaker = r.Canary.Breaker().State().String()
 	}
 	return st
-}
-
-// counters sums every metric with a route label by route and metric name.
-func (m *Manager) counters() map[string]map[string]float64 {
-	if m.gatherer == nil {
-		return nil
-	}
-	mfs, err := m.gatherer.Gather()
-	if err != nil {
-		return nil
-	}
-	out := map[string]map[string]float64{}
-	for _, mf := range mfs {
-		for _, metric := range mf.GetMetric() {
-			var route string
-			for _, l := range metric.GetLabel() {
-				if l.GetName() == "route" {
-					route = l.GetValue()
-				}
-			}
-			if route == "" {
-				continue
-			}
-			var v float64
-			switch {
-			case metric.Counter != nil:
-				v = metric.Counter.GetValue()
-			case metric.Gauge != nil:
-				v = metric.Gauge.GetValue()
-			default:
-				continue
-			}
-			if out[route] == nil {
-				out[route] = map[string]float64{}
-			}
-			out[route][mf.GetName()] += v
-		}
-	}
-	return out
 }
 
 // safeState puts every canary route at weight 0 until resync: a canary

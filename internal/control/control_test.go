@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
@@ -72,7 +73,13 @@ func newFixture(t *testing.T) *fixture {
 	reg := prometheus.NewRegistry()
 	f.proxy = shadow.New(shadow.Config{}, table, nil, nil, zerolog.Nop(), reg)
 	t.Cleanup(func() { f.proxy.Close(t.Context()) })
-	f.m = NewManager(build, f.proxy, zerolog.Nop(), reg, reg)
+	counters := func(route string) map[string]int64 {
+		if route == "shop" {
+			return map[string]int64{"served_candidate": 3}
+		}
+		return nil
+	}
+	f.m = NewManager(build, f.proxy, zerolog.Nop(), reg, counters)
 	return f
 }
 
@@ -255,5 +262,19 @@ func TestHeldUntilSynced(t *testing.T) {
 	reload(f)
 	if w := shopWeight(f); w != 30 {
 		t.Errorf("a reload while held after set-weight 30: weight %v, want 30", w)
+	}
+}
+
+// TestRoutesCounters: each route's counters are what the proxy's own
+// counter source gives for it, by the route's name.
+func TestRoutesCounters(t *testing.T) {
+	f := newFixture(t)
+	got := map[string]map[string]int64{}
+	for _, st := range f.m.Routes() {
+		got[st.Name] = st.Counters
+	}
+	want := map[string]map[string]int64{"search": nil, "shop": {"served_candidate": 3}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("counters by route (-want +got):\n%s", diff)
 	}
 }

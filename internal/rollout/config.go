@@ -45,7 +45,8 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Route is one route's rollout.
+// Route is one route's rollout, complete and valid (the config layer
+// resolves and checks it: [routes.rollout]).
 type Route struct {
 	// Name of the canary route.
 	Name string
@@ -76,33 +77,6 @@ func (r Route) Weight(stage int) float64 {
 // Last is the index of the last stage (weight 100).
 func (r Route) Last() int { return len(r.Steps) }
 
-// Validate checks a route's rollout; errors name the key under prefix
-// (e.g. "routes[2].rollout.").
-func (r Route) Validate(prefix string) error {
-	var errs []error
-	if len(r.Steps) == 0 {
-		errs = append(errs, fmt.Errorf("%ssteps: required, the candidate weights in percent, rising and ending at 100 (e.g. [1, 5, 25, 50, 100])", prefix))
-	}
-	for i, s := range r.Steps {
-		switch {
-		case !(s > 0 && s <= 100):
-			errs = append(errs, fmt.Errorf("%ssteps[%d]: %v is not a weight above 0 and at most 100", prefix, i, s))
-		case i > 0 && !(s > r.Steps[i-1]):
-			errs = append(errs, fmt.Errorf("%ssteps[%d]: %v does not rise above steps[%d] (%v)", prefix, i, s, i-1, r.Steps[i-1]))
-		}
-	}
-	if n := len(r.Steps); n > 0 && r.Steps[n-1] != 100 {
-		errs = append(errs, fmt.Errorf("%ssteps: must end at 100 (ends at %v)", prefix, r.Steps[n-1]))
-	}
-	if r.Interval <= 0 {
-		errs = append(errs, fmt.Errorf("%sinterval: must be positive, got %s", prefix, r.Interval))
-	}
-	if r.MaxInconclusive < 0 {
-		errs = append(errs, fmt.Errorf("%smax_inconclusive: must not be negative, got %s", prefix, r.MaxInconclusive))
-	}
-	return errors.Join(errs...)
-}
-
 func (c *Config) defaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
@@ -127,14 +101,11 @@ func (c *Config) defaults() error {
 		}
 	}
 	seen := map[string]bool{}
-	for i, r := range c.Routes {
+	for _, r := range c.Routes {
 		if seen[r.Name] {
 			errs = append(errs, fmt.Errorf("rollout route %q: given twice", r.Name))
 		}
 		seen[r.Name] = true
-		if err := r.Validate(fmt.Sprintf("routes[%d].rollout.", i)); err != nil {
-			errs = append(errs, err)
-		}
 	}
 	return errors.Join(errs...)
 }

@@ -194,7 +194,9 @@ func TestH2C(t *testing.T) {
 	}))
 	var protos http.Protocols
 	protos.SetUnencryptedHTTP2(true)
-	c := &http.Client{Transport: &http.Transport{Protocols: &protos}}
+	tr := &http.Transport{Protocols: &protos}
+	t.Cleanup(tr.CloseIdleConnections) // before the server's Shutdown, which an open h2 connection holds a second
+	c := &http.Client{Transport: tr}
 	for _, path := range []string{"/a", "/b"} {
 		resp, err := c.Get("http://" + addr + path)
 		if err != nil {

@@ -69,12 +69,17 @@ func protoHandler(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "%s %v", r.Proto, r.TLS != nil)
 }
 
-func tlsClient(pool *x509.CertPool, h2 bool, certs ...tls.Certificate) *http.Client {
+// tlsClient's connections are closed when the test ends, before the
+// server shuts down (an HTTP/2 connection left open holds Shutdown a
+// second).
+func tlsClient(t *testing.T, pool *x509.CertPool, h2 bool, certs ...tls.Certificate) *http.Client {
 	var protos http.Protocols
 	protos.SetHTTP1(!h2)
 	protos.SetHTTP2(h2)
-	return &http.Client{Transport: &http.Transport{Protocols: &protos,
-		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: certs}}}
+	tr := &http.Transport{Protocols: &protos,
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: certs}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
 }
 
 func getBody(t *testing.T, c *http.Client, url string) (string, error) {
@@ -104,7 +109,7 @@ func TestTLS(t *testing.T) {
 		h2   bool
 		want string
 	}{{true, "HTTP/2.0 true"}, {false, "HTTP/1.1 true"}} {
-		got, err := getBody(t, tlsClient(p.pool, tt.h2), "https://"+addr+"/")
+		got, err := getBody(t, tlsClient(t, p.pool, tt.h2), "https://"+addr+"/")
 		if err != nil || got != tt.want {
 			t.Errorf("h2 %v: %q, %v; want %q", tt.h2, got, err, tt.want)
 		}
@@ -127,7 +132,7 @@ func TestTLS(t *testing.T) {
 	if err := srv.ReloadTLS(); err == nil {
 		t.Error("reloading a broken certificate: no error")
 	}
-	if _, err := getBody(t, tlsClient(p.pool, true), "https://"+addr+"/"); err != nil {
+	if _, err := getBody(t, tlsClient(t, p.pool, true), "https://"+addr+"/"); err != nil {
 		t.Errorf("after a failed reload: %v (the files in use must stay)", err)
 	}
 }
@@ -144,7 +149,7 @@ func TestTLSClientCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := serveOn(t, srv)
-	if _, err := getBody(t, tlsClient(p.pool, true), "https://"+addr+"/"); err == nil {
+	if _, err := getBody(t, tlsClient(t, p.pool, true), "https://"+addr+"/"); err == nil {
 		t.Error("a client without a certificate was served")
 	}
 	pair, err := tls.LoadX509KeyPair(ccert, ckey)
@@ -152,7 +157,7 @@ func TestTLSClientCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, h2 := range []bool{true, false} {
-		if got, err := getBody(t, tlsClient(p.pool, h2, pair), "https://"+addr+"/"); err != nil || got[len(got)-4:] != "true" {
+		if got, err := getBody(t, tlsClient(t, p.pool, h2, pair), "https://"+addr+"/"); err != nil || got[len(got)-4:] != "true" {
 			t.Errorf("h2 %v with a client certificate: %q, %v", h2, got, err)
 		}
 	}

@@ -75,8 +75,11 @@ func (f *fixture) do(t *testing.T, method, path, body string, header ...string) 
 
 func servedBy(resp *http.Response) string { return resp.Header.Get("X-Miffy-Served-By") }
 
-// TestCanaryShare sends 10,000 requests per weight through the proxy to
-// real upstreams, eight clients at once, and counts who served them.
+// TestCanaryShare is the wiring of the weight: 200 requests per weight
+// through the proxy to real upstreams, four clients at once, each answered
+// by the side it is said to be served by, the candidate exactly as often
+// as the counter says. The counter's arithmetic is proved on its own, with
+// many more decisions, in canary's TestWeightShareConcurrent.
 func TestCanaryShare(t *testing.T) {
 	ref := newUpstream(t, jsonHandler(`"ref"`))
 	cand := newUpstream(t, jsonHandler(`"cand"`))
@@ -84,7 +87,7 @@ func TestCanaryShare(t *testing.T) {
 		t.Run(fmt.Sprint(w), func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, Config{}, ref.url(), cand.url(), canaryRoute(t, canary.Config{Weight: w}))
-			const n, clients = 10000, 8
+			const n, clients = 200, 4
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
 			defer client.CloseIdleConnections()
 			var served [2]atomic.Int64
@@ -115,10 +118,6 @@ func TestCanaryShare(t *testing.T) {
 			got := served[1].Load()
 			if served[0].Load()+got != n {
 				t.Fatalf("%d answers, want %d", served[0].Load()+got, n)
-			}
-			share := 100 * float64(got) / n
-			if math.Abs(share-w) > 1 {
-				t.Errorf("candidate served %.2f %%, want %v ± 1", share, w)
 			}
 			// The counter is exact: floor(n * weight / 100).
 			if want := int64(math.Floor(n * w / 100)); got != want {

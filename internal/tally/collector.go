@@ -2,6 +2,7 @@ package tally
 
 import (
 	"cmp"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -48,6 +49,9 @@ type Collector struct {
 	start  time.Time
 	tallys map[key]*Tally
 	prefix string // of this process's record ids, once seen
+	// totals are each route's counts since start, by name (see Totals):
+	// never flushed.
+	totals map[string]map[string]int64
 }
 
 // NewCollector returns a Collector whose first interval starts now.
@@ -59,7 +63,31 @@ func NewCollector(cfg CollectorConfig) *Collector {
 	if now == nil {
 		now = time.Now
 	}
-	return &Collector{cfg: cfg, now: now, maxEndpoints: MaxEndpoints, start: now(), tallys: map[key]*Tally{}}
+	return &Collector{cfg: cfg, now: now, maxEndpoints: MaxEndpoints, start: now(), tallys: map[key]*Tally{}, totals: map[string]map[string]int64{}}
+}
+
+// Totals returns a route's counts since the collector started, by name:
+// "compared", "equal", "regressions", "noise" (mismatches by class),
+// "candidate_errors", "skipped", "dropped", and on canary routes
+// "served_reference" and "served_candidate". Counts still zero are left
+// out; nil when nothing was counted for the route.
+func (c *Collector) Totals(route string) map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.totals[route] == nil {
+		return nil
+	}
+	return maps.Clone(c.totals[route])
+}
+
+// count adds one to a route's total; c.mu is held.
+func (c *Collector) count(route, name string) {
+	m := c.totals[route]
+	if m == nil {
+		m = map[string]int64{}
+		c.totals[route] = m
+	}
+	m[name]++
 }
 
 // get returns the tally of route and endpoint; c.mu is held.
@@ -93,6 +121,7 @@ func (c *Collector) Compared(r *publish.Record) {
 	}
 	t := c.get(r.Route, endpoint)
 	t.Compared++
+	c.count(r.Route, "compared")
 	t.Latency.Reference.Add(ref)
 	t.Latency.Candidate.Add(cand)
 	if r.Secondary != nil {
@@ -108,9 +137,11 @@ func (c *Collector) Compared(r *publish.Record) {
 	}
 	if kind, ok := candidateError(r); ok {
 		addKind(t.CandidateErrors, kind, 1)
+		c.count(r.Route, "candidate_errors")
 	}
 	if len(r.Diffs) == 0 {
 		t.Equal++
+		c.count(r.Route, "equal")
 		return
 	}
 	regression := false
@@ -125,8 +156,10 @@ func (c *Collector) Compared(r *publish.Record) {
 	}
 	if regression {
 		addKind(t.Mismatches, string(compare.Regression), 1)
+		c.count(r.Route, "regressions")
 	} else {
 		addKind(t.Mismatches, string(compare.Noise), 1)
+		c.count(r.Route, "noise")
 	}
 }
 
@@ -156,6 +189,7 @@ func (c *Collector) Skipped(route, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	addKind(c.get(route, route).Skipped, reason, 1)
+	c.count(route, "skipped")
 }
 
 // Dropped counts a replay dropped at a bound (in_flight, memory).
@@ -163,6 +197,7 @@ func (c *Collector) Dropped(route, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	addKind(c.get(route, route).Dropped, reason, 1)
+	c.count(route, "dropped")
 }
 
 // Served counts a canary route's request answered by side ("reference" or
@@ -173,6 +208,7 @@ func (c *Collector) Served(route, side string, status int, d time.Duration) {
 	defer c.mu.Unlock()
 	s := c.get(route, route).served(side)
 	addKind(s.Status, class, 1)
+	c.count(route, "served_"+side)
 	s.Latency.Add(ms(d))
 }
 

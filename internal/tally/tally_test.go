@@ -211,3 +211,35 @@ func TestIDPrefixes(t *testing.T) {
 		t.Errorf("past the bound: %d prefixes, overflow %v", len(m.IDPrefixes), m.PrefixesOverflow)
 	}
 }
+
+// TestCollectorTotals: the admin API's counters are a route's counts since
+// start, kept across Flush, by name.
+func TestCollectorTotals(t *testing.T) {
+	c := NewCollector(CollectorConfig{Instance: "i1"})
+	c.Compared(rec("/a", 10, 10))
+	c.Compared(rec("/a", 10, 10, compare.Diff{Path: "$.x", Class: compare.Regression}))
+	c.Flush()
+	c.Compared(rec("/a", 10, 10, compare.Diff{Path: "$.x", Class: compare.Noise}))
+	failed := rec("/a", 10, 30, compare.Diff{Path: "error", Class: compare.Regression})
+	failed.Candidate = publish.Side{Err: fmt.Errorf("dialing: %w", syscall.ECONNREFUSED)}
+	c.Compared(failed)
+	c.Skipped("/a", "paused")
+	c.Dropped("/a", "in_flight")
+	c.Served("/b", "candidate", 200, time.Millisecond)
+	c.Served("/b", "reference", 200, time.Millisecond)
+	c.Served("/b", "reference", 503, time.Millisecond)
+	c.Flush()
+
+	for _, tt := range []struct {
+		route string
+		want  map[string]int64
+	}{
+		{"/a", map[string]int64{"compared": 4, "equal": 1, "regressions": 2, "noise": 1, "candidate_errors": 1, "skipped": 1, "dropped": 1}},
+		{"/b", map[string]int64{"served_candidate": 1, "served_reference": 2}},
+		{"/none", nil},
+	} {
+		if diff := cmp.Diff(tt.want, c.Totals(tt.route)); diff != "" {
+			t.Errorf("Totals(%q) (-want +got):\n%s", tt.route, diff)
+		}
+	}
+}

@@ -24,6 +24,7 @@ func (c *countingRT) RoundTrip(r *http.Request) (*http.Response, error) {
 // and over HTTP/2 to a TLS upstream that negotiates it, learning that on
 // the first request (which is sent once, over HTTP/2).
 func TestAuto(t *testing.T) {
+	t.Parallel()
 	ca := newPKI(t, "ca")
 	cert, _, _ := ca.issue(t, "server", []string{"upstream.test"}, []net.IP{net.IPv4(127, 0, 0, 1)})
 	h2 := startTLS(t, cert, nil, true)

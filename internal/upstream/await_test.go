@@ -22,10 +22,11 @@ import (
 // head, and its answer read as usual rather than waited for in the write
 // (sendAwait). Whichever way a request goes, the answers, the retries, the
 // timeouts and the cancellations must be the same.
+//
+// Its subtests' clients are made by newClient, which gives a test under
+// TestWrittenApart hooks with inlineMax 0.
 func TestWrittenApart(t *testing.T) {
-	saved := inlineMax
-	inlineMax = 0
-	t.Cleanup(func() { inlineMax = saved })
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		f    func(*testing.T)
@@ -61,6 +62,7 @@ func TestWrittenApart(t *testing.T) {
 // connection, which, idle, keeps no read buffer (plain TCP waits for its
 // answers without one).
 func TestIdleHoldsNoBuffer(t *testing.T) {
+	t.Parallel()
 	delay := make(chan time.Duration, 10)
 	srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
 		for {
@@ -102,9 +104,7 @@ func TestIdleHoldsNoBuffer(t *testing.T) {
 // sent whole by sendAwait (inlineMax raised), is finished through the
 // net.Conn once the upstream reads, and its answer read as usual.
 func TestSocketTakesPart(t *testing.T) {
-	saved := inlineMax
-	inlineMax = 64 << 20
-	t.Cleanup(func() { inlineMax = saved })
+	t.Parallel()
 	body := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32 MiB
 	start := make(chan struct{})
 	srv := newRawServer(t, func(n int, nc net.Conn, br *bufio.Reader) {
@@ -122,7 +122,7 @@ func TestSocketTakesPart(t *testing.T) {
 			io.WriteString(nc, "HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(len(ok))+"\r\n\r\n"+ok)
 		}
 	})
-	c := newClient(t, Config{})
+	c := newClient(t, Config{hooks: &testHooks{inlineMax: 64 << 20}})
 	for i := range 2 {
 		done := make(chan struct{})
 		var (
@@ -156,6 +156,7 @@ func TestSocketTakesPart(t *testing.T) {
 // TestWaitHoldsNoWriteBuffer: requests waiting for their answers hold no
 // write buffer; each went back to the pool once its request was out.
 func TestWaitHoldsNoWriteBuffer(t *testing.T) {
+	t.Parallel()
 	const n = 20
 	got := make(chan struct{}, n)
 	answer := make(chan struct{})
@@ -171,9 +172,8 @@ func TestWaitHoldsNoWriteBuffer(t *testing.T) {
 		}
 	})
 	var lent atomic.Int64
-	testHookWriteBuf = func(delta int) { lent.Add(int64(delta)) }
-	t.Cleanup(func() { testHookWriteBuf = nil })
-	c := newClient(t, Config{MaxIdlePerHost: n})
+	hooks := &testHooks{inlineMax: defaultInlineMax, writeBuf: func(delta int) { lent.Add(int64(delta)) }}
+	c := newClient(t, Config{MaxIdlePerHost: n, hooks: hooks})
 	errs := make(chan error, n)
 	for i := range n {
 		go func() {

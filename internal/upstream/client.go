@@ -52,6 +52,22 @@ type Config struct {
 	// upstream that picks h2 fails the exchange with ErrHTTP2 before
 	// anything is sent (Auto then sends it over HTTP/2).
 	OfferHTTP2 bool
+
+	// hooks, set by this package's tests only, replace limits and watch
+	// buffers; nil in production.
+	hooks *testHooks
+}
+
+// testHooks are what a test changes of one Client: each Client has its
+// own, so that tests run in parallel.
+type testHooks struct {
+	// inlineMax replaces defaultInlineMax.
+	inlineMax int
+	// writeBuf is told of each buffer lent from reqBufs (+1) and given
+	// back (-1).
+	writeBuf func(delta int)
+	// now, if set, replaces time.Now for idle connections' age.
+	now func() time.Time
 }
 
 // Client sends requests to upstreams. Its zero value is not usable; make
@@ -210,9 +226,18 @@ func newPool(cfg Config, scheme, addr string) *pool {
 	return &pool{cfg: cfg, scheme: scheme, dialAddr: net.JoinHostPort(host, port), serverName: host}
 }
 
+// now is the time idle connections are measured by: the clock, or a
+// test's.
+func (p *pool) now() time.Time {
+	if h := p.cfg.hooks; h != nil && h.now != nil {
+		return h.now()
+	}
+	return time.Now()
+}
+
 // get returns an idle connection, or dials one; reused says which.
 func (p *pool) get(ctx context.Context, c *Client) (pc *conn, reused bool, err error) {
-	now := time.Now()
+	now := p.now()
 	p.mu.Lock()
 	for len(p.idle) > 0 {
 		n := len(p.idle) - 1
@@ -279,7 +304,7 @@ func (p *pool) dial(ctx context.Context, c *Client) (*conn, error) {
 
 // put keeps a connection whose last exchange ended cleanly.
 func (p *pool) put(pc *conn) {
-	pc.idleSince = time.Now()
+	pc.idleSince = p.now()
 	// The last request's deadline would fail the next quiet check once
 	// it has passed.
 	pc.setDeadline(time.Time{})
@@ -535,10 +560,6 @@ func skipHeader(name string) bool {
 // otherwise hold one for as long as it waits.
 var reqBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// testHookWriteBuf, where a test sets it, is told of each buffer lent
-// from reqBufs (+1) and given back (-1).
-var testHookWriteBuf func(delta int)
-
 // readers lends the read buffers of connections that wait without one
 // (sendAwait): a connection holds one from the moment its upstream answers
 // until it is idle again.
@@ -546,10 +567,25 @@ var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBu
 
 const readBufSize = 4 << 10
 
-// inlineMax is the largest request written in one piece, body and all,
-// and so the largest that sendAwait can send; a larger body is written
-// after its head, from where it is, and its answer read as usual.
-var inlineMax = 16 << 10
+// defaultInlineMax is the largest request written in one piece, body and
+// all, and so the largest that sendAwait can send; a larger body is
+// written after its head, from where it is, and its answer read as usual.
+const defaultInlineMax = 16 << 10
+
+// inlineMax is defaultInlineMax, or what a test's hooks set.
+func (pc *conn) inlineMax() int {
+	if h := pc.pool.cfg.hooks; h != nil {
+		return h.inlineMax
+	}
+	return defaultInlineMax
+}
+
+// lentWriteBuf tells a test's hook of a write buffer lent or given back.
+func (pc *conn) lentWriteBuf(delta int) {
+	if h := pc.pool.cfg.hooks; h != nil && h.writeBuf != nil {
+		h.writeBuf(delta)
+	}
+}
 
 // write sends req, and on plain TCP also waits for the answer to begin
 // (sendAwait); rerr is a failed wait. The head's deadline starts as the
@@ -558,11 +594,9 @@ var inlineMax = 16 << 10
 // before the wait (returnWriteBuf).
 func (pc *conn) write(ctx context.Context, req *Request, deadline time.Time, hasDeadline bool) (werr, rerr error) {
 	pc.wbuf = reqBufs.Get().(*[]byte)
-	if testHookWriteBuf != nil {
-		testHookWriteBuf(1)
-	}
+	pc.lentWriteBuf(1)
 	b := appendHead((*pc.wbuf)[:0], req)
-	inline := len(b)+len(req.Body) <= inlineMax
+	inline := len(b)+len(req.Body) <= pc.inlineMax()
 	if inline {
 		b = append(b, req.Body...)
 	}
@@ -596,14 +630,12 @@ func (pc *conn) returnWriteBuf() {
 	if pc.wbuf == nil {
 		return
 	}
-	if cap(pc.wb) <= inlineMax+4<<10 {
+	if cap(pc.wb) <= defaultInlineMax+4<<10 {
 		*pc.wbuf = pc.wb[:0]
 		reqBufs.Put(pc.wbuf)
 	}
 	pc.wbuf, pc.wb = nil, nil
-	if testHookWriteBuf != nil {
-		testHookWriteBuf(-1)
-	}
+	pc.lentWriteBuf(-1)
 }
 
 // headerDeadline bounds the wait for the answer's head by

@@ -49,6 +49,7 @@ func grpcUpstream(t *testing.T) string {
 // (grpc-status, grpc-message) passed back: a call that succeeds needs its
 // trailers to.
 func TestGRPCThroughTransport(t *testing.T) {
+	t.Parallel()
 	target := &url.URL{Scheme: "http", Host: grpcUpstream(t)}
 	rp := &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
@@ -84,6 +85,7 @@ func TestGRPCThroughTransport(t *testing.T) {
 // memory, sent as a Request (the way miffy sends bodies it has read),
 // reaches an h2c upstream, and the answer's trailers say grpc-status 0.
 func TestGRPCThroughRoundTripper(t *testing.T) {
+	t.Parallel()
 	addr := grpcUpstream(t)
 	msg, err := proto.Marshal(&healthpb.HealthCheckRequest{Service: "miffy.test"})
 	if err != nil {

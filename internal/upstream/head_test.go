@@ -64,6 +64,7 @@ func FuzzReadResponse(f *testing.F) {
 // TestCheckHeadCommon: the kinds left to net/http are not parsed here,
 // and those parsed here are.
 func TestCheckHeadCommon(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		head   string
 		method string
@@ -110,6 +111,7 @@ func (s stall) Read(p []byte) (int, error) {
 // that keeps the connection open would hold the exchange until its
 // timeout).
 func TestReadResponseRefuses(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("a", 6000)
 	tests := []struct{ name, in string }{
 		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 2\n\nhi"},
@@ -166,6 +168,7 @@ func TestReadResponseRefuses(t *testing.T) {
 // TestReadResponseAccepts: what is well formed passes, including what
 // net/http reads itself and heads longer than the read buffer.
 func TestReadResponseAccepts(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("a", 100<<10)
 	tests := []struct {
 		name, in string
@@ -219,6 +222,7 @@ func (e *endless) Read(p []byte) (int, error) {
 // TestReadResponseBounded: a head is read up to the limit and no further,
 // whichever way it would be parsed; a head of exactly the limit passes.
 func TestReadResponseBounded(t *testing.T) {
+	t.Parallel()
 	for _, max := range []int{100, 4096, 64 << 10, 1 << 20} {
 		src := &endless{}
 		_, err := read(src, "GET", max)

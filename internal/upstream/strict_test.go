@@ -32,6 +32,7 @@ func feedAll(s string, n int, heads ...bool) (int, error, *strictConn) {
 // TestStrictConnFraming: well-framed answers pass whole, split anywhere,
 // and the connection ends ready for the next head.
 func TestStrictConnFraming(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		in    string
@@ -63,6 +64,7 @@ func TestStrictConnFraming(t *testing.T) {
 // TestStrictConnRefuses: what the Client refuses fails the read, at the
 // first bad byte's answer, after the bytes of the answers before it.
 func TestStrictConnRefuses(t *testing.T) {
+	t.Parallel()
 	const ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
 	tests := []struct {
 		name, in string
@@ -96,6 +98,7 @@ func TestStrictConnRefuses(t *testing.T) {
 // the Client refuses, and still keeps connections alive across HEAD,
 // chunked and Content-Length answers.
 func TestTransportStrict(t *testing.T) {
+	t.Parallel()
 	for _, answer := range []string{
 		"HTTP/1.1 200 OK\nContent-Length: 2\n\nhi",
 		"HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 2\r\n\r\nhi",

@@ -60,6 +60,7 @@ func startTLS(t *testing.T, cert tls.Certificate, clientCAs *x509.CertPool, h2 b
 // works with the matching TLSFiles, and fails without, through the
 // Client and through NewTransport alike.
 func TestTLSFiles(t *testing.T) {
+	t.Parallel()
 	ca := newPKI(t, "upstream-ca")
 	clientCA := newPKI(t, "client-ca")
 	loopback := []net.IP{net.IPv4(127, 0, 0, 1)}
@@ -125,6 +126,7 @@ func TestTLSFiles(t *testing.T) {
 
 // TestTLSFilesErrors: files that cannot be used are errors that name them.
 func TestTLSFilesErrors(t *testing.T) {
+	t.Parallel()
 	ca := newPKI(t, "ca")
 	_, certFile, keyFile := ca.issue(t, "client", nil, nil)
 	_, _, otherKey := ca.issue(t, "other", nil, nil)
@@ -161,6 +163,7 @@ func TestTLSFilesErrors(t *testing.T) {
 // TestTransportProtocols: each protocol setting reaches the upstream in
 // the protocol it names (the upstream's r.ProtoMajor).
 func TestTransportProtocols(t *testing.T) {
+	t.Parallel()
 	ca := newPKI(t, "ca")
 	cert, _, _ := ca.issue(t, "server", []string{"upstream.test"}, []net.IP{net.IPv4(127, 0, 0, 1)})
 	h2 := startTLS(t, cert, nil, true)
@@ -219,6 +222,7 @@ func TestTransportProtocols(t *testing.T) {
 // method, target as escaped, Host, fields less the hop-by-hop ones,
 // Fields replacing Header's, body and its length.
 func TestRoundTripperRequest(t *testing.T) {
+	t.Parallel()
 	type seen struct {
 		Method, URI, Host string
 		Header            http.Header
@@ -294,6 +298,7 @@ func TestRoundTripperRequest(t *testing.T) {
 // TestRoundTripperHeaderTimeout: a Request's HeaderTimeout bounds the
 // wait for the head, not the body; a timeout is a net.Error timeout.
 func TestRoundTripperHeaderTimeout(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow-head" {
@@ -310,8 +315,10 @@ func TestRoundTripperHeaderTimeout(t *testing.T) {
 	rt := RoundTripper{NewTransport(TransportConfig{})}
 	addr := srv.Listener.Addr().String()
 
+	// The flushed head must beat it: room for a loaded machine.
+	const headTimeout = 300 * time.Millisecond
 	req := get(addr, "/slow-head")
-	req.HeaderTimeout = 20 * time.Millisecond
+	req.HeaderTimeout = headTimeout
 	var err error
 	within(t, bound, func() { _, err = rt.Do(t.Context(), req) })
 	var ne net.Error
@@ -320,7 +327,7 @@ func TestRoundTripperHeaderTimeout(t *testing.T) {
 	}
 
 	req = get(addr, "/slow-body")
-	req.HeaderTimeout = 20 * time.Millisecond
+	req.HeaderTimeout = headTimeout
 	resp, err := rt.Do(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -334,13 +341,14 @@ func TestRoundTripperHeaderTimeout(t *testing.T) {
 	select {
 	case err := <-done:
 		t.Fatalf("body ended before the upstream sent it: %v", err)
-	case <-time.After(100 * time.Millisecond): // past HeaderTimeout: the body still waits
+	case <-time.After(2 * headTimeout): // past HeaderTimeout: the body still waits
 	}
 }
 
 // TestTransportStatusRange: a status outside 100..599, which net/http's
 // Transport takes, is an error through RoundTripper and CheckStatus.
 func TestTransportStatusRange(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		status string
 		ok     bool
@@ -373,6 +381,7 @@ func TestTransportStatusRange(t *testing.T) {
 
 // TestTransportHeadBoundH2: the head bound holds over HTTP/2 too.
 func TestTransportHeadBoundH2(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Long", strings.Repeat("a", 128<<10))
 		io.WriteString(w, "ok")

@@ -1,9 +1,10 @@
-package main
+package control
 
 import (
 	"testing"
 	"time"
 
+	"github.com/miffy-proxy/miffy"
 	"github.com/miffy-proxy/miffy/internal/config"
 )
 
@@ -33,18 +34,17 @@ func TestRestartOnly(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Chdir(t.TempDir()) // no ./config.toml
-			old, err := loadConfig("", nil)
+			old, err := config.LoadDefaults(miffy.DefaultConfig, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			next, err := loadConfig("", nil)
+			next, err := config.LoadDefaults(miffy.DefaultConfig, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			tt.change(next)
-			if got := restartOnly(old, next); got != tt.want {
-				t.Errorf("restartOnly = %q, want %q", got, tt.want)
+			if got := RestartOnly(old, next); got != tt.want {
+				t.Errorf("RestartOnly = %q, want %q", got, tt.want)
 			}
 		})
 	}
