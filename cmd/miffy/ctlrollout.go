@@ -100,21 +100,12 @@ func runCtlRollout(ctx context.Context, path string, args []string, environ []st
 	}
 	var mine []rollout.Entry
 	known := map[string]bool{}
-	var gen int32
+	var fence rollout.Fence // as the controllers read the topic
 	for _, e := range hist {
 		r := entryRoute(e)
 		known[r] = true
-		if r != route {
+		if d := e.Decision; d != nil && !fence.Admit(d) || r != route {
 			continue
-		}
-		if d := e.Decision; d != nil {
-			// A decision of a lower lease generation than one read was
-			// written by a controller that had lost its lease: the
-			// controllers ignore it, and so does status.
-			if d.Generation < gen {
-				continue
-			}
-			gen = d.Generation
 		}
 		mine = append(mine, e)
 	}

@@ -18,11 +18,23 @@ func Follow(ctx context.Context, st *Store, client []kgo.Opt, topic, tallyTopic 
 	if tallyTopic != "" && tallyTopic != topic {
 		topics = append(topics, tallyTopic)
 	}
+	return consume(ctx, client, topics, start, log, func(r *kgo.Record) {
+		if r.Topic == topic {
+			st.AddRecord(r.Value, Ref{Partition: r.Partition, Offset: r.Offset}, tie)
+		} else {
+			st.AddTally(r.Value)
+		}
+	})
+}
+
+// consume reads topics from start and hands each record to each until ctx
+// is done; read errors are logged and the client retries. Topics that do
+// not exist yet are picked up when they appear.
+func consume(ctx context.Context, client []kgo.Opt, topics []string, start kgo.Offset, log zerolog.Logger, each func(*kgo.Record)) error {
 	cl, err := kgo.NewClient(append(client,
 		kgo.ConsumeTopics(topics...),
 		kgo.ConsumeResetOffset(start),
 		kgo.FetchMaxWait(500*time.Millisecond),
-		// Topics that do not exist yet are picked up when they appear.
 		kgo.MetadataMinAge(time.Second),
 	)...)
 	if err != nil {
@@ -37,13 +49,7 @@ func Follow(ctx context.Context, st *Store, client []kgo.Opt, topic, tallyTopic 
 			}
 			log.Warn().Err(fe.Err).Str("topic", fe.Topic).Int32("partition", fe.Partition).Msg("reading")
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Topic == topic {
-				st.AddRecord(r.Value, Ref{Partition: r.Partition, Offset: r.Offset}, tie)
-			} else {
-				st.AddTally(r.Value)
-			}
-		})
+		fs.EachRecord(each)
 	}
 	return nil
 }

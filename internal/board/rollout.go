@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -60,7 +59,6 @@ var errNoRoute = errors.New("a rollout record without a route")
 type rolloutData struct {
 	last   *RolloutEvent // the last decision
 	events []RolloutEvent
-	gen    int32 // the highest lease generation read
 }
 
 // AddRollout reads one value of the rollout topic at offset; false if it
@@ -88,6 +86,11 @@ func (st *Store) AddRollout(value []byte, offset int64) bool {
 		route = v.Command.Route
 		ev = RolloutEvent{Offset: offset, Time: v.Command.Time, Command: v.Command.Command, By: v.Command.By}
 	}
+	// The late decisions of a controller that had lost its lease count
+	// for no route, as for the controllers.
+	if d := v.Decision; d != nil && !st.fence.Admit(d) {
+		return false
+	}
 	r, ok := st.rollouts[route]
 	if !ok {
 		if len(st.rollouts) >= st.maxRoutes {
@@ -96,15 +99,6 @@ func (st *Store) AddRollout(value []byte, offset int64) bool {
 		}
 		r = &rolloutData{}
 		st.rollouts[route] = r
-	}
-	if d := v.Decision; d != nil {
-		// A decision of a lower generation than one read was written by
-		// a controller that had lost its lease: the controllers ignore
-		// it, and so does the page.
-		if d.Generation < r.gen {
-			return false
-		}
-		r.gen = d.Generation
 	}
 	r.add(ev)
 	st.touch()
@@ -182,28 +176,7 @@ func (st *Store) Rollout(route string) (Rollout, bool) {
 // FollowRollouts reads the rollout topic from its start into st until ctx
 // is done.
 func FollowRollouts(ctx context.Context, st *Store, client []kgo.Opt, topic string, log zerolog.Logger) error {
-	cl, err := kgo.NewClient(append(client,
-		kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(500*time.Millisecond),
-		// The topic is picked up when the first controller creates it.
-		kgo.MetadataMinAge(time.Second),
-	)...)
-	if err != nil {
-		return fmt.Errorf("making the Kafka consumer: %w", err)
-	}
-	defer cl.Close()
-	for ctx.Err() == nil {
-		fs := cl.PollFetches(ctx)
-		for _, fe := range fs.Errors() {
-			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
-				continue
-			}
-			log.Warn().Err(fe.Err).Str("topic", fe.Topic).Int32("partition", fe.Partition).Msg("reading")
-		}
-		fs.EachRecord(func(r *kgo.Record) { st.AddRollout(r.Value, r.Offset) })
-	}
-	return nil
+	return consume(ctx, client, []string{topic}, kgo.NewOffset().AtStart(), log, func(r *kgo.Record) { st.AddRollout(r.Value, r.Offset) })
 }
 
 // rolloutRoutes mounts the rollout API: GET /api/rollouts (every route's

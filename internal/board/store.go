@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miffy-proxy/miffy/internal/report"
+	"github.com/miffy-proxy/miffy/internal/rollout"
 	"github.com/miffy-proxy/miffy/internal/tally"
 )
 
@@ -96,6 +97,7 @@ type Store struct {
 	mu       sync.Mutex
 	routes   map[string]*routeData
 	rollouts map[string]*rolloutData
+	fence    rollout.Fence // the rollout topic's decisions that count
 	ids      map[string]Ref
 	idOrder  []string // ring of ids in ids, oldest at idNext
 	idNext   int

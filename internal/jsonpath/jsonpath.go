@@ -182,14 +182,28 @@ func isIdent(s string) bool {
 	return true
 }
 
-// AppendJSONString appends s as a JSON string literal, replacing invalid
-// UTF-8 with U+FFFD like encoding/json.
+// AppendJSONString appends s as a JSON string literal, escaped like
+// encoding/json (invalid UTF-8 becomes U+FFFD) except that <, > and & are
+// left alone: what miffy writes is not embedded in HTML.
 func AppendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
 	b = append(b, '"')
+	b = AppendStringContents(b, s, false)
+	return append(b, '"')
+}
+
+// AppendStringContents appends s escaped for a JSON string, without the
+// quotes; lower maps ASCII upper case to lower case (header names).
+func AppendStringContents(b []byte, s string, lower bool) []byte {
+	const hex = "0123456789abcdef"
+	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && (!lower || c < 'A' || c > 'Z') {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
 			switch {
 			case c == '"' || c == '\\':
 				b = append(b, '\\', c)
@@ -201,19 +215,30 @@ func AppendJSONString(b []byte, s string) []byte {
 				b = append(b, '\\', 't')
 			case c < 0x20:
 				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
+			default: // upper-case letter, lower-casing
+				b = append(b, c+('a'-'A'))
 			}
 			i++
+			start = i
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			// Valid JSON, but not valid JavaScript; escaped like encoding/json.
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
 		}
 		i += size
 	}
-	return append(b, '"')
+	return append(b, s[start:]...)
 }

@@ -49,7 +49,7 @@ type Controller struct {
 	progress chan struct{} // closed and replaced as rollout and control records are read
 	// controlRead is the offset of the latest control record read.
 	controlRead int64
-	maxGen      int32
+	fence       Fence
 	desired     map[string]desiredRecord
 	evidence    map[string]*routeEvidence
 
@@ -276,13 +276,13 @@ func (c *Controller) readRollout(r *kgo.Record) {
 		if !ok {
 			st = newState()
 		}
-		if d.Generation < c.maxGen || !st.apply(d) {
-			c.log.Warn().Str("route", d.Route).Int32("generation", d.Generation).Int32("latest", c.maxGen).Str("controller", d.Controller).
+		if !c.fence.Admit(&d) {
+			c.log.Warn().Str("route", d.Route).Int32("generation", d.Generation).Int32("latest", c.fence.Generation()).Str("controller", d.Controller).
 				Msg("ignoring a decision of a controller that had lost its lease")
 			return
 		}
+		st.apply(d)
 		c.states[d.Route] = st
-		c.maxGen = max(c.maxGen, st.Generation)
 		c.pending[d.Route] = slices.DeleteFunc(c.pending[d.Route], func(p pendingCommand) bool { return p.off <= st.Answered })
 		c.m.step.WithLabelValues(d.Route).Set(float64(st.Step))
 		c.m.weight.WithLabelValues(d.Route).Set(st.Weight)
@@ -502,7 +502,7 @@ func (c *Controller) evaluate(parent context.Context, cl *kgo.Client) {
 		return
 	}
 	c.mu.Lock()
-	maxGen := c.maxGen
+	maxGen := c.fence.Generation()
 	c.mu.Unlock()
 	if c.token == 0 {
 		c.token = max(c.gen, maxGen+1)

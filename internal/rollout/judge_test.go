@@ -206,20 +206,24 @@ func TestStartAndAnswer(t *testing.T) {
 
 func TestStateFencing(t *testing.T) {
 	st := newState()
+	var f Fence
 	off := int64(4)
 	for _, d := range []Decision{
 		{Route: "shop", Step: 1, Weight: 1, Decision: Advance, Generation: 3},
-		{Route: "shop", Step: 2, Weight: 50, Decision: Advance, Generation: 4, CommandOffset: &off},
+		{Route: "cart", Step: 2, Weight: 50, Decision: Advance, Generation: 4, CommandOffset: &off},
 	} {
-		if !st.apply(d) {
-			t.Fatalf("apply(%+v) = false", d)
+		if !f.Admit(&d) {
+			t.Fatalf("Admit(%+v) = false", d)
 		}
+		st.apply(d)
 	}
-	if st.apply(Decision{Route: "shop", Step: 3, Weight: 100, Decision: Advance, Generation: 3}) {
-		t.Error("a decision of an older generation was applied")
+	// A fence is across routes: generation 4 was read for cart, so shop's
+	// generation 3 is a deposed controller's.
+	if f.Admit(&Decision{Route: "shop", Step: 3, Weight: 100, Decision: Advance, Generation: 3}) {
+		t.Error("a decision of an older generation was admitted")
 	}
-	if st.Step != 2 || st.Answered != 4 || st.Generation != 4 {
-		t.Errorf("state %+v, want step 2, answered 4, generation 4", st)
+	if st.Step != 2 || st.Answered != 4 || st.Generation != 4 || f.Generation() != 4 {
+		t.Errorf("state %+v, fence %d; want step 2, answered 4, generation 4", st, f.Generation())
 	}
 }
 

@@ -31,13 +31,8 @@ func newState() State { return State{Answered: -1} }
 // paused, not done.
 func (s State) Active() bool { return s.Started && !s.Paused && !s.Done }
 
-// apply takes a decision read from the topic; it returns false and
-// changes nothing for a decision of a lower generation than one already
-// applied (written by a controller that had lost its lease).
-func (s *State) apply(d Decision) bool {
-	if d.Generation < s.Generation {
-		return false
-	}
+// apply takes a decision read from the topic (one its Fence admitted).
+func (s *State) apply(d Decision) {
 	s.Generation = d.Generation
 	s.Started = true
 	s.Step, s.Weight, s.Since, s.Time = d.Step, d.Weight, d.Since, d.Time
@@ -45,8 +40,26 @@ func (s *State) apply(d Decision) bool {
 	if d.CommandOffset != nil && *d.CommandOffset > s.Answered {
 		s.Answered = *d.CommandOffset
 	}
+}
+
+// Fence admits the decisions that count, read in the topic's order: one
+// of a lower lease generation than any admitted before it was written by
+// a controller that had lost its lease, and counts for no route. The
+// controllers, the page and ctl rollout status all read the topic through
+// one.
+type Fence struct{ gen int32 }
+
+// Admit says whether d counts, and raises the fence to its generation.
+func (f *Fence) Admit(d *Decision) bool {
+	if d.Generation < f.gen {
+		return false
+	}
+	f.gen = d.Generation
 	return true
 }
+
+// Generation is the highest generation admitted.
+func (f *Fence) Generation() int32 { return f.gen }
 
 // Effective returns the decisions of entries (the rollout topic read in
 // order, as History gives it) that count, in order: those a controller
@@ -55,22 +68,20 @@ func (s *State) apply(d Decision) bool {
 func Effective(entries []Entry) []Decision {
 	states := map[string]*State{}
 	var out []Decision
-	var maxGen int32
+	var fence Fence
 	for _, e := range entries {
 		d := e.Decision
-		if d == nil || d.Generation < maxGen {
+		if d == nil || !fence.Admit(d) {
 			continue
 		}
-		maxGen = d.Generation
 		st, ok := states[d.Route]
 		if !ok {
 			s := newState()
 			st = &s
 			states[d.Route] = st
 		}
-		if st.apply(*d) {
-			out = append(out, *d)
-		}
+		st.apply(*d)
+		out = append(out, *d)
 	}
 	return out
 }
