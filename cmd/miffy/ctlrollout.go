@@ -79,14 +79,7 @@ func runCtlRollout(ctx context.Context, path string, args []string, environ []st
 	if err != nil {
 		return err
 	}
-	props := maps.Clone(cfg.Kafka.Properties)
-	if props == nil {
-		props = map[string]string{}
-	}
-	if *brokers != "" {
-		props["bootstrap.servers"] = *brokers
-	}
-	opts, err := publish.ClientOptions(props)
+	opts, err := kafkaOptions(cfg, *brokers)
 	if err != nil {
 		return err
 	}
@@ -122,27 +115,31 @@ func runCtlRollout(ctx context.Context, path string, args []string, environ []st
 		printRolloutStatus(stdout, route, topic, mine)
 		return nil
 	}
+	return sendRolloutCommand(ctx, stdout, opts, topic, cfg, rollout.Command{Route: route, Command: cmdName, By: operator(environ), Time: time.Now().UTC()}, mine, known, *wait)
+}
 
+// sendRolloutCommand sends c, mine being its route's history so far, and
+// with wait waits for the acting controller's answer.
+func sendRolloutCommand(ctx context.Context, stdout io.Writer, opts []kgo.Opt, topic string, cfg *config.Config, c rollout.Command, mine []rollout.Entry, known map[string]bool, wait time.Duration) error {
 	// A command for a route that no controller knows would wait forever:
 	// the route must have a rollout in the config or records already.
-	if len(mine) == 0 && !configuredRollout(cfg, route) {
-		return noRollout(route, topic, known)
+	if len(mine) == 0 && !configuredRollout(cfg, c.Route) {
+		return noRollout(c.Route, topic, known)
 	}
-	c := rollout.Command{Route: route, Command: cmdName, By: operator(environ), Time: time.Now().UTC()}
 	if err := rollout.Send(ctx, opts, topic, c); err != nil {
 		return err
 	}
-	if *wait == 0 {
+	if wait == 0 {
 		fmt.Fprintf(stdout, "rollout topic %q: %s sent for route %q; the acting controller answers within [rollout] evaluate_every (see: miffy ctl rollout status %s)\n",
-			topic, cmdName, route, route)
+			topic, c.Command, c.Route, c.Route)
 		return nil
 	}
-	fmt.Fprintf(stdout, "rollout topic %q: %s sent for route %q; waiting up to %s for the acting controller\n", topic, cmdName, route, *wait)
-	d, err := awaitAnswer(ctx, opts, topic, c, *wait)
+	fmt.Fprintf(stdout, "rollout topic %q: %s sent for route %q; waiting up to %s for the acting controller\n", topic, c.Command, c.Route, wait)
+	d, err := awaitAnswer(ctx, opts, topic, c, wait)
 	if err != nil {
 		return err
 	}
-	printRolloutStatus(stdout, route, topic, []rollout.Entry{{Value: rollout.Value{Decision: d}}})
+	printRolloutStatus(stdout, c.Route, topic, []rollout.Entry{{Value: rollout.Value{Decision: d}}})
 	return nil
 }
 
@@ -258,3 +255,16 @@ func printRolloutStatus(w io.Writer, route, topic string, entries []rollout.Entr
 }
 
 func weightText(w float64) string { return strconv.FormatFloat(w, 'f', -1, 64) + "%" }
+
+// kafkaOptions are the Kafka client options of cfg's [kafka], brokers (if
+// not empty) in place of its bootstrap.servers.
+func kafkaOptions(cfg *config.Config, brokers string) ([]kgo.Opt, error) {
+	props := maps.Clone(cfg.Kafka.Properties)
+	if props == nil {
+		props = map[string]string{}
+	}
+	if brokers != "" {
+		props["bootstrap.servers"] = brokers
+	}
+	return publish.ClientOptions(props)
+}

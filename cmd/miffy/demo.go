@@ -79,32 +79,8 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 	}
 	defer stopUpstreams()
 
-	// The demo runs on the embedded defaults only, whatever ./config.toml
-	// says; MIFFY_ variables still apply.
-	cfg, err := config.LoadDefaults(miffy.DefaultConfig, environ)
+	cfg, err := demoConfig(environ, b.Addr(), *refAddr, *candAddr, *withRollout, *interval)
 	if err != nil {
-		return err
-	}
-	if cfg.Proxy.Host == "" {
-		// Like its upstreams and broker, the demo stays on this machine
-		// unless told otherwise (MIFFY_PROXY__HOST=0.0.0.0).
-		cfg.Proxy.Host = "127.0.0.1"
-	}
-	cfg.Reference = "http://" + *refAddr
-	cfg.Candidate = "http://" + *candAddr
-	cfg.Kafka.Properties["bootstrap.servers"] = b.Addr()
-	cfg.Routes = []config.Route{{
-		Path: "/api/{value}", Key: "value", Name: "/api/{value}",
-		Reference: cfg.Reference, Candidate: cfg.Candidate,
-	}}
-	// Tallies every second, so that the walkthrough's report and page
-	// show every request at once.
-	cfg.Report.TallyInterval = time.Second
-	if *withRollout {
-		demoRolloutConfig(cfg, *interval)
-	}
-	cfg.Resolve() // the routes above take [shadow], [publish], [noise] and [canary]'s values
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	opts, err := publish.ClientOptions(cfg.Kafka.Properties)
@@ -140,6 +116,36 @@ func runDemo(ctx context.Context, args []string, environ []string, stdout, stder
 			ro.traffic("http://127.0.0.1:" + port(a.proxy))
 		}
 	}}, stdout, stderr)
+}
+
+// demoConfig is the demo's config: the embedded defaults (whatever
+// ./config.toml says; MIFFY_ variables still apply) with one route to the
+// demo upstreams through the embedded broker, rolled out with -rollout.
+func demoConfig(environ []string, brokerAddr, refAddr, candAddr string, withRollout bool, interval time.Duration) (*config.Config, error) {
+	cfg, err := config.LoadDefaults(miffy.DefaultConfig, environ)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Proxy.Host == "" {
+		// Like its upstreams and broker, the demo stays on this machine
+		// unless told otherwise (MIFFY_PROXY__HOST=0.0.0.0).
+		cfg.Proxy.Host = "127.0.0.1"
+	}
+	cfg.Reference = "http://" + refAddr
+	cfg.Candidate = "http://" + candAddr
+	cfg.Kafka.Properties["bootstrap.servers"] = brokerAddr
+	cfg.Routes = []config.Route{{
+		Path: "/api/{value}", Key: "value", Name: "/api/{value}",
+		Reference: cfg.Reference, Candidate: cfg.Candidate,
+	}}
+	// Tallies every second, so that the walkthrough's report and page
+	// show every request at once.
+	cfg.Report.TallyInterval = time.Second
+	if withRollout {
+		demoRolloutConfig(cfg, interval)
+	}
+	cfg.Resolve() // the routes above take [shadow], [publish], [noise] and [canary]'s values
+	return cfg, cfg.Validate()
 }
 
 func startDemoUpstreams(refAddr, candAddr string) (stop func(), err error) {

@@ -357,11 +357,8 @@ func PublishDesired(ctx context.Context, opts []kgo.Opt, topic, route string, d 
 		return fmt.Errorf("creating the Kafka client: %w", err)
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	compact := "compact"
-	if _, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, topic); err != nil &&
-		!errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("creating the control topic: %w", err)
+	if err := CreateTopic(ctx, cl, topic); err != nil {
+		return err
 	}
 	var value []byte
 	if d != nil {
@@ -372,6 +369,17 @@ func PublishDesired(ctx context.Context, opts []kgo.Opt, topic, route string, d 
 	rec := &kgo.Record{Topic: topic, Key: []byte(route), Value: value}
 	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		return fmt.Errorf("writing to the control topic: %w", err)
+	}
+	return nil
+}
+
+// CreateTopic creates the control topic, one partition and compacted, if
+// it is missing.
+func CreateTopic(ctx context.Context, cl *kgo.Client, topic string) error {
+	compact := "compact"
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, topic); err != nil &&
+		!errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("creating the control topic %s: %w", topic, err)
 	}
 	return nil
 }

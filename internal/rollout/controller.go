@@ -142,6 +142,24 @@ func (c *Controller) State(route string) State {
 	return newState()
 }
 
+// leaseClient is the member of the lease group: it holds the lease while
+// partition 0 of the lease topic is assigned to it.
+func (c *Controller) leaseClient(base []kgo.Opt) (*kgo.Client, error) {
+	return kgo.NewClient(append(append(append([]kgo.Opt{}, base...),
+		kgo.ConsumerGroup(c.cfg.LeaseTopic), kgo.ConsumeTopics(c.cfg.LeaseTopic),
+		kgo.SessionTimeout(c.cfg.LeaseTimeout), kgo.RebalanceTimeout(c.cfg.LeaseTimeout),
+		kgo.HeartbeatInterval(max(c.cfg.LeaseTimeout/10, 50*time.Millisecond)),
+		kgo.Balancers(leaseBalancer{held: c.heldGen.Load}), kgo.DisableAutoCommit(),
+		// A controller cut off from the coordinator must know it lost
+		// the lease before the coordinator gives it to another (after
+		// LeaseTimeout): its heartbeats give up after half of it (then
+		// OnPartitionsLost stops it), a request or a dial after a
+		// quarter.
+		kgo.RetryTimeout(c.cfg.LeaseTimeout/2), kgo.RequestTimeoutOverhead(c.cfg.LeaseTimeout/4), kgo.DialTimeout(c.cfg.LeaseTimeout/4),
+		kgo.OnPartitionsAssigned(c.assigned), kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.lost),
+	), c.leaseOpts...)...)
+}
+
 // Run follows the topics, competes for the lease and acts while it holds
 // it, until ctx is done; then it leaves the group.
 func (c *Controller) Run(ctx context.Context) error {
@@ -152,16 +170,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("creating the Kafka client: %w", err)
 	}
 	defer cl.Close()
-	if err := CreateTopic(ctx, cl, c.cfg.Topic); err != nil {
+	if err := errors.Join(CreateTopic(ctx, cl, c.cfg.Topic), CreateTopic(ctx, cl, c.cfg.LeaseTopic),
+		control.CreateTopic(ctx, cl, c.cfg.ControlTopic)); err != nil {
 		return err
-	}
-	if err := CreateTopic(ctx, cl, c.cfg.LeaseTopic); err != nil {
-		return err
-	}
-	compact := "compact"
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &compact}, c.cfg.ControlTopic); err != nil &&
-		!errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("creating the control topic %s: %w", c.cfg.ControlTopic, err)
 	}
 
 	var wg sync.WaitGroup
@@ -196,19 +207,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return err
 	}
 
-	lease, err := kgo.NewClient(append(append(append([]kgo.Opt{}, base...),
-		kgo.ConsumerGroup(c.cfg.LeaseTopic), kgo.ConsumeTopics(c.cfg.LeaseTopic),
-		kgo.SessionTimeout(c.cfg.LeaseTimeout), kgo.RebalanceTimeout(c.cfg.LeaseTimeout),
-		kgo.HeartbeatInterval(max(c.cfg.LeaseTimeout/10, 50*time.Millisecond)),
-		kgo.Balancers(leaseBalancer{held: c.heldGen.Load}), kgo.DisableAutoCommit(),
-		// A controller cut off from the coordinator must know it lost
-		// the lease before the coordinator gives it to another (after
-		// LeaseTimeout): its heartbeats give up after half of it (then
-		// OnPartitionsLost stops it), a request or a dial after a
-		// quarter.
-		kgo.RetryTimeout(c.cfg.LeaseTimeout/2), kgo.RequestTimeoutOverhead(c.cfg.LeaseTimeout/4), kgo.DialTimeout(c.cfg.LeaseTimeout/4),
-		kgo.OnPartitionsAssigned(c.assigned), kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.lost),
-	), c.leaseOpts...)...)
+	lease, err := c.leaseClient(base)
 	if err != nil {
 		return fmt.Errorf("creating the lease client: %w", err)
 	}
