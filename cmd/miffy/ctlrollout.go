@@ -60,11 +60,19 @@ func runCtlRollout(ctx context.Context, path string, args []string, environ []st
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
 	}
-	if fs.NArg() != 2 {
+	pos := fs.Args()
+	if len(pos) > 2 {
+		// Flags may follow the command and route too: status shop -last 5.
+		if err := parseFlags(fs, pos[2:], stdout, stderr); err != nil {
+			return err
+		}
+		pos = append(pos[:2:2], fs.Args()...)
+	}
+	if len(pos) != 2 {
 		fs.Usage()
 		return fmt.Errorf("%w: ctl rollout takes a command and a route", errUsage)
 	}
-	cmdName, route := fs.Arg(0), fs.Arg(1)
+	cmdName, route := pos[0], pos[1]
 	if cmdName != "status" && !slices.Contains(rollout.Commands, cmdName) {
 		fs.Usage()
 		return fmt.Errorf("%w: unknown ctl rollout command %q (want pause, resume, abort, promote or status)", errUsage, cmdName)

@@ -92,6 +92,11 @@ func TestCtlRollout(t *testing.T) {
 		t.Errorf("status -json -last 2: %v (-want +got):\n%s", err, diff)
 	}
 
+	// Flags after the command and route read the same.
+	if after, err := ctl("status", "shop", "-json", "-last", "2"); err != nil || after != out {
+		t.Errorf("status shop -json -last 2: %v\n%s\nwant\n%s", err, after, out)
+	}
+
 	// Refused: a route with no records that the config does not name; a
 	// misspelt route's status lists the ones there are.
 	if out, err := ctl("abort", "shopp"); exitCode(err) != 1 || !strings.Contains(err.Error(), "routes with records: cart, shop") {
