@@ -3,6 +3,7 @@ package board
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,10 @@ func TestPageInBrowser(t *testing.T) {
 
 	text := func(sel string) string {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		// Found and read in one evaluation: the page re-renders as data
+		// arrives, and a node found by one call can be gone by the next.
+		js := `(() => { const e = document.querySelector(` + strconv.Quote(sel) + `); return e ? e.innerText : null })()`
+		s, err := chromedp.Run(ctx, chromedp.Poll[string](js, chromedp.WithPollingTimeout(10*time.Second)))
 		if err != nil {
 			t.Fatalf("text of %s: %v", sel, err)
 		}
