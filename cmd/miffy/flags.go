@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"github.com/miffy-proxy/miffy/internal/config"
 )
 
 // errHelp means the usage was asked for (-h, -help, --help) and printed on
@@ -34,4 +36,19 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	return nil
+}
+
+// loadWithFlags is a command that takes -config FILE (and fs's other
+// flags) and no arguments: it parses args and loads the config, returning
+// the file named.
+func loadWithFlags(fs *flag.FlagSet, args, environ []string, stdout, stderr io.Writer) (*config.Config, string, error) {
+	path := fs.String("config", "", "config file (default $MIFFY_CONFIG, else ./config.toml if present)")
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return nil, "", err
+	}
+	if fs.NArg() > 0 {
+		return nil, "", fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	cfg, err := loadConfig(*path, environ)
+	return cfg, *path, err
 }

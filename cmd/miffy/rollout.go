@@ -36,14 +36,7 @@ Flags:
 func runRollout(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("miffy rollout", flag.ContinueOnError)
 	fs.Usage = func() { io.WriteString(fs.Output(), rolloutUsage); fs.PrintDefaults() }
-	path := fs.String("config", "", "config file (default $MIFFY_CONFIG, else ./config.toml if present)")
-	if err := parseFlags(fs, args, stdout, stderr); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	cfg, err := loadConfig(*path, environ)
+	cfg, _, err := loadWithFlags(fs, args, environ, stdout, stderr)
 	if err != nil {
 		return err
 	}

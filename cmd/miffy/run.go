@@ -76,18 +76,11 @@ func runCommand(ctx context.Context, args []string, environ []string, stdout, st
 	case "", "serve":
 		fs := flag.NewFlagSet("miffy", flag.ContinueOnError)
 		fs.Usage = func() { io.WriteString(fs.Output(), usage) }
-		path := fs.String("config", "", "config file (default $MIFFY_CONFIG, else ./config.toml if present)")
-		if err := parseFlags(fs, args, stdout, stderr); err != nil {
-			return err
-		}
-		if fs.NArg() > 0 {
-			return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-		}
-		cfg, err := loadConfig(*path, environ)
+		cfg, path, err := loadWithFlags(fs, args, environ, stdout, stderr)
 		if err != nil {
 			return err
 		}
-		so := serveOpts{path: *path, environ: environ, reload: true, warnings: cfg.Warnings(miffy.DefaultConfig)}
+		so := serveOpts{path: path, environ: environ, reload: true, warnings: cfg.Warnings(miffy.DefaultConfig)}
 		return serve(ctx, cfg, so, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args, environ, stdout, stderr)
