@@ -18,9 +18,10 @@ import (
 // candidate differs on and none for the others.
 func TestDemo(t *testing.T) {
 	t.Parallel()
-	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
-	brokerAddr, refAddr, candAddr, pageAddr := addr(), addr(), addr(), addr()
-	pp, mp := freePort(t), freePort(t)
+	ports := freePorts(t, 6) // six distinct: the demo fails on a port taken twice
+	addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", ports[i]) }
+	brokerAddr, refAddr, candAddr, pageAddr := addr(0), addr(1), addr(2), addr(3)
+	pp, mp := ports[4], ports[5]
 	ctx, cancel := context.WithCancel(t.Context())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)

@@ -59,7 +59,8 @@ func TestReloadUnderTraffic(t *testing.T) {
 	cand := namedUpstream(t, "cand")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.toml")
-	pp, mp := freePort(t), freePort(t)
+	ports := freePorts(t, 2)
+	pp, mp := ports[0], ports[1]
 	write := func(ref string, extra string) {
 		text := fmt.Sprintf("port = %d\nmanagement_port = %d\naccess_log = false\nreference = %q\ncandidate = %q\n%s\n[kafka]\n\"bootstrap.servers\" = %q\n",
 			pp, mp, ref, cand.URL, extra, b.Addr())

@@ -33,6 +33,22 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// freePorts returns n distinct TCP ports nothing listens on (for now): each
+// is held until all are found, so two cannot be the same.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
 // startBroker starts an embedded broker on a free loopback port.
 func startBroker(t *testing.T) *broker.Broker {
 	t.Helper()
@@ -110,7 +126,8 @@ func startMiffy(t *testing.T, config string, environ ...string) *instance {
 func startMiffyCtx(t *testing.T, parent context.Context, config string, environ ...string) *instance {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		pp, mp := freePort(t), freePort(t)
+		ports := freePorts(t, 2)
+		pp, mp := ports[0], ports[1]
 		path := filepath.Join(t.TempDir(), "config.toml")
 		if err := os.WriteFile(path, []byte(fmt.Sprintf(config, pp, mp)), 0o600); err != nil {
 			t.Fatal(err)
