@@ -441,6 +441,7 @@ func TestSecretsRedacted(t *testing.T) {
 		refToken    = "secret-token-7"
 		candToken   = "secret-token-8"
 		respKeyHead = "secret-response-key-9"
+		urlPassword = "secret-upstream-password-18"
 	)
 	upstream := func(token, n string) string {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -457,7 +458,7 @@ port = %[1]d
 management_port = %[2]d
 log_level = "debug"
 access_log = true
-reference = "`+upstream(refToken, "1")+`"
+reference = "`+strings.Replace(upstream(refToken, "1"), "://", "://miffy:"+urlPassword+"@", 1)+`"
 candidate = "`+upstream(candToken, "2")+`"
 routes = [{ path = "/api/{v}", key = "v", allow_side_effects = true }]
 [proxy]
@@ -524,7 +525,7 @@ console = true
 	if err := in.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	all := []string{reqSecret, setCookie, refToken, candToken, respKeyHead, querySecret1, querySecret2, querySecret3, unroutedSecret, nestedSecret}
+	all := []string{reqSecret, setCookie, refToken, candToken, respKeyHead, urlPassword, querySecret1, querySecret2, querySecret3, unroutedSecret, nestedSecret}
 	for _, v := range secrets {
 		all = append(all, v)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/miffy-proxy/miffy/internal/server"
 	"github.com/miffy-proxy/miffy/internal/shadow"
 	"github.com/miffy-proxy/miffy/internal/tally"
+	"github.com/miffy-proxy/miffy/internal/upstream"
 )
 
 // addrs are the listeners' actual addresses, for whoever waits on them.
@@ -103,7 +104,7 @@ func serve(ctx context.Context, cfg *config.Config, so serveOpts, stdout, stderr
 	go func() { errc <- proxySrv.Serve(proxyLn) }()
 	go func() { errc <- mgmtSrv.Serve(mgmtLn) }()
 	log.Info().Str("proxy", proxyLn.Addr().String()).Str("management", mgmtLn.Addr().String()).
-		Str("reference", cfg.Reference).Str("candidate", cfg.Candidate).Int("routes", len(p.proxy.Table().Routes())).
+		Str("reference", upstream.RedactURL(cfg.Reference)).Str("candidate", upstream.RedactURL(cfg.Candidate)).Int("routes", len(p.proxy.Table().Routes())).
 		Str("topic", cfg.Kafka.Topic).Msg("miffy is serving")
 	if so.reload {
 		defer watchConfig(so, log, p.reload(cfg, so, log))()

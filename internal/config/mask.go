@@ -178,7 +178,7 @@ func maskValue(key, s string) string {
 			}
 		}
 	}
-	return redactURL(s)
+	return upstream.RedactURL(s)
 }
 
 // namesFile reports whether a (lower-case) key's last word, after its last
@@ -187,10 +187,6 @@ func namesFile(key string) bool {
 	last := key[strings.LastIndexAny(key, "_.")+1:]
 	return slices.Contains(fileWords, last)
 }
-
-// redactURL replaces the password of a URL's userinfo (see
-// upstream.RedactURL).
-func redactURL(s string) string { return upstream.RedactURL(s) }
 
 // tomlKey quotes a key unless it is a bare TOML key.
 func tomlKey(k string) string {

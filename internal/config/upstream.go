@@ -120,7 +120,7 @@ func (v *validator) upstream(c *Config) {
 		}
 		for _, raw := range sideURLs(c, side) {
 			if msg := protocolMismatch(s.Protocol, raw); msg != "" {
-				v.errorf("%s: %s; the %s is %q", protocolKey(u, side), msg, side, raw)
+				v.errorf("%s: %s; the %s is %q", protocolKey(u, side), msg, side, upstream.RedactURL(raw))
 				break
 			}
 		}
@@ -134,7 +134,7 @@ func (v *validator) upstream(c *Config) {
 			key := fmt.Sprintf("routes[%d].%s_protocol", i, side)
 			v.oneOf(key, p, upstream.Protocols)
 			if msg := protocolMismatch(p, raw); msg != "" {
-				v.errorf("%s: %s; the route's %s is %q", key, msg, side, raw)
+				v.errorf("%s: %s; the route's %s is %q", key, msg, side, upstream.RedactURL(raw))
 			}
 		}
 	}

@@ -131,6 +131,8 @@ func TestUpstreamErrors(t *testing.T) {
 		{"certificate without key", "[upstream.candidate]\ntls_cert_file = \"" + cert + "\"", nil, []string{"upstream.candidate.tls_cert_file and tls_key_file", "both"}},
 		{"key file missing", "[upstream]\ntls_cert_file = \"" + cert + "\"\ntls_key_file = \"" + missing + "\"", nil, []string{"upstream.tls_cert_file and tls_key_file", "missing.pem"}},
 		{"h2c to https", "reference = \"https://ref.test\"\n[upstream]\nprotocol = \"h2c\"", nil, []string{"upstream.protocol: h2c", `"https://ref.test"`}},
+		{"h2c to https, password hidden", "reference = \"https://u:hunter2@ref.test\"\n[upstream]\nprotocol = \"h2c\"", nil, []string{"upstream.protocol: h2c", `"https://u:********@ref.test"`}},
+		{"route h2 to http, password hidden", "[[routes]]\npath = \"/a\"\nreference = \"http://u:hunter2@r.test\"\nreference_protocol = \"h2\"", nil, []string{"routes[0].reference_protocol: h2", `"http://u:********@r.test"`}},
 		{"h2 to http in a table", "[upstream.candidate]\nprotocol = \"h2\"", nil, []string{"upstream.candidate.protocol: h2", "candidate"}},
 		{"h2 to a route's http URL", "candidate = \"https://c.test\"\n[upstream]\nprotocol = \"h2\"\n[upstream.reference]\nprotocol = \"auto\"\n[upstream.secondary]\nprotocol = \"auto\"\n[[routes]]\npath = \"/a\"\ncandidate = \"http://plain.test\"", nil, []string{"upstream.protocol: h2", `"http://plain.test"`}},
 		{"route protocol unknown", "[[routes]]\npath = \"/a\"\ncandidate_protocol = \"grpc\"", nil, []string{`routes[0].candidate_protocol: "grpc"`}},
@@ -147,6 +149,9 @@ func TestUpstreamErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error lacks %q:\n%v", w, err)
 				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error shows a password:\n%v", err)
 			}
 		})
 	}

@@ -1,11 +1,13 @@
 package shadow
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -399,5 +401,40 @@ func TestForwardPath(t *testing.T) {
 		if got := (&Route{TrimPrefix: tt.prefix}).forwardPath(tt.in); got != tt.want {
 			t.Errorf("forwardPath(%q) with trim_prefix %q = %q, want %q", tt.in, tt.prefix, got, tt.want)
 		}
+	}
+}
+
+// TestCanaryNoFallbackAfterAnswer: a candidate that has answered a head (a
+// 101 to another protocol than the one asked for) is not retried on the
+// reference: the client gets miffy's 502, and the reference is never sent
+// a second handshake.
+func TestCanaryNoFallbackAfterAnswer(t *testing.T) {
+	ref := newUpstream(t, jsonHandler(`"ref"`))
+	cand := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: other\r\n\r\n")
+		brw.Flush()
+	})
+	f := newFixture(t, Config{AllowUpgrades: []string{"echo"}}, ref.url(), cand.url(), canaryRoute(t, canary.Config{Weight: 100, Breaker: canary.BreakerConfig{MaxErrors: 100}}))
+	c, err := net.Dial("tcp", strings.TrimPrefix(serveFront(t, f.proxy), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /api/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d, want miffy's 502", resp.StatusCode)
+	}
+	if n := len(ref.seen); n != 0 {
+		t.Errorf("the reference was sent %d requests after the candidate answered", n)
 	}
 }

@@ -423,7 +423,9 @@ func (p *Proxy) fail(w http.ResponseWriter, c *call, err error) {
 // memory. The candidate's failure counts against its breaker. It reports
 // whether the request is to be sent again.
 func (p *Proxy) fallBack(c *call, err error) bool {
-	if c.role != "candidate" || c.retried || !upstream.Idempotent(c.r.Method) || !c.body.whole {
+	// c.status set: an answer's head came (a 101 the tunnel then lost):
+	// not "before answering", and the client's connection may be taken.
+	if c.role != "candidate" || c.retried || c.status != 0 || !upstream.Idempotent(c.r.Method) || !c.body.whole {
 		return false
 	}
 	if s := statusOf(c.r, err); s != http.StatusBadGateway && s != http.StatusGatewayTimeout {

@@ -102,7 +102,9 @@ func (p *Proxy) referenceDone(c *call) {
 	}
 	p.canaryEvent(c)
 	if c.x != nil && !c.x.handedOver {
-		p.handOverRef(c, d)
+		// From the reference's own send, as when the answer is read whole
+		// first, and as the candidate's is timed.
+		p.handOverRef(c, time.Since(c.attempt))
 	}
 	if c.x != nil && c.tee != nil {
 		p.startFlowed(c)

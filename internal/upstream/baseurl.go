@@ -46,7 +46,8 @@ func validPort(p string) bool {
 // passwordMask replaces a password in what RedactURL returns.
 const passwordMask = "********"
 
-// RedactURL replaces the password of a URL's userinfo with "********";
+// RedactURL replaces the password of a URL's userinfo with "********" (a
+// user name without a password too, as it is often a token);
 // other text is returned as it is. A URL-like text that does not parse
 // has everything between "scheme://" and the last "@" of its authority
 // hidden.
@@ -68,9 +69,10 @@ func RedactURL(s string) string {
 		}
 		return s
 	}
-	if _, has := u.User.Password(); !has {
-		return s
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), passwordMask)
+	} else {
+		u.User = url.User(passwordMask) // a user name alone is often a token
 	}
-	u.User = url.UserPassword(u.User.Username(), passwordMask)
 	return strings.Replace(u.String(), url.PathEscape(passwordMask), passwordMask, 1)
 }

@@ -42,3 +42,20 @@ func TestParseBaseURL(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://127.0.0.1:3000/x":        "http://127.0.0.1:3000/x",
+		"http://u:hunter2@x/p":           "http://u:********@x/p",
+		"http://tok3n@x/p":               "http://********@x/p", // a user name alone is often a token
+		"http://u:hunter2@x:bad":         "http://********@x:bad",
+		"https://x/a@b":                  "https://x/a@b",
+		"http://user:pw@h/p?q=1":         "http://user:********@h/p?q=1",
+		"http://us%zz:pw@h/p":            "http://********@h/p",
+		"not a url with @ in it hunter2": "not a url with @ in it hunter2",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
