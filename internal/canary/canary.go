@@ -221,7 +221,7 @@ type Decision struct {
 // body as the decision service gets it: read by the caller up to
 // BodyLimit()+1 bytes (longer than BodyLimit: cut and marked), or all of
 // it; r's own body is not read. Report the candidate's answer with Report.
-func (r *Router) Decide(req *http.Request, params Params, fwdPath string, body []byte) Decision {
+func (r *Router) Decide(req *http.Request, params Params, fwdPath string, body func() []byte) Decision {
 	d := r.decide(req, params, fwdPath, body, false)
 	r.m.decision(d.Side, d.Rule)
 	return d
@@ -244,7 +244,7 @@ func (r *Router) BodyLimit() int64 {
 	return r.decider.maxBody
 }
 
-func (r *Router) decide(req *http.Request, params Params, fwdPath string, body []byte, external bool) Decision {
+func (r *Router) decide(req *http.Request, params Params, fwdPath string, body func() []byte, external bool) Decision {
 	if r.override != "" {
 		switch req.Header.Get(r.override) {
 		case "true":
@@ -277,7 +277,7 @@ func (r *Router) decide(req *http.Request, params Params, fwdPath string, body [
 }
 
 // ask puts the question to the decision service (or its cache).
-func (r *Router) ask(req *http.Request, params Params, fwdPath string, body []byte) Decision {
+func (r *Router) ask(req *http.Request, params Params, fwdPath string, body func() []byte) Decision {
 	key := ""
 	if c := r.decider.cache; c != nil {
 		if key = r.sticky.key(req, params); key != "" {
@@ -287,7 +287,11 @@ func (r *Router) ask(req *http.Request, params Params, fwdPath string, body []by
 			}
 		}
 	}
-	s, err := r.decider.decide(req, fwdPath, body)
+	var b []byte
+	if body != nil {
+		b = body()
+	}
+	s, err := r.decider.decide(req, fwdPath, b)
 	if err != nil {
 		result := "error"
 		if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {

@@ -74,7 +74,7 @@ func TestDecisionURL(t *testing.T) {
 			body := "payload for " + tt.path
 			req := httptest.NewRequest(http.MethodPost, tt.path+"?a=1&b=2", strings.NewReader(body))
 			req.Header.Set("X-User", "u7")
-			d := r.Decide(req, nil, tt.path, []byte(body))
+			d := r.Decide(req, nil, tt.path, func() []byte { return []byte(body) })
 			if d.Side != tt.side || d.Rule != tt.rule {
 				t.Errorf("Decide = %v/%s, want %v/%s", d.Side, d.Rule, tt.side, tt.rule)
 			}
@@ -107,7 +107,7 @@ func TestDecisionBodyCap(t *testing.T) {
 	base, _ := url.Parse(sc.URL)
 	r := newRouter(t, Config{DecisionURL: base, DecisionMaxBodyBytes: 4})
 	req := httptest.NewRequest(http.MethodPut, "/ok", strings.NewReader("0123456789"))
-	if d := r.Decide(req, nil, "/ok", []byte("0123456789")); d.Side != Candidate {
+	if d := r.Decide(req, nil, "/ok", func() []byte { return []byte("0123456789") }); d.Side != Candidate {
 		t.Errorf("side %v", d.Side)
 	}
 	if b, _ := io.ReadAll(req.Body); string(b) != "0123456789" {
@@ -144,5 +144,22 @@ func TestDecisionCache(t *testing.T) {
 	ask("/boom", "u3")
 	if n := len(sc.calls()); n != 5 {
 		t.Errorf("sidecar asked %d times, want 5", n)
+	}
+}
+
+// TestDecisionBodyReadOnlyWhenAsked: the body is read (the callback
+// called) only for a request the decision service is asked about, not for
+// one the override header settles.
+func TestDecisionBodyReadOnlyWhenAsked(t *testing.T) {
+	sc := newSidecar(t)
+	base, _ := url.Parse(sc.URL)
+	r := newRouter(t, Config{DecisionURL: base, OverrideHeader: "X-Canary"})
+	read := 0
+	body := func() []byte { read++; return []byte("0123456789") }
+	if d := r.Decide(get(t, "X-Canary", "false"), nil, "/ok", body); d.Rule != RuleOverride || read != 0 {
+		t.Errorf("override: rule %s, body read %d times, want override and 0", d.Rule, read)
+	}
+	if d := r.Decide(get(t), nil, "/ok", body); d.Rule != RuleDecisionURL || read != 1 {
+		t.Errorf("asked: rule %s, body read %d times, want decision_url and 1", d.Rule, read)
 	}
 }

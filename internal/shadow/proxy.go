@@ -314,12 +314,15 @@ const statusClientGone = 499
 func (p *Proxy) decide(c *call) error {
 	p.correlate(c)
 	rt := c.route
-	if n := rt.Canary.BodyLimit(); n > 0 {
-		if _, err := c.body.fill(n); err != nil {
-			return bodyError(err)
-		}
+	var readErr error
+	body := func() []byte { // read only if the decision service is asked
+		_, readErr = c.body.fill(rt.Canary.BodyLimit())
+		return c.body.buf
 	}
-	d := rt.Canary.Decide(p.decisionView(c), c.params, c.path, c.body.buf)
+	d := rt.Canary.Decide(p.decisionView(c), c.params, c.path, body)
+	if readErr != nil {
+		return bodyError(readErr)
+	}
 	c.dec = &d
 	if d.Side != canary.Candidate {
 		return nil
