@@ -47,8 +47,9 @@ type Controller struct {
 	pending  map[string][]pendingCommand
 	applied  int64         // offset of the latest rollout record read; -1: none
 	progress chan struct{} // closed and replaced as rollout and control records are read
-	// controlRead is the offset of the latest control record read.
-	controlRead int64
+	// controlRead is, by partition, the offset of the latest control
+	// record read.
+	controlRead map[int32]int64
 	fence       Fence
 	desired     map[string]desiredRecord
 	evidence    map[string]*routeEvidence
@@ -67,7 +68,7 @@ type Controller struct {
 	holds map[string]string // route: the hold last recorded (stage, since, kind)
 	kick  chan struct{}
 
-	ready atomic.Bool // the rollout topic read to its end at start
+	ready atomic.Bool // the rollout and control topics read to their ends at start
 	// heldGen is the generation at which the controller last held the
 	// lease (0: not, or lost since), for leaseBalancer.
 	heldGen atomic.Int32
@@ -103,7 +104,7 @@ func New(cfg Config, opts []kgo.Opt, log zerolog.Logger, reg prometheus.Register
 	}
 	c := &Controller{
 		cfg: cfg, opts: opts, log: log, m: newMetrics(reg), routes: cfg.Routes,
-		states: map[string]State{}, pending: map[string][]pendingCommand{}, applied: -1, controlRead: -1,
+		states: map[string]State{}, pending: map[string][]pendingCommand{}, applied: -1, controlRead: map[int32]int64{},
 		progress: make(chan struct{}), desired: map[string]desiredRecord{}, evidence: map[string]*routeEvidence{},
 		holds: map[string]string{}, kick: make(chan struct{}, 1),
 	}
@@ -123,11 +124,11 @@ func (c *Controller) Leader() bool {
 	return c.held
 }
 
-// Ready fails until the rollout topic has been read to its end at start
-// (for /readyz).
+// Ready fails until the rollout and control topics have been read to
+// their ends at start (for /readyz).
 func (c *Controller) Ready(context.Context) error {
 	if !c.ready.Load() {
-		return fmt.Errorf("rollout topic %q: not read to its end yet", c.cfg.Topic)
+		return fmt.Errorf("rollout topic %q, control topic %q: not read to their ends yet", c.cfg.Topic, c.cfg.ControlTopic)
 	}
 	return nil
 }
@@ -200,7 +201,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return err
 	}
 	if err := c.catchUp(ctx, cl); err != nil {
-		return fmt.Errorf("reading the rollout topic %s: %w", c.cfg.Topic, err)
+		return err
 	}
 	c.ready.Store(true)
 	if err := follow(c.cfg.TallyTopic, kgo.NewOffset().AfterMilli(c.talliesFrom().UnixMilli()), c.readTally); err != nil {
@@ -300,7 +301,7 @@ func (c *Controller) readControl(r *kgo.Record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	defer func() {
-		c.controlRead = r.Offset
+		c.controlRead[r.Partition] = r.Offset
 		close(c.progress)
 		c.progress = make(chan struct{})
 	}()
@@ -397,23 +398,58 @@ func (c *Controller) talliesFrom() time.Time {
 	return from.Add(-2 * c.cfg.TallyInterval)
 }
 
-// catchUp waits until the rollout topic has been read to its end as it is
-// now.
+// catchUp waits until the rollout topic and the control topic have been
+// read to their ends as they are now: the controller acts on every
+// decision and command and on every weight set by hand before it (a
+// weight set by hand pauses the rollout; the overrides it writes back are
+// the latest).
 func (c *Controller) catchUp(ctx context.Context, cl *kgo.Client) error {
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, c.cfg.Topic)
+	adm := kadm.NewClient(cl)
+	rEnds, err := endOffsets(ctx, adm, c.cfg.Topic)
 	if err != nil {
-		return err
+		return fmt.Errorf("reading the rollout topic %s: %w", c.cfg.Topic, err)
 	}
-	var end int64
+	cEnds, err := endOffsets(ctx, adm, c.cfg.ControlTopic)
+	if err != nil {
+		return fmt.Errorf("reading the control topic %s: %w", c.cfg.ControlTopic, err)
+	}
+	return c.waitFor(ctx, func() bool {
+		if c.applied < rEnds[0]-1 {
+			return false
+		}
+		for p, end := range cEnds {
+			if !c.controlReadTo(p, end-1) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// endOffsets lists a topic's end offsets by partition (none if the topic
+// is missing).
+func endOffsets(ctx context.Context, adm *kadm.Client, topic string) (map[int32]int64, error) {
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
 		if o.Err == nil {
-			end = max(end, o.Offset)
+			out[o.Partition] = o.Offset
 		}
 	})
 	if err := ends.Error(); err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
-		return err
+		return nil, err
 	}
-	return c.waitApplied(ctx, end-1)
+	return out, nil
+}
+
+// controlReadTo says, under c.mu, whether the control record at off of
+// partition p has been read (off < 0: nothing to read).
+func (c *Controller) controlReadTo(p int32, off int64) bool {
+	read, ok := c.controlRead[p]
+	return off < 0 || ok && read >= off
 }
 
 // waitApplied waits until the rollout record at off has been read.
@@ -497,7 +533,7 @@ func (c *Controller) evaluate(parent context.Context, cl *kgo.Client) {
 	ctx, cancel := context.WithTimeout(parent, c.cfg.LeaseTimeout/4)
 	defer cancel()
 	if err := c.catchUp(ctx, cl); err != nil {
-		c.log.Warn().Err(err).Msg("cannot read the rollout topic to its end; not acting this time")
+		c.log.Warn().Err(err).Msg("cannot read the rollout and control topics to their ends; not acting this time")
 		return
 	}
 	c.mu.Lock()
@@ -611,5 +647,5 @@ func (c *Controller) publishWeight(ctx context.Context, cl *kgo.Client, route st
 	}
 	// Read back before going on, so that the next evaluation does not
 	// take the record before it for the route's latest.
-	return c.waitFor(ctx, func() bool { return c.controlRead >= rec.Offset })
+	return c.waitFor(ctx, func() bool { return c.controlReadTo(rec.Partition, rec.Offset) })
 }

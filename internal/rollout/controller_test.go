@@ -460,3 +460,75 @@ func TestRolloutGroupStartsAnew(t *testing.T) {
 		t.Errorf("state %+v, want a's decision at generation 51", st)
 	}
 }
+
+// produce writes values to a topic and returns the offset of the last.
+func produce(t *testing.T, opts []kgo.Opt, topic string, key string, vals ...[]byte) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var off int64
+	for _, v := range vals {
+		r := &kgo.Record{Topic: topic, Key: []byte(key), Value: v}
+		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		off = r.Offset
+	}
+	return off
+}
+
+// TestRolloutCatchUpReadsControl: catching up waits for the control topic
+// too, so a weight set by hand before the controller started is known
+// before it acts.
+func TestRolloutCatchUpReadsControl(t *testing.T) {
+	opts := cluster(t)
+	w := 0.0
+	if err := control.PublishDesired(t.Context(), opts, tControl, "shop", &control.Desired{Weight: &w}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(testConfig("a"), opts, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if err := c.catchUp(ctx, cl); err == nil {
+		t.Fatal("catchUp returned before the control record was read")
+	}
+	b, _ := json.Marshal(control.Desired{Weight: &w})
+	c.readControl(&kgo.Record{Topic: tControl, Key: []byte("shop"), Value: b, Partition: 0, Offset: 0})
+	if err := c.catchUp(t.Context(), cl); err != nil {
+		t.Fatalf("catchUp after the control record was read: %v", err)
+	}
+}
+
+// TestRolloutRestartSeesManualWeight: a controller that starts after an
+// operator set weight 0 by hand on a rollout at stage 1 pauses it, and
+// never writes the stage's weight over the hand-set one.
+func TestRolloutRestartSeesManualWeight(t *testing.T) {
+	opts := cluster(t)
+	startFleet(t, opts, "good")
+	now := time.Now()
+	b, _ := Decision{Route: "shop", Decision: Advance, Step: 1, Weight: 1, Time: now, Since: now, Controller: "old", Generation: 1}.Encode()
+	produce(t, opts, tRollout, "shop", b)
+	w := 0.0
+	if err := control.PublishDesired(t.Context(), opts, tControl, "shop", &control.Desired{Weight: &w}); err != nil {
+		t.Fatal(err)
+	}
+	a := startController(t, opts, testConfig("a"), false)
+	st := waitState(t, a.c, 10*time.Second, "paused", func(s State) bool { return s.Paused })
+	if st.Last != Pause || st.Weight != 0 || !strings.Contains(st.Reasons[0], "by hand") {
+		t.Errorf("state %+v, want a pause at weight 0 naming the hand-set weight", st)
+	}
+	if got := weights(t, opts); !slices.Equal(got, []float64{0}) {
+		t.Errorf("weights on the control topic %v, want the hand-set 0 only", got)
+	}
+}
