@@ -559,19 +559,34 @@ func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route,
 	if !st.Started {
 		return c.decide(ctx, cl, start(r, now), st)
 	}
+	// A failing verdict rolls back first, before any command is
+	// answered: commands never hold a rollback off.
+	rolledBack := false
+	var j judgement
+	if st.Active() {
+		if j = judge(r, st, c.stageEvidence(r.Name, st.Since), now, c.cfg.TallyInterval); j.Decision.Decision == Rollback {
+			if err := c.decide(ctx, cl, j.Decision, st); err != nil {
+				return err
+			}
+			st, rolledBack = c.State(r.Name), true
+		}
+	}
 	c.mu.Lock()
 	cmds := slices.Clone(c.pending[r.Name])
-	des, haveDes := c.desired[r.Name]
 	c.mu.Unlock()
 	for _, p := range cmds {
-		if err := c.decide(ctx, cl, answer(r, st, p.cmd, p.off, now), st); err != nil {
+		d := answer(r, st, p.cmd, p.off, now)
+		if rolledBack && p.cmd.Command == Resume {
+			d = staleResume(r, st, p.cmd, p.off, now)
+		}
+		if err := c.decide(ctx, cl, d, st); err != nil {
 			return err
 		}
 		st = c.State(r.Name)
 	}
-	if len(cmds) > 0 {
-		return nil
-	}
+	c.mu.Lock()
+	des, haveDes := c.desired[r.Name]
+	c.mu.Unlock()
 	differs := !haveDes || des.d.Weight == nil || *des.d.Weight != st.Weight
 	switch {
 	case differs && haveDes && !des.ours && des.d.Weight != nil:
@@ -591,7 +606,10 @@ func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route,
 	if !st.Active() {
 		return nil
 	}
-	j := judge(r, st, c.stageEvidence(r.Name, st.Since), now, c.cfg.TallyInterval)
+	if len(cmds) > 0 {
+		// Judged afresh on the state the commands left.
+		j = judge(r, st, c.stageEvidence(r.Name, st.Since), now, c.cfg.TallyInterval)
+	}
 	if j.Decision.Decision == Hold {
 		// A hold is recorded once per stage and kind, and only once the
 		// stage's interval is over (before, a stage gathering evidence

@@ -532,3 +532,45 @@ func TestRolloutRestartSeesManualWeight(t *testing.T) {
 		t.Errorf("weights on the control topic %v, want the hand-set 0 only", got)
 	}
 }
+
+// TestRolloutCommandsDoNotHoldRollbackOff: resume sent again and again
+// while the candidate turns bad: the rollout is still rolled back.
+func TestRolloutCommandsDoNotHoldRollbackOff(t *testing.T) {
+	opts := cluster(t)
+	f := startFleet(t, opts, "good")
+	a := startController(t, opts, testConfig("a"), false)
+	waitState(t, a.c, 10*time.Second, "stage 1", func(s State) bool { return s.Step == 1 })
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		b, _ := Command{Route: "shop", Command: Resume, By: "script"}.Encode()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				cl.ProduceSync(ctx, &kgo.Record{Topic: tRollout, Key: []byte("shop"), Value: b})
+			}
+		}
+	}()
+	f.mode.Store("bad")
+	waitFor(t, func() bool { return testutil.ToFloat64(a.c.m.decisions.WithLabelValues("shop", Rollback)) > 0 })
+	cancel()
+	var since time.Time
+	for _, d := range decisions(t, opts) {
+		if d.Decision == Advance && d.Step == 1 {
+			since = d.Since
+		}
+		if d.Decision == Resume && !d.Paused && !d.Since.Equal(since) {
+			t.Errorf("a resume of the active stage moved its since from %v: %+v", since, d)
+			break
+		}
+	}
+}

@@ -160,7 +160,7 @@ func start(r Route, now time.Time) Decision {
 }
 
 // answer is the decision that honours an operator's command c (at offset
-// off on the rollout topic).
+// off on the rollout topic). A resume of an active rollout changes nothing.
 func answer(r Route, st State, c Command, off int64, now time.Time) Decision {
 	d := Decision{Route: r.Name, Decision: c.Command, Step: st.Step, Weight: st.Weight, Time: now, Since: st.Since,
 		Paused: st.Paused, Done: st.Done, CommandOffset: &off}
@@ -173,6 +173,12 @@ func answer(r Route, st State, c Command, off int64, now time.Time) Decision {
 		d.Paused = true
 		d.Reasons = []string{fmt.Sprintf("paused%s at stage %d (weight %s %%)", by, st.Step, pctW(st.Weight))}
 	case Resume:
+		if st.Active() {
+			// Nothing to resume: the stage and its evidence stand (a
+			// resume sent again and again must not hold a rollback off).
+			d.Reasons = []string{fmt.Sprintf("resume%s: the rollout was not paused; nothing changed (stage %d, weight %s %%)", by, st.Step, pctW(st.Weight))}
+			return d
+		}
 		d.Paused, d.Done, d.Since = false, false, now
 		if !st.Started || st.Done || st.Last == Rollback || st.Last == Abort || (st.Weight == 0 && st.Step > 0) {
 			first := start(r, now)
@@ -189,6 +195,20 @@ func answer(r Route, st State, c Command, off int64, now time.Time) Decision {
 		d.Step, d.Weight, d.Paused, d.Done, d.Since = r.Last(), 100, false, true, now
 		d.Reasons = []string{fmt.Sprintf("promoted%s from stage %d: weight 100 %% now", by, st.Step)}
 	}
+	return d
+}
+
+// staleResume answers a resume that was sent before the rollback decided
+// in the same evaluation: the rollback stands (resume again to start
+// again).
+func staleResume(r Route, st State, c Command, off int64, now time.Time) Decision {
+	d := answer(r, st, Command{Route: c.Route, Command: Pause, By: c.By}, off, now)
+	d.Decision = Resume
+	by := ""
+	if c.By != "" {
+		by = " by " + c.By
+	}
+	d.Reasons = []string{fmt.Sprintf("resume%s not honoured: sent before the rollback at stage %d; send it again to start again", by, st.Step)}
 	return d
 }
 

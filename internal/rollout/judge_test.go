@@ -183,6 +183,7 @@ func TestStartAndAnswer(t *testing.T) {
 		since  time.Time
 	}{
 		{"pause keeps the weight", at, Pause, 2, 50, true, false, t0},
+		{"resume an active rollout: nothing changes, its evidence stands", at, Resume, 2, 50, false, false, t0},
 		{"resume a pause: same stage, evidence afresh", State{Started: true, Step: 2, Weight: 50, Since: t0, Paused: true, Last: Pause}, Resume, 2, 50, false, false, later},
 		{"resume a hand-set weight: the stage's weight", State{Started: true, Step: 2, Weight: 30, Since: t0, Paused: true, Last: Pause}, Resume, 2, 50, false, false, later},
 		{"resume after a rollback: from the start", State{Started: true, Step: 2, Weight: 0, Since: t0, Paused: true, Last: Rollback}, Resume, 0, 0, false, false, later},
