@@ -143,20 +143,38 @@ func (c *Controller) State(route string) State {
 	return newState()
 }
 
+// leaseTiming bounds how long a controller cut off from the group
+// coordinator may go on acting. The coordinator gives the lease to another
+// LeaseTimeout after the last heartbeat it received. The cut-off
+// controller sends its next heartbeat at most heartbeat later, retries it
+// for at most retry, the last try taking at most dial + request; then it
+// knows the lease lost (OnPartitionsLost), and stops acting once an
+// evaluation under way ends, at most act after it began. stopBy sums
+// these: 0.675 × LeaseTimeout, well before another controller may start.
+type leaseTiming struct {
+	heartbeat, retry, dial, request, act time.Duration
+}
+
+func leaseTimingFor(lease time.Duration) leaseTiming {
+	return leaseTiming{heartbeat: lease / 10, retry: lease / 4, dial: lease / 10, request: lease / 10, act: lease / 8}
+}
+
+// stopBy is the longest a controller cut off after its last heartbeat
+// may go on acting.
+func (t leaseTiming) stopBy() time.Duration {
+	return t.heartbeat + t.retry + t.dial + t.request + t.act
+}
+
 // leaseClient is the member of the lease group: it holds the lease while
 // partition 0 of the lease topic is assigned to it.
 func (c *Controller) leaseClient(base []kgo.Opt) (*kgo.Client, error) {
+	tm := leaseTimingFor(c.cfg.LeaseTimeout)
 	return kgo.NewClient(append(append(append([]kgo.Opt{}, base...),
 		kgo.ConsumerGroup(c.cfg.LeaseTopic), kgo.ConsumeTopics(c.cfg.LeaseTopic),
 		kgo.SessionTimeout(c.cfg.LeaseTimeout), kgo.RebalanceTimeout(c.cfg.LeaseTimeout),
-		kgo.HeartbeatInterval(max(c.cfg.LeaseTimeout/10, 50*time.Millisecond)),
+		kgo.HeartbeatInterval(tm.heartbeat), kgo.RetryTimeout(tm.retry),
+		kgo.RequestTimeoutOverhead(tm.request), kgo.DialTimeout(tm.dial),
 		kgo.Balancers(leaseBalancer{held: c.heldGen.Load}), kgo.DisableAutoCommit(),
-		// A controller cut off from the coordinator must know it lost
-		// the lease before the coordinator gives it to another (after
-		// LeaseTimeout): its heartbeats give up after half of it (then
-		// OnPartitionsLost stops it), a request or a dial after a
-		// quarter.
-		kgo.RetryTimeout(c.cfg.LeaseTimeout/2), kgo.RequestTimeoutOverhead(c.cfg.LeaseTimeout/4), kgo.DialTimeout(c.cfg.LeaseTimeout/4),
 		kgo.OnPartitionsAssigned(c.assigned), kgo.OnPartitionsRevoked(c.revoked), kgo.OnPartitionsLost(c.lost),
 	), c.leaseOpts...)...)
 }
@@ -527,10 +545,9 @@ func (c *Controller) evaluate(parent context.Context, cl *kgo.Client) {
 	if !c.held {
 		return
 	}
-	// Bounded, so that a revoke or a loss waits for at most this long:
-	// with the heartbeats' bound, a controller cut off stops acting
-	// within 0.85 × LeaseTimeout, before another may start.
-	ctx, cancel := context.WithTimeout(parent, c.cfg.LeaseTimeout/4)
+	// Bounded, so that a revoke or a loss waits for at most this long
+	// (see leaseTiming).
+	ctx, cancel := context.WithTimeout(parent, leaseTimingFor(c.cfg.LeaseTimeout).act)
 	defer cancel()
 	if err := c.catchUp(ctx, cl); err != nil {
 		c.log.Warn().Err(err).Msg("cannot read the rollout and control topics to their ends; not acting this time")

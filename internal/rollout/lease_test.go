@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -41,5 +42,20 @@ func TestLeaseBalancer(t *testing.T) {
 				t.Errorf("lease to %v (plan %v), want %s alone", got, plan, tt.want)
 			}
 		})
+	}
+}
+
+// TestLeaseTiming: a controller cut off from the coordinator stops acting
+// well before the lease may go to another (LeaseTimeout after its last
+// heartbeat).
+func TestLeaseTiming(t *testing.T) {
+	for _, lease := range []time.Duration{time.Second, 6 * time.Second, 10 * time.Second, 30 * time.Minute} {
+		tm := leaseTimingFor(lease)
+		if got, limit := tm.stopBy(), lease*8/10; got > limit {
+			t.Errorf("lease %v: a cut-off controller may act for %v (%+v); want at most %v (0.8 × lease)", lease, got, tm, limit)
+		}
+		if tm.heartbeat <= 0 || tm.retry < 2*tm.heartbeat || tm.act <= 0 {
+			t.Errorf("lease %v: %+v: want a heartbeat retried at least twice and an evaluation bound", lease, tm)
+		}
 	}
 }
