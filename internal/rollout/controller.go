@@ -193,6 +193,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		control.CreateTopic(ctx, cl, c.cfg.ControlTopic)); err != nil {
 		return err
 	}
+	if err := checkTopic(ctx, cl, c.cfg.Topic); err != nil {
+		return err
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
@@ -572,5 +573,52 @@ func TestRolloutCommandsDoNotHoldRollbackOff(t *testing.T) {
 			t.Errorf("a resume of the active stage moved its since from %v: %+v", since, d)
 			break
 		}
+	}
+}
+
+// TestRolloutTopic: the controller creates the rollout topic kept forever,
+// and refuses to start on one of several partitions, naming the key.
+func TestRolloutTopic(t *testing.T) {
+	opts := cluster(t)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if err := CreateTopic(t.Context(), cl, tRollout); err != nil {
+		t.Fatal(err)
+	}
+	rcs, err := adm.DescribeTopicConfigs(t.Context(), tRollout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On(tRollout, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range rc.Configs {
+		if c.Key == "retention.ms" || c.Key == "retention.bytes" {
+			got[c.Key] = c.MaybeValue()
+		}
+	}
+	if diff := cmp.Diff(map[string]string{"retention.ms": "-1", "retention.bytes": "-1"}, got); diff != "" {
+		t.Errorf("rollout topic retention (-want +got):\n%s", diff)
+	}
+
+	if _, err := adm.CreateTopic(t.Context(), 2, -1, nil, "two-partitions"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig("a")
+	cfg.Topic = "two-partitions"
+	c, err := New(cfg, opts, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := c.Run(ctx); err == nil || !strings.Contains(err.Error(), "rollout.topic") || !strings.Contains(err.Error(), "2 partitions") {
+		t.Errorf("Run on a rollout topic of 2 partitions: %v; want an error naming rollout.topic", err)
 	}
 }

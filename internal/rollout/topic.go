@@ -35,10 +35,27 @@ func Send(ctx context.Context, opts []kgo.Opt, topic string, c Command) error {
 	return nil
 }
 
-// CreateTopic creates the rollout topic, one partition, if it is missing.
+// CreateTopic creates the rollout topic, one partition, kept forever
+// (retention.ms and retention.bytes -1: its history is the state), if it
+// is missing.
 func CreateTopic(ctx context.Context, cl *kgo.Client, topic string) error {
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, nil, topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+	forever := "-1"
+	cfg := map[string]*string{"retention.ms": &forever, "retention.bytes": &forever}
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, cfg, topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("creating the rollout topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// checkTopic fails if the rollout topic has more than one partition: the
+// decisions are fenced by their order, which only one partition keeps.
+func checkTopic(ctx context.Context, cl *kgo.Client, topic string) error {
+	tds, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("reading the metadata of the rollout topic %s: %w", topic, err)
+	}
+	if td, ok := tds[topic]; ok && len(td.Partitions) > 1 {
+		return fmt.Errorf("rollout.topic: %q has %d partitions; a rollout topic needs exactly one (its decisions are fenced in their order); give rollout.topic a new topic name or recreate it with one partition", topic, len(td.Partitions))
 	}
 	return nil
 }
