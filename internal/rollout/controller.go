@@ -353,8 +353,14 @@ func (c *Controller) readTally(r *kgo.Record) {
 	if !ok {
 		return
 	}
-	if t.End.After(ev.last) {
-		ev.last = t.End
+	// A tally's end counts no later than when it was read: one dated in
+	// the future must not pass for evidence arriving for ever.
+	end := t.End
+	if now := c.cfg.Now(); end.After(now) {
+		end = now
+	}
+	if end.After(ev.last) {
+		ev.last = end
 	}
 	// Only the current stage's evidence is ever judged: none is kept
 	// while the rollout is paused or done (a resume starts afresh).

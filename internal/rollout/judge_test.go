@@ -1,11 +1,15 @@
 package rollout
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/miffy-proxy/miffy/internal/tally"
 	"github.com/miffy-proxy/miffy/internal/verdict"
@@ -248,5 +252,28 @@ func TestEffective(t *testing.T) {
 	want := []string{"shop advance", "cart advance", "shop advance", "shop promote"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestFutureTallyIsNoEvidence: a tally dated in the future counts as
+// arriving when it was read, so no evidence after it still holds.
+func TestFutureTallyIsNoEvidence(t *testing.T) {
+	clock := t0
+	cfg := testConfig("a")
+	cfg.Routes = []Route{testRoute()}
+	cfg.Now = func() time.Time { return clock }
+	c, err := New(cfg, nil, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := evidence{n: 2000, refMS: 10, candMS: 10}.tally()
+	tl.Instance, tl.Start, tl.End = "i1", t0, t0.Add(24*time.Hour)
+	b, _ := json.Marshal(tl)
+	c.readTally(&kgo.Record{Value: b})
+	st := State{Started: true, Since: t0, Answered: -1}
+	clock = t0.Add(4 * cfg.TallyInterval)
+	j := judge(testRoute(), st, c.stageEvidence("shop", st.Since), clock, cfg.TallyInterval)
+	if j.Decision.Decision != Hold || j.hold != holdNoEvidence {
+		t.Errorf("judged %s (%s) %q; want a hold for no evidence arriving", j.Decision.Decision, j.hold, j.Reasons)
 	}
 }
