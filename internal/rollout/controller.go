@@ -26,6 +26,10 @@ import (
 // go. With the default tally_interval (10s) that is almost 3 hours.
 const maxBuckets = 1024
 
+// maxUnconfigured bounds the active rollouts of routes not in the config
+// that a controller keeps, to pause them.
+const maxUnconfigured = 1024
+
 // Controller judges every active rollout each EvaluateEvery and, while it
 // holds the lease, acts: it writes its decisions to the rollout topic and
 // the weights to the control topic. Every controller follows the rollout,
@@ -37,6 +41,9 @@ type Controller struct {
 	log    zerolog.Logger
 	m      metrics
 	routes []Route
+	// configured are the routes by name: only their commands, overrides
+	// and metrics are kept (another route's records could be anything).
+	configured map[string]bool
 
 	// leaseOpts are added to the lease client's options (tests: a static
 	// member, which leaves no group when closed, dies like a SIGKILL).
@@ -106,10 +113,11 @@ func New(cfg Config, opts []kgo.Opt, log zerolog.Logger, reg prometheus.Register
 		cfg: cfg, opts: opts, log: log, m: newMetrics(reg), routes: cfg.Routes,
 		states: map[string]State{}, pending: map[string][]pendingCommand{}, applied: -1, controlRead: map[int32]int64{},
 		progress: make(chan struct{}), desired: map[string]desiredRecord{}, evidence: map[string]*routeEvidence{},
-		holds: map[string]string{}, kick: make(chan struct{}, 1),
+		holds: map[string]string{}, kick: make(chan struct{}, 1), configured: map[string]bool{},
 	}
 	for _, r := range cfg.Routes {
 		c.evidence[r.Name] = &routeEvidence{buckets: map[int64]*tally.Tally{}}
+		c.configured[r.Name] = true
 	}
 	return c, nil
 }
@@ -303,6 +311,17 @@ func (c *Controller) readRollout(r *kgo.Record) {
 			return
 		}
 		st.apply(d)
+		if !c.configured[d.Route] {
+			// A route not (or no longer) configured: its decision raised
+			// the fence; its state is kept only while it is active, for
+			// the pause that says it is held.
+			if _, had := c.states[d.Route]; st.Active() && (had || len(c.states) < maxUnconfigured+len(c.configured)) {
+				c.states[d.Route] = st
+			} else {
+				delete(c.states, d.Route)
+			}
+			return
+		}
 		c.states[d.Route] = st
 		c.pending[d.Route] = slices.DeleteFunc(c.pending[d.Route], func(p pendingCommand) bool { return p.off <= st.Answered })
 		c.m.step.WithLabelValues(d.Route).Set(float64(st.Step))
@@ -310,7 +329,7 @@ func (c *Controller) readRollout(r *kgo.Record) {
 	case v.Command != nil:
 		cmd := *v.Command
 		st, ok := c.states[cmd.Route]
-		if (!ok || r.Offset > st.Answered) && cmd.Validate() == nil {
+		if c.configured[cmd.Route] && (!ok || r.Offset > st.Answered) && cmd.Validate() == nil {
 			c.pending[cmd.Route] = append(c.pending[cmd.Route], pendingCommand{off: r.Offset, cmd: cmd})
 		}
 	}
@@ -328,6 +347,9 @@ func (c *Controller) readControl(r *kgo.Record) {
 	}()
 	if len(r.Value) == 0 {
 		delete(c.desired, route)
+		return
+	}
+	if !c.configured[route] {
 		return
 	}
 	var d control.Desired
@@ -578,6 +600,30 @@ func (c *Controller) evaluate(parent context.Context, cl *kgo.Client) {
 			c.log.Error().Err(err).Str("route", r.Name).Msg("rollout: acting failed; trying again at the next evaluation")
 		}
 	}
+	c.pauseUnconfigured(ctx, cl, now)
+}
+
+// pauseUnconfigured pauses the active rollouts of routes no longer in the
+// config: their weight stays where it is, and the decision says so.
+func (c *Controller) pauseUnconfigured(ctx context.Context, cl *kgo.Client, now time.Time) {
+	c.mu.Lock()
+	var gone []State
+	var names []string
+	for name, st := range c.states {
+		if !c.configured[name] && st.Active() {
+			gone, names = append(gone, st), append(names, name)
+		}
+	}
+	c.mu.Unlock()
+	for i, st := range gone {
+		d := Decision{Route: names[i], Decision: Pause, Step: st.Step, Weight: st.Weight, Time: now, Since: st.Since, Paused: true,
+			Reasons: []string{fmt.Sprintf("no longer in the config; held at %s %% (stage %d): rollout paused; set the weight by hand or configure the route again", pctW(st.Weight), st.Step)}}
+		c.log.Error().Str("route", names[i]).Float64("weight", st.Weight).Int("step", st.Step).
+			Msg("rollout of a route no longer in the config: paused, its weight held where it is")
+		if err := c.decide(ctx, cl, d, st); err != nil {
+			c.log.Error().Err(err).Str("route", names[i]).Msg("rollout: acting failed; trying again at the next evaluation")
+		}
+	}
 }
 
 func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route, now time.Time) error {
@@ -662,7 +708,9 @@ func (c *Controller) decide(ctx context.Context, cl *kgo.Client, d Decision, pre
 	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		return fmt.Errorf("writing the decision to %s: %w", c.cfg.Topic, err)
 	}
-	c.m.decisions.WithLabelValues(d.Route, d.Decision).Inc()
+	if c.configured[d.Route] {
+		c.m.decisions.WithLabelValues(d.Route, d.Decision).Inc()
+	}
 	c.log.Info().Str("route", d.Route).Str("decision", d.Decision).Int("step", d.Step).Float64("weight", d.Weight).
 		Strs("reasons", d.Reasons).Msg("rollout decision")
 	if !prev.Started || d.Weight != prev.Weight {

@@ -622,3 +622,50 @@ func TestRolloutTopic(t *testing.T) {
 		t.Errorf("Run on a rollout topic of 2 partitions: %v; want an error naming rollout.topic", err)
 	}
 }
+
+// TestRolloutRouteRemoved: a route whose rollout is active but that is no
+// longer in the config is paused where it is, saying why; records of
+// routes not configured leave no commands or metrics behind.
+func TestRolloutRouteRemoved(t *testing.T) {
+	opts := cluster(t)
+	startFleet(t, opts, "good")
+	now := time.Now()
+	b, _ := Decision{Route: "gone", Decision: Advance, Step: 2, Weight: 50, Time: now, Since: now, Controller: "old", Generation: 1}.Encode()
+	produce(t, opts, tRollout, "gone", b)
+	cmd, _ := Command{Route: "other", Command: Pause}.Encode()
+	produce(t, opts, tRollout, "other", cmd)
+	a := startController(t, opts, testConfig("a"), false)
+	var paused *Decision
+	waitFor(t, func() bool {
+		for _, d := range decisions(t, opts) {
+			if d.Route == "gone" && d.Decision == Pause {
+				paused = &d
+				return true
+			}
+		}
+		return false
+	})
+	if !paused.Paused || paused.Weight != 50 || paused.Step != 2 || !strings.Contains(paused.Reasons[0], "no longer in the config; held at 50 %") {
+		t.Errorf("pause %+v, want paused at stage 2, weight 50, saying why", *paused)
+	}
+	a.c.mu.Lock()
+	_, pendingOther := a.c.pending["other"]
+	_, stateGone := a.c.states["gone"]
+	a.c.mu.Unlock()
+	if pendingOther || stateGone {
+		t.Errorf("kept for routes not configured: pending command %v, state %v; want neither", pendingOther, stateGone)
+	}
+	mfs, err := a.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "route" && l.GetValue() != "shop" {
+					t.Errorf("%s has a series for route %q; want the configured route's only", mf.GetName(), l.GetValue())
+				}
+			}
+		}
+	}
+}
