@@ -660,6 +660,9 @@ func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route,
 	des, haveDes := c.desired[r.Name]
 	c.mu.Unlock()
 	differs := !haveDes || des.d.Weight == nil || *des.d.Weight != st.Weight
+	// The steps changed since the state was written: the stage to go on
+	// at, whose weight is written instead of the state's.
+	moved, remapped := remap(r, st, now)
 	switch {
 	case differs && haveDes && !des.ours && des.d.Weight != nil:
 		// Set by hand (`miffy ctl -fleet`): that pauses an active
@@ -667,7 +670,7 @@ func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route,
 		if st.Active() {
 			return c.decide(ctx, cl, manual(r, st, *des.d.Weight, des.at, now), st)
 		}
-	case differs:
+	case differs && !remapped:
 		// Never written, written before the latest decision (the last
 		// controller stopped in between), or cleared by hand (`ctl
 		// -fleet clear` hands the weight back): the decision stands.
@@ -677,6 +680,9 @@ func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route,
 	}
 	if !st.Active() {
 		return nil
+	}
+	if remapped {
+		return c.decide(ctx, cl, moved, st)
 	}
 	if len(cmds) > 0 {
 		// Judged afresh on the state the commands left.

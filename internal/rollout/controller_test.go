@@ -669,3 +669,26 @@ func TestRolloutRouteRemoved(t *testing.T) {
 		}
 	}
 }
+
+// TestRolloutStepsChanged: a controller whose steps differ from those the
+// rollout's state was written under goes on at the highest stage at or
+// below the fleet's weight, saying why, and never writes a higher weight
+// before that stage has passed.
+func TestRolloutStepsChanged(t *testing.T) {
+	opts := cluster(t)
+	startFleet(t, opts, "good")
+	now := time.Now()
+	b, _ := Decision{Route: "shop", Decision: Advance, Step: 2, Weight: 5, Time: now, Since: now, Controller: "old", Generation: 1}.Encode()
+	produce(t, opts, tRollout, "shop", b)
+	cfg := testConfig("a")
+	cfg.Routes[0].Interval = time.Minute
+	a := startController(t, opts, cfg, false)
+	st := waitState(t, a.c, 10*time.Second, "remapped", func(s State) bool { return s.Controller == "a" })
+	if st.Last != Hold || st.Step != 1 || st.Weight != 1 || !strings.Contains(st.Reasons[0], "the steps changed") {
+		t.Errorf("state %+v, want a hold at stage 1 (weight 1) saying the steps changed", st)
+	}
+	waitFor(t, func() bool { w := weights(t, opts); return len(w) > 0 })
+	if got := weights(t, opts); !slices.Equal(got, []float64{1}) {
+		t.Errorf("weights on the control topic %v, want 1 only", got)
+	}
+}

@@ -198,6 +198,30 @@ func answer(r Route, st State, c Command, off int64, now time.Time) Decision {
 	return d
 }
 
+// remap answers an active rollout whose weight is not its stage's (the
+// steps were changed between two controllers' runs): it goes on at the
+// highest stage whose weight is at or below the weight the fleet has (0:
+// stage 0), never above it, and the decision says why. ok is false when
+// the state matches its stage.
+func remap(r Route, st State, now time.Time) (d Decision, ok bool) {
+	if !st.Active() || st.Step <= r.Last() && r.Weight(st.Step) == st.Weight {
+		return Decision{}, false
+	}
+	stage := 0
+	for i := 1; i <= r.Last(); i++ {
+		if r.Weight(i) <= st.Weight {
+			stage = i
+		}
+	}
+	d = Decision{Route: r.Name, Decision: Hold, Step: stage, Weight: r.Weight(stage), Time: now, Since: st.Since}
+	if d.Weight != st.Weight {
+		d.Since = now
+	}
+	d.Reasons = []string{fmt.Sprintf("the steps changed: stage %d at weight %s %% is not a stage of steps %v; going on at stage %d (weight %s %%), the highest at or below it",
+		st.Step, pctW(st.Weight), r.Steps, stage, pctW(d.Weight))}
+	return d, true
+}
+
 // staleResume answers a resume that was sent before the rollback decided
 // in the same evaluation: the rollback stands (resume again to start
 // again).

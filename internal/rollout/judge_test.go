@@ -277,3 +277,42 @@ func TestFutureTallyIsNoEvidence(t *testing.T) {
 		t.Errorf("judged %s (%s) %q; want a hold for no evidence arriving", j.Decision.Decision, j.hold, j.Reasons)
 	}
 }
+
+// TestRemap: a rollout whose weight is not its stage's (the steps were
+// changed) goes on at the highest stage at or below its weight.
+func TestRemap(t *testing.T) {
+	r := testRoute() // steps 1, 50, 100
+	later := t0.Add(time.Hour)
+	active := func(step int, w float64) State {
+		return State{Started: true, Step: step, Weight: w, Since: t0, Last: Advance, Answered: -1}
+	}
+	tests := []struct {
+		name   string
+		st     State
+		remap  bool
+		step   int
+		weight float64
+		since  time.Time
+	}{
+		{"matches its stage", active(2, 50), false, 0, 0, time.Time{}},
+		{"weight 5 at stage 2: stage 1 (1 %)", active(2, 5), true, 1, 1, later},
+		{"weight 25 at stage 1: stage 1, never up to 50", active(1, 25), true, 1, 1, later},
+		{"stage 4 of more steps at 50 %: stage 2, evidence kept", active(4, 50), true, 2, 50, t0},
+		{"below the first step: stage 0", active(1, 0.5), true, 0, 0, later},
+		{"weight 0 at stage 1: stage 0, evidence kept", active(1, 0), true, 0, 0, t0},
+		{"paused: left be", State{Started: true, Step: 2, Weight: 30, Paused: true, Answered: -1}, false, 0, 0, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, ok := remap(r, tt.st, later)
+			got := []any{ok, d.Step, d.Weight, d.Since}
+			want := []any{tt.remap, tt.step, tt.weight, tt.since}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if ok && (d.Decision != Hold || !strings.Contains(d.Reasons[0], "the steps changed")) {
+				t.Errorf("decision %s %q, want a hold saying the steps changed", d.Decision, d.Reasons)
+			}
+		})
+	}
+}
