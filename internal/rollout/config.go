@@ -74,6 +74,18 @@ func (r Route) Weight(stage int) float64 {
 	return r.Steps[min(stage, len(r.Steps))-1]
 }
 
+// stageAtOrBelow is the highest stage whose weight is at or below w (0:
+// stage 0).
+func (r Route) stageAtOrBelow(w float64) int {
+	stage := 0
+	for i := 1; i <= r.Last(); i++ {
+		if r.Weight(i) <= w {
+			stage = i
+		}
+	}
+	return stage
+}
+
 // Last is the index of the last stage (weight 100).
 func (r Route) Last() int { return len(r.Steps) }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,7 @@ type Controller struct {
 	// configured are the routes by name: only their commands, overrides
 	// and metrics are kept (another route's records could be anything).
 	configured map[string]bool
+	byName     map[string]Route
 
 	// leaseOpts are added to the lease client's options (tests: a static
 	// member, which leaves no group when closed, dies like a SIGKILL).
@@ -58,8 +60,15 @@ type Controller struct {
 	// record read.
 	controlRead map[int32]int64
 	fence       Fence
-	desired     map[string]desiredRecord
-	evidence    map[string]*routeEvidence
+	// fenceOffset is the offset of the record that raised the fence to
+	// its generation.
+	fenceOffset int64
+	// historyEnd is the rollout topic's end when the controller started:
+	// records before it may have been written under another config (the
+	// steps changed: remap); those after it must fit the config.
+	historyEnd int64
+	desired    map[string]desiredRecord
+	evidence   map[string]*routeEvidence
 
 	// actMu is held while the controller acts; the lease callbacks take it
 	// so that a controller losing its lease has stopped acting when they
@@ -113,11 +122,12 @@ func New(cfg Config, opts []kgo.Opt, log zerolog.Logger, reg prometheus.Register
 		cfg: cfg, opts: opts, log: log, m: newMetrics(reg), routes: cfg.Routes,
 		states: map[string]State{}, pending: map[string][]pendingCommand{}, applied: -1, controlRead: map[int32]int64{},
 		progress: make(chan struct{}), desired: map[string]desiredRecord{}, evidence: map[string]*routeEvidence{},
-		holds: map[string]string{}, kick: make(chan struct{}, 1), configured: map[string]bool{},
+		holds: map[string]string{}, kick: make(chan struct{}, 1), configured: map[string]bool{}, byName: map[string]Route{},
 	}
 	for _, r := range cfg.Routes {
 		c.evidence[r.Name] = &routeEvidence{buckets: map[int64]*tally.Tally{}}
 		c.configured[r.Name] = true
+		c.byName[r.Name] = r
 	}
 	return c, nil
 }
@@ -223,6 +233,13 @@ func (c *Controller) Run(ctx context.Context) error {
 		}()
 		return nil
 	}
+	ends, err := endOffsets(ctx, kadm.NewClient(cl), c.cfg.Topic)
+	if err != nil {
+		return fmt.Errorf("reading the rollout topic %s: %w", c.cfg.Topic, err)
+	}
+	c.mu.Lock()
+	c.historyEnd = ends[0]
+	c.mu.Unlock()
 	if err := follow(c.cfg.Topic, kgo.NewOffset().AtStart(), c.readRollout); err != nil {
 		return err
 	}
@@ -305,10 +322,19 @@ func (c *Controller) readRollout(r *kgo.Record) {
 		if !ok {
 			st = newState()
 		}
+		if err := c.fits(d, r.Offset); err != nil {
+			c.log.Warn().Err(err).Str("route", d.Route).Int64("offset", r.Offset).Str("controller", d.Controller).
+				Msg("ignoring a rollout decision that does not fit the route's rollout")
+			return
+		}
+		before := c.fence.Generation()
 		if !c.fence.Admit(&d) {
 			c.log.Warn().Str("route", d.Route).Int32("generation", d.Generation).Int32("latest", c.fence.Generation()).Str("controller", d.Controller).
 				Msg("ignoring a decision of a controller that had lost its lease")
 			return
+		}
+		if d.Generation > before {
+			c.fenceOffset = r.Offset
 		}
 		st.apply(d)
 		if !c.configured[d.Route] {
@@ -333,6 +359,29 @@ func (c *Controller) readRollout(r *kgo.Record) {
 			c.pending[cmd.Route] = append(c.pending[cmd.Route], pendingCommand{off: r.Offset, cmd: cmd})
 		}
 	}
+}
+
+// fits reports a decision (at offset off) that cannot be one of a
+// controller's: a weight outside 0..100 or a negative step; and, once
+// read past the history at start (written under this config), a step
+// beyond the route's last stage (unless paused) or a weight neither the
+// step's nor 0 (unless a pause, which holds the weight the fleet had).
+// Under c.mu.
+func (c *Controller) fits(d Decision, off int64) error {
+	if d.Step < 0 || !(d.Weight >= 0 && d.Weight <= 100) {
+		return fmt.Errorf("stage %d, weight %v: out of range", d.Step, d.Weight)
+	}
+	r, ok := c.byName[d.Route]
+	if !ok || off < c.historyEnd {
+		return nil
+	}
+	if d.Step > r.Last() && !d.Paused {
+		return fmt.Errorf("stage %d is beyond the last stage %d of steps %v", d.Step, r.Last(), r.Steps)
+	}
+	if d.Weight != 0 && (d.Step > r.Last() || d.Weight != r.Weight(d.Step)) && !(d.Paused && d.Decision == Pause) {
+		return fmt.Errorf("weight %v is neither stage %d's of steps %v nor 0", d.Weight, d.Step, r.Steps)
+	}
+	return nil
 }
 
 // readControl notes a route's latest desired state on the control topic.
@@ -585,8 +634,14 @@ func (c *Controller) evaluate(parent context.Context, cl *kgo.Client) {
 		return
 	}
 	c.mu.Lock()
-	maxGen := c.fence.Generation()
+	maxGen, maxOff := c.fence.Generation(), c.fenceOffset
 	c.mu.Unlock()
+	if c.token == 0 && maxGen == math.MaxInt32 {
+		// One more would wrap: a record forged or gone wrong.
+		c.log.Error().Str("topic", c.cfg.Topic).Int64("offset", maxOff).Int32("generation", maxGen).
+			Msg("a rollout decision carries the highest generation there is: not acting (remove the record, or give rollout.topic a new topic)")
+		return
+	}
 	if c.token == 0 {
 		c.token = max(c.gen, maxGen+1)
 	}
@@ -631,6 +686,17 @@ func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route,
 	if !st.Started {
 		return c.decide(ctx, cl, start(r, now), st)
 	}
+	// The steps changed since the state was written: go on at the stage
+	// remap finds, its weight written instead of the state's (unless a
+	// weight was set by hand: that pauses the rollout, below).
+	c.mu.Lock()
+	des, haveDes := c.desired[r.Name]
+	c.mu.Unlock()
+	if !(haveDes && !des.ours && des.d.Weight != nil && *des.d.Weight != st.Weight) {
+		if moved, ok := remap(r, st, now); ok {
+			return c.decide(ctx, cl, moved, st)
+		}
+	}
 	// A failing verdict rolls back first, before any command is
 	// answered: commands never hold a rollback off.
 	rolledBack := false
@@ -657,12 +723,9 @@ func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route,
 		st = c.State(r.Name)
 	}
 	c.mu.Lock()
-	des, haveDes := c.desired[r.Name]
+	des, haveDes = c.desired[r.Name]
 	c.mu.Unlock()
 	differs := !haveDes || des.d.Weight == nil || *des.d.Weight != st.Weight
-	// The steps changed since the state was written: the stage to go on
-	// at, whose weight is written instead of the state's.
-	moved, remapped := remap(r, st, now)
 	switch {
 	case differs && haveDes && !des.ours && des.d.Weight != nil:
 		// Set by hand (`miffy ctl -fleet`): that pauses an active
@@ -670,7 +733,7 @@ func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route,
 		if st.Active() {
 			return c.decide(ctx, cl, manual(r, st, *des.d.Weight, des.at, now), st)
 		}
-	case differs && !remapped:
+	case differs:
 		// Never written, written before the latest decision (the last
 		// controller stopped in between), or cleared by hand (`ctl
 		// -fleet clear` hands the weight back): the decision stands.
@@ -680,9 +743,6 @@ func (c *Controller) evaluateRoute(ctx context.Context, cl *kgo.Client, r Route,
 	}
 	if !st.Active() {
 		return nil
-	}
-	if remapped {
-		return c.decide(ctx, cl, moved, st)
 	}
 	if len(cmds) > 0 {
 		// Judged afresh on the state the commands left.

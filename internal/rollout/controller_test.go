@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -690,5 +691,79 @@ func TestRolloutStepsChanged(t *testing.T) {
 	waitFor(t, func() bool { w := weights(t, opts); return len(w) > 0 })
 	if got := weights(t, opts); !slices.Equal(got, []float64{1}) {
 		t.Errorf("weights on the control topic %v, want 1 only", got)
+	}
+}
+
+// syncBuffer is a log sink a test can read while a controller writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRolloutGenerationOverflow: a decision of the highest generation
+// there is: the controller refuses to act, naming the topic and the
+// record's offset, rather than fence its own decisions out by wrapping.
+func TestRolloutGenerationOverflow(t *testing.T) {
+	opts := cluster(t)
+	now := time.Now()
+	b, _ := Decision{Route: "shop", Decision: Hold, Time: now, Since: now, Controller: "forged", Generation: math.MaxInt32}.Encode()
+	off := produce(t, opts, tRollout, "shop", b)
+	var logs syncBuffer
+	c, err := New(testConfig("a"), opts, zerolog.New(&logs), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	want := fmt.Sprintf(`"topic":"%s","offset":%d`, tRollout, off)
+	waitFor(t, func() bool { return strings.Contains(logs.String(), want) })
+	if !strings.Contains(logs.String(), "highest generation") {
+		t.Errorf("log %s: want the error to say why", logs.String())
+	}
+	if ds := decisions(t, opts); len(ds) != 1 {
+		t.Errorf("decisions %v; want the forged one only", steps(ds))
+	}
+}
+
+// TestRolloutIgnoresUnfitDecisions: decisions written while the
+// controller runs whose step is beyond the last stage, or whose weight is
+// neither the step's nor 0, are ignored.
+func TestRolloutIgnoresUnfitDecisions(t *testing.T) {
+	opts := cluster(t)
+	startFleet(t, opts, "few")
+	cfg := testConfig("a")
+	cfg.Routes[0].MaxInconclusive = time.Hour
+	a := startController(t, opts, cfg, false)
+	st := waitState(t, a.c, 10*time.Second, "started", func(s State) bool { return s.Started })
+	now := time.Now()
+	for _, d := range []Decision{
+		{Route: "shop", Decision: Advance, Step: 1, Weight: 37},
+		{Route: "shop", Decision: Advance, Step: 9, Weight: 100},
+		{Route: "shop", Decision: Hold, Step: 0, Weight: 150},
+	} {
+		d.Time, d.Since, d.Controller, d.Generation = now, now, "forged", st.Generation
+		b, _ := d.Encode()
+		produce(t, opts, tRollout, "shop", b)
+	}
+	if err := Send(t.Context(), opts, tRollout, Command{Route: "shop", Command: Pause}); err != nil {
+		t.Fatal(err)
+	}
+	st = waitState(t, a.c, 10*time.Second, "paused", func(s State) bool { return s.Paused })
+	if st.Step != 0 || st.Weight != 0 || st.Controller != "a" {
+		t.Errorf("state %+v, want a's pause at stage 0, weight 0: the forged decisions ignored", st)
 	}
 }

@@ -185,8 +185,12 @@ func answer(r Route, st State, c Command, off int64, now time.Time) Decision {
 			d.Step, d.Weight, d.Done = first.Step, first.Weight, first.Done
 			d.Reasons = []string{fmt.Sprintf("resumed%s: started again at stage %d (weight %s %%)", by, d.Step, pctW(d.Weight))}
 		} else {
-			d.Weight = r.Weight(st.Step)
-			d.Reasons = []string{fmt.Sprintf("resumed%s at stage %d (weight %s %%), its evidence counted afresh", by, st.Step, pctW(d.Weight))}
+			if st.Step > r.Last() {
+				// The steps changed while paused: never above the weight.
+				d.Step = r.stageAtOrBelow(st.Weight)
+			}
+			d.Weight = r.Weight(d.Step)
+			d.Reasons = []string{fmt.Sprintf("resumed%s at stage %d (weight %s %%), its evidence counted afresh", by, d.Step, pctW(d.Weight))}
 		}
 	case Abort:
 		d.Weight, d.Paused, d.Done = 0, true, true
@@ -207,12 +211,7 @@ func remap(r Route, st State, now time.Time) (d Decision, ok bool) {
 	if !st.Active() || st.Step <= r.Last() && r.Weight(st.Step) == st.Weight {
 		return Decision{}, false
 	}
-	stage := 0
-	for i := 1; i <= r.Last(); i++ {
-		if r.Weight(i) <= st.Weight {
-			stage = i
-		}
-	}
+	stage := r.stageAtOrBelow(st.Weight)
 	d = Decision{Route: r.Name, Decision: Hold, Step: stage, Weight: r.Weight(stage), Time: now, Since: st.Since}
 	if d.Weight != st.Weight {
 		d.Since = now

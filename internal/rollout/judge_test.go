@@ -190,6 +190,7 @@ func TestStartAndAnswer(t *testing.T) {
 		{"resume an active rollout: nothing changes, its evidence stands", at, Resume, 2, 50, false, false, t0},
 		{"resume a pause: same stage, evidence afresh", State{Started: true, Step: 2, Weight: 50, Since: t0, Paused: true, Last: Pause}, Resume, 2, 50, false, false, later},
 		{"resume a hand-set weight: the stage's weight", State{Started: true, Step: 2, Weight: 30, Since: t0, Paused: true, Last: Pause}, Resume, 2, 50, false, false, later},
+		{"resume beyond the last stage (the steps changed): at or below its weight", State{Started: true, Step: 5, Weight: 60, Since: t0, Paused: true, Last: Pause}, Resume, 2, 50, false, false, later},
 		{"resume after a rollback: from the start", State{Started: true, Step: 2, Weight: 0, Since: t0, Paused: true, Last: Rollback}, Resume, 0, 0, false, false, later},
 		{"abort: weight 0, done", at, Abort, 2, 0, true, true, t0},
 		{"promote: 100 now, done", at, Promote, 3, 100, false, true, later},
