@@ -565,12 +565,17 @@ func TestRolloutCommandsDoNotHoldRollbackOff(t *testing.T) {
 	f.mode.Store("bad")
 	waitFor(t, func() bool { return testutil.ToFloat64(a.c.m.decisions.WithLabelValues("shop", Rollback)) > 0 })
 	cancel()
+	// Up to the rollback, every resume left the stage's since alone
+	// (those after it start the rollout again, rightly).
 	var since time.Time
 	for _, d := range decisions(t, opts) {
+		if d.Decision == Rollback {
+			break
+		}
 		if d.Decision == Advance && d.Step == 1 {
 			since = d.Since
 		}
-		if d.Decision == Resume && !d.Paused && !d.Since.Equal(since) {
+		if d.Decision == Resume && !d.Since.Equal(since) {
 			t.Errorf("a resume of the active stage moved its since from %v: %+v", since, d)
 			break
 		}
