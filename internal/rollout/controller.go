@@ -507,14 +507,20 @@ func (c *Controller) catchUp(ctx context.Context, cl *kgo.Client) error {
 	if err != nil {
 		return fmt.Errorf("reading the rollout topic %s: %w", c.cfg.Topic, err)
 	}
+	if err := c.waitApplied(ctx, rEnds[0]-1); err != nil {
+		return err
+	}
+	return c.catchUpControl(ctx, adm)
+}
+
+// catchUpControl waits until the control topic has been read to its end
+// as it is now.
+func (c *Controller) catchUpControl(ctx context.Context, adm *kadm.Client) error {
 	cEnds, err := endOffsets(ctx, adm, c.cfg.ControlTopic)
 	if err != nil {
 		return fmt.Errorf("reading the control topic %s: %w", c.cfg.ControlTopic, err)
 	}
 	return c.waitFor(ctx, func() bool {
-		if c.applied < rEnds[0]-1 {
-			return false
-		}
 		for p, end := range cEnds {
 			if !c.controlReadTo(p, end-1) {
 				return false
@@ -790,9 +796,23 @@ func (c *Controller) decide(ctx context.Context, cl *kgo.Client, d Decision, pre
 // publishWeight writes a route's weight to the control topic, keeping the
 // route's other overrides, marked as the controller's (setByHeader).
 func (c *Controller) publishWeight(ctx context.Context, cl *kgo.Client, route string, w float64) error {
+	// Read to the end first: the record replaces the route's latest, so
+	// it must carry every override written before it.
+	if err := c.catchUpControl(ctx, kadm.NewClient(cl)); err != nil {
+		return err
+	}
 	c.mu.Lock()
-	d := c.desired[route].d
+	latest, ok := c.desired[route]
 	c.mu.Unlock()
+	d := latest.d
+	if ok && !latest.ours && d.Weight != nil && *d.Weight != w && w != 0 {
+		// Set by hand since the controller last looked: it stands, and
+		// pauses the rollout at the next evaluation (a weight 0 is
+		// written over it all the same: the safe side).
+		c.log.Warn().Str("route", route).Float64("weight", *d.Weight).Float64("rollout_weight", w).
+			Msg("a weight set by hand arrived: not writing the rollout's over it")
+		return nil
+	}
 	d.Weight = &w
 	b, err := json.Marshal(d)
 	if err != nil {

@@ -772,3 +772,62 @@ func TestRolloutIgnoresUnfitDecisions(t *testing.T) {
 		t.Errorf("state %+v, want a's pause at stage 0, weight 0: the forged decisions ignored", st)
 	}
 }
+
+// TestPublishWeightKeepsOverrides: the controller writes a weight only
+// after reading the control topic to its end: overrides written before it
+// are kept, and a weight set by hand is not written over (but for 0).
+func TestPublishWeightKeepsOverrides(t *testing.T) {
+	opts := cluster(t)
+	c, err := New(testConfig("a"), opts, zerolog.Nop(), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := control.CreateTopic(t.Context(), cl, tControl); err != nil {
+		t.Fatal(err)
+	}
+	fc, err := kgo.NewClient(append(slices.Clone(opts), kgo.ConsumeTopics(tControl), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); c.follow(ctx, fc, tControl, c.readControl) }()
+	defer func() { cancel(); <-done; fc.Close() }()
+
+	cand := "http://candidate-2"
+	if err := control.PublishDesired(t.Context(), opts, tControl, "shop", &control.Desired{Candidate: &cand}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.publishWeight(t.Context(), cl, "shop", 5); err != nil {
+		t.Fatal(err)
+	}
+	got, err := control.ReadDesired(t.Context(), opts, tControl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got["shop"]; d.Candidate == nil || *d.Candidate != cand || d.Weight == nil || *d.Weight != 5 {
+		t.Errorf("desired %+v, want the candidate override kept and weight 5", d)
+	}
+
+	hand := 30.0
+	if err := control.PublishDesired(t.Context(), opts, tControl, "shop", &control.Desired{Weight: &hand}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.publishWeight(t.Context(), cl, "shop", 50); err != nil {
+		t.Fatal(err)
+	}
+	if got := weights(t, opts); got[len(got)-1] != 30 {
+		t.Errorf("weights %v: the hand-set 30 was written over", got)
+	}
+	if err := c.publishWeight(t.Context(), cl, "shop", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := weights(t, opts); got[len(got)-1] != 0 {
+		t.Errorf("weights %v: want 0 written over the hand-set weight", got)
+	}
+}
