@@ -197,6 +197,17 @@ func (c *Controller) leaseClient(base []kgo.Opt) (*kgo.Client, error) {
 	), c.leaseOpts...)...)
 }
 
+// createTopics creates the rollout, lease and control topics if they are
+// missing, and checks that the rollout topic has the one order the fence
+// needs.
+func (c *Controller) createTopics(ctx context.Context, cl *kgo.Client) error {
+	if err := errors.Join(CreateTopic(ctx, cl, c.cfg.Topic), CreateTopic(ctx, cl, c.cfg.LeaseTopic),
+		control.CreateTopic(ctx, cl, c.cfg.ControlTopic)); err != nil {
+		return err
+	}
+	return checkTopic(ctx, cl, c.cfg.Topic)
+}
+
 // Run follows the topics, competes for the lease and acts while it holds
 // it, until ctx is done; then it leaves the group.
 func (c *Controller) Run(ctx context.Context) error {
@@ -207,11 +218,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("creating the Kafka client: %w", err)
 	}
 	defer cl.Close()
-	if err := errors.Join(CreateTopic(ctx, cl, c.cfg.Topic), CreateTopic(ctx, cl, c.cfg.LeaseTopic),
-		control.CreateTopic(ctx, cl, c.cfg.ControlTopic)); err != nil {
-		return err
-	}
-	if err := checkTopic(ctx, cl, c.cfg.Topic); err != nil {
+	if err := c.createTopics(ctx, cl); err != nil {
 		return err
 	}
 
