@@ -110,7 +110,8 @@ func (t *transports) side(role, protocol string) *ways {
 
 // newWays makes the client and Transports of one side in one protocol.
 // Reference and candidate (which serves canary requests) bound the wait
-// for a streamed request's answer by ReferenceTimeout.
+// for a streamed request's answer by ReferenceTimeout, over HTTP/1.1 and
+// HTTP/2 alike (a request in memory carries its own HeaderTimeout too).
 func newWays(cfg Config, role, protocol string, tc *tls.Config) *ways {
 	trc := upstream.TransportConfig{
 		Protocol:               protocol,
@@ -120,11 +121,11 @@ func newWays(cfg Config, role, protocol string, tc *tls.Config) *ways {
 		IdleTimeout:            cfg.UpstreamIdleTimeout,
 		MaxResponseHeaderBytes: cfg.MaxResponseHeaderBytes,
 	}
-	netTr := upstream.NewTransport(trc)
-	trc.Protocol = upstream.ProtoHTTP1
 	if role != "secondary" {
 		trc.ResponseHeaderTimeout = cfg.ReferenceTimeout
 	}
+	netTr := upstream.NewTransport(trc)
+	trc.Protocol = upstream.ProtoHTTP1
 	w := &ways{
 		protocol: protocol,
 		client: upstream.New(upstream.Config{

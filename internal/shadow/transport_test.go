@@ -1,8 +1,10 @@
 package shadow
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -10,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miffy-proxy/miffy/internal/upstream"
 )
@@ -158,5 +161,38 @@ func TestTransportsRouteProtocol(t *testing.T) {
 	}
 	if tr.side("candidate", upstream.ProtoH2C) != tr.side("candidate", upstream.ProtoH2C) || tr.side("candidate", "") != tr.side("candidate", upstream.ProtoHTTP1) {
 		t.Error("a side and protocol's connections are made twice")
+	}
+}
+
+// TestStreamedHeadTimeout: a streamed request's wait for the head is
+// bounded by ReferenceTimeout over HTTP/2 as over HTTP/1.1 (the upstream
+// reads the body, then never answers).
+func TestStreamedHeadTimeout(t *testing.T) {
+	for _, proto := range []string{upstream.ProtoH2C, upstream.ProtoHTTP1} {
+		t.Run(proto, func(t *testing.T) {
+			release := make(chan struct{})
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				<-release
+			}))
+			srv.Config.Protocols = new(http.Protocols)
+			srv.Config.Protocols.SetHTTP1(true)
+			srv.Config.Protocols.SetUnencryptedHTTP2(true)
+			srv.Start()
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { close(release) }) // first: the handler returns
+			cfg := testConfig(Config{ReferenceTimeout: 100 * time.Millisecond, Sides: map[string]Side{"reference": {Protocol: proto}}})
+			tr := newTransports(cfg)
+			t.Cleanup(tr.closeIdle)
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // only if the bound is gone
+			defer cancel()
+			req := &upstream.Request{Method: http.MethodPost, Scheme: "http", Addr: srv.Listener.Addr().String(), Target: "/",
+				Stream: io.NopCloser(strings.NewReader("body")), StreamLength: 4}
+			_, err := tr.streamer(nil, "reference", "http").Do(ctx, req)
+			var ne interface{ Timeout() bool }
+			if err == nil || ctx.Err() != nil || !errors.As(err, &ne) || !ne.Timeout() {
+				t.Fatalf("Do = %v (context: %v), want the head's timeout", err, ctx.Err())
+			}
+		})
 	}
 }
