@@ -233,29 +233,6 @@ func TestStateFencing(t *testing.T) {
 	}
 }
 
-func TestEffective(t *testing.T) {
-	var entries []Entry
-	for _, d := range []Decision{
-		{Route: "shop", Step: 1, Decision: Advance, Generation: 2},
-		{Route: "cart", Step: 1, Decision: Advance, Generation: 2},
-		{Route: "shop", Step: 2, Decision: Advance, Generation: 3},
-		{Route: "shop", Step: 2, Decision: Rollback, Generation: 2}, // late, deposed
-		{Route: "cart", Step: 2, Decision: Advance, Generation: 2},  // late, deposed
-		{Route: "shop", Step: 3, Decision: Promote, Generation: 3},
-	} {
-		entries = append(entries, Entry{Value: Value{Decision: &d}})
-	}
-	entries = append(entries, Entry{Value: Value{Command: &Command{Route: "shop", Command: Pause}}})
-	var got []string
-	for _, d := range Effective(entries) {
-		got = append(got, d.Route+" "+d.Decision)
-	}
-	want := []string{"shop advance", "cart advance", "shop advance", "shop promote"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-}
-
 // TestFutureTallyIsNoEvidence: a tally dated in the future counts as
 // arriving when it was read, so no evidence after it still holds.
 func TestFutureTallyIsNoEvidence(t *testing.T) {

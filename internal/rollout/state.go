@@ -60,28 +60,3 @@ func (f *Fence) Admit(d *Decision) bool {
 
 // Generation is the highest generation admitted.
 func (f *Fence) Generation() int32 { return f.gen }
-
-// Effective returns the decisions of entries (the rollout topic read in
-// order, as History gives it) that count, in order: those a controller
-// applies, leaving out the late writes of controllers that had lost their
-// lease. The last one of a route is its state.
-func Effective(entries []Entry) []Decision {
-	states := map[string]*State{}
-	var out []Decision
-	var fence Fence
-	for _, e := range entries {
-		d := e.Decision
-		if d == nil || !fence.Admit(d) {
-			continue
-		}
-		st, ok := states[d.Route]
-		if !ok {
-			s := newState()
-			st = &s
-			states[d.Route] = st
-		}
-		st.apply(*d)
-		out = append(out, *d)
-	}
-	return out
-}
