@@ -1,37 +1,66 @@
 package shadow
 
-import "time"
+import (
+	"sync"
+	"testing"
+
+	"github.com/miffy-proxy/miffy"
+	"github.com/miffy-proxy/miffy/internal/config"
+)
+
+// defaults is config.default.toml as the config layer loads it.
+var defaults = sync.OnceValues(func() (*config.Config, error) {
+	return config.LoadDefaults(miffy.DefaultConfig, nil)
+})
 
 // testConfig is cfg completed as the config layer completes it: each field
-// cfg leaves zero takes config.default.toml's value. Tests that build a
-// Config by hand go through it; the proxy itself fills nothing in.
+// cfg leaves zero takes config.default.toml's value (read from the file,
+// not copied here). Tests that build a Config by hand go through it; the
+// proxy itself fills nothing in.
 func testConfig(cfg Config) Config {
-	set := func(v *int64, def int64) {
-		if *v == 0 {
-			*v = def
-		}
+	d, err := defaults()
+	if err != nil {
+		panic("config.default.toml: " + err.Error())
 	}
-	setInt := func(v *int, def int) {
-		if *v == 0 {
-			*v = def
+	or := func(v, def int64) int64 {
+		if v == 0 {
+			return def
 		}
+		return v
 	}
-	setDur := func(v *time.Duration, def time.Duration) {
-		if *v == 0 {
-			*v = def
-		}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = d.Proxy.DialTimeout
 	}
-	setDur(&cfg.DialTimeout, 5*time.Second)
-	setInt(&cfg.MaxIdleConnsPerHost, 512)
-	setDur(&cfg.UpstreamIdleTimeout, 90*time.Second)
-	setInt(&cfg.MaxResponseHeaderBytes, 1<<20)
-	set(&cfg.MaxBodyBytes, 1<<20)
-	set(&cfg.MaxResponseBytes, 4<<20)
-	setDur(&cfg.Timeout, 5*time.Second)
-	setInt(&cfg.MaxInFlight, 10000)
-	set(&cfg.MaxInFlightBytes, 256<<20)
+	if cfg.MaxIdleConnsPerHost == 0 {
+		cfg.MaxIdleConnsPerHost = d.Proxy.MaxIdleConnsPerHost
+	}
+	if cfg.UpstreamIdleTimeout == 0 {
+		cfg.UpstreamIdleTimeout = d.Proxy.UpstreamIdleTimeout
+	}
+	if cfg.MaxResponseHeaderBytes == 0 {
+		cfg.MaxResponseHeaderBytes = d.Proxy.MaxResponseHeaderBytes
+	}
+	cfg.MaxBodyBytes = or(cfg.MaxBodyBytes, d.Shadow.MaxBodyBytes)
+	cfg.MaxResponseBytes = or(cfg.MaxResponseBytes, d.Shadow.MaxResponseBytes)
+	if cfg.Timeout == 0 {
+		cfg.Timeout = d.Shadow.Timeout
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = d.Shadow.MaxInFlight
+	}
+	cfg.MaxInFlightBytes = or(cfg.MaxInFlightBytes, d.Shadow.MaxInFlightBytes)
 	if cfg.ServedByHeader == "" {
-		cfg.ServedByHeader = "X-Miffy-Served-By"
+		cfg.ServedByHeader = d.Canary.ServedByHeader
 	}
 	return cfg
+}
+
+// TestTestConfigIsTheDefaults: an empty Config completed by testConfig
+// holds config.default.toml's values.
+func TestTestConfigIsTheDefaults(t *testing.T) {
+	c := testConfig(Config{})
+	if c.DialTimeout <= 0 || c.MaxIdleConnsPerHost <= 0 || c.MaxResponseHeaderBytes <= 0 || c.MaxBodyBytes <= 0 ||
+		c.MaxResponseBytes <= 0 || c.Timeout <= 0 || c.MaxInFlight <= 0 || c.MaxInFlightBytes <= 0 || c.ServedByHeader == "" {
+		t.Errorf("testConfig(Config{}) = %+v: a default is missing", c)
+	}
 }
