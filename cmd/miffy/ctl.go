@@ -45,6 +45,12 @@ func runCtl(ctx context.Context, args []string, environ []string, stdout, stderr
 		return err
 	}
 	if fs.Arg(0) == "rollout" {
+		// Rollout commands go through the rollout topic, never one instance.
+		for _, f := range []string{"mgmt", "token", "fleet"} {
+			if flagSet(fs, f) {
+				return fmt.Errorf("%w: -%s: not for ctl rollout (its commands go through [rollout] topic)", errUsage, f)
+			}
+		}
 		return runCtlRollout(ctx, *path, fs.Args()[1:], environ, stdout, stderr)
 	}
 	c, err := parseCtl(fs.Args())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,6 +91,11 @@ func TestCtlRollout(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{rollout.KindDecision + " advance", rollout.KindCommand + " pause"}, got); err != nil || diff != "" {
 		t.Errorf("status -json -last 2: %v (-want +got):\n%s", err, diff)
+	}
+
+	// ctl's flags for one instance are refused before "rollout".
+	if err := run(t.Context(), []string{"ctl", "-fleet", "rollout", "status", "shop"}, nil, io.Discard, io.Discard); exitCode(err) != 2 || !strings.Contains(err.Error(), "-fleet: not for ctl rollout") {
+		t.Errorf("ctl -fleet rollout: %v, want a usage error naming -fleet", err)
 	}
 
 	// Flags after the command and route read the same.
