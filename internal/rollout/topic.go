@@ -37,12 +37,12 @@ func Send(ctx context.Context, opts []kgo.Opt, topic string, c Command) error {
 
 // CreateTopic creates the rollout topic, one partition, kept forever
 // (retention.ms and retention.bytes -1: its history is the state), if it
-// is missing.
+// is missing. The lease topic is made the same way (it holds nothing).
 func CreateTopic(ctx context.Context, cl *kgo.Client, topic string) error {
 	forever := "-1"
 	cfg := map[string]*string{"retention.ms": &forever, "retention.bytes": &forever}
 	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, -1, cfg, topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("creating the rollout topic %s: %w", topic, err)
+		return fmt.Errorf("creating the topic %s: %w", topic, err)
 	}
 	return nil
 }
